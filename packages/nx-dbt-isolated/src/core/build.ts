@@ -1,0 +1,225 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { ensureCheckout, type Checkout } from './checkout';
+import { declaresPackages, DBT_PROJECT_FILE, readDbtProject } from './dbt-project';
+import {
+  dbtArgs,
+  dbtEnvironment,
+  findDbt,
+  runDbt,
+  schemasInManifest,
+  summarizeRunResults,
+  type DbtCommand,
+  type DbtExit,
+  type DbtSelection,
+} from './dbt';
+import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
+import { UserError, errorMessage } from './errors';
+import { withLock } from './lock';
+import { duckDbFile, findProfilesDir, isolateProfile, PROFILES_FILE, type IsolatedProfile } from './profiles';
+import { repositoryRoot, resolveCommit } from './refs';
+import { writeBuildRecord, type BuildRecord } from './records';
+
+export interface IsolatedBuildRequest {
+  workspaceRoot: string;
+  /** The dbt project's folder, relative to the workspace root. */
+  projectRoot: string;
+  /** Names the project's folders under `.dot/<short_hash>/`. */
+  project: string;
+  ref: string;
+  /** The dbt target; DBT_TARGET, then the profile's default, when absent. */
+  target?: string;
+  command: DbtCommand;
+  selection: DbtSelection;
+  /** Relative to the workspace root. */
+  profilesDir?: string;
+  dbtExecutable?: string;
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+}
+
+export interface Reporter {
+  info(line: string): void;
+}
+
+export interface IsolatedBuildResult {
+  success: boolean;
+  record: BuildRecord;
+  paths: BuildPaths;
+}
+
+/** One isolated build: ref → checkout → profile → deps → dbt, with a record of each step. */
+export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
+  const { workspaceRoot, env } = request;
+  const dbt = findDbt(workspaceRoot, request.dbtExecutable, env.PATH);
+  const repoRoot = await repositoryRoot(workspaceRoot);
+  const commit = await timed(reporter, `resolve ref ${request.ref}`, () => resolveCommit(repoRoot, request.ref));
+  ensureDotFolder(workspaceRoot);
+  const checkout = await timed(reporter, `checkout ${commit.slice(0, 12)}`, () =>
+    ensureCheckout(repoRoot, workspaceRoot, commit, () =>
+      reporter.info('waiting for another build to finish changing checkouts'),
+    ),
+  );
+  const workingProjectDir = join(workspaceRoot, request.projectRoot);
+  const projectDir = join(checkout.worktree, relative(repoRoot, workingProjectDir));
+  if (!existsSync(join(projectDir, DBT_PROJECT_FILE))) {
+    throw new UserError(
+      `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,
+    );
+  }
+  const dbtProject = readDbtProject(projectDir);
+  const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
+  const paths = buildPaths(workspaceRoot, checkout.buildId, request.project, profile.target);
+  mkdirSync(paths.profilesDir, { recursive: true });
+  writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
+
+  const record: BuildRecord = {
+    version: 1,
+    commit,
+    buildId: checkout.buildId,
+    ref: request.ref,
+    project: request.project,
+    dbtProject: dbtProject.name,
+    target: profile.target,
+    command: request.command,
+    warehouse: profile.warehouse,
+    schema: profile.schema,
+    schemas: [],
+    status: 'running',
+    startedAt: new Date().toISOString(),
+  };
+  writeBuildRecord(paths.buildRecord, record);
+  try {
+    const dbtEnv = dbtEnvironment(env);
+    const locations = {
+      projectDir,
+      profilesDir: paths.profilesDir,
+      target: profile.target,
+      targetPath: paths.targetPath,
+      logPath: paths.logPath,
+    };
+    if (declaresPackages(projectDir)) {
+      await installPackages(dbt, checkout, paths, request, locations, dbtEnv, reporter);
+    }
+    rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
+    const args = dbtArgs(request.command, locations, request.selection);
+    const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
+      withWarehouseLock(workspaceRoot, profile, reporter, () => runDbt(dbt, args, projectDir, dbtEnv)),
+    );
+    finishRecord(record, paths, exit);
+  } catch (error) {
+    record.status = 'failed';
+    record.error = errorMessage(error);
+    throw error;
+  } finally {
+    record.endedAt = new Date().toISOString();
+    writeBuildRecord(paths.buildRecord, record);
+  }
+  return { success: record.status === 'succeeded', record, paths };
+}
+
+function isolatedProfileFor(
+  request: IsolatedBuildRequest,
+  profileName: string,
+  buildId: string,
+  workingProjectDir: string,
+): IsolatedProfile {
+  const profilesDir = findProfilesDir({
+    optionDir: request.profilesDir ? resolve(request.workspaceRoot, request.profilesDir) : undefined,
+    envDir: request.env.DBT_PROFILES_DIR ? resolve(request.workspaceRoot, request.env.DBT_PROFILES_DIR) : undefined,
+    projectDir: workingProjectDir,
+    homeDir: request.homeDir,
+  });
+  const file = join(profilesDir, PROFILES_FILE);
+  return isolateProfile({
+    text: readFileSync(file, 'utf8'),
+    file,
+    profile: profileName,
+    target: request.target ?? (request.env.DBT_TARGET || undefined),
+    suffix: buildId,
+    projectDir: workingProjectDir,
+  });
+}
+
+/**
+ * Runs `dbt deps` once per checkout and project: the checkout never changes, so a marker
+ * naming the checkout it was made for is enough to skip it next time.
+ */
+async function installPackages(
+  dbt: string,
+  checkout: Checkout,
+  paths: BuildPaths,
+  { workspaceRoot, project }: IsolatedBuildRequest,
+  locations: { projectDir: string; profilesDir: string; logPath: string },
+  env: NodeJS.ProcessEnv,
+  reporter: Reporter,
+): Promise<void> {
+  const marker = join(paths.projectDir, 'deps.json');
+  const isCurrent = () => readMarker(marker) === checkout.createdAt;
+  await withLock(locksDir(workspaceRoot), `deps-${checkout.buildId}-${project}`, async () => {
+    if (isCurrent()) return;
+    const args = [
+      'deps',
+      '--project-dir',
+      locations.projectDir,
+      '--profiles-dir',
+      locations.profilesDir,
+      '--log-path',
+      locations.logPath,
+    ];
+    const exit = await timed(reporter, 'dbt deps', () => runDbt(dbt, args, locations.projectDir, env));
+    if (exit.code !== 0) {
+      throw new UserError(
+        `dbt deps failed in ${locations.projectDir} (see its output above): fix packages.yml at this commit.`,
+      );
+    }
+    writeFileSync(marker, JSON.stringify({ checkoutCreatedAt: checkout.createdAt }) + '\n');
+  });
+}
+
+function readMarker(file: string): string | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')).checkoutCreatedAt;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * DuckDB lets one process write a database file at a time, so builds that share a file take
+ * turns; other warehouses take concurrent sessions and need no lock.
+ */
+function withWarehouseLock<T>(
+  workspaceRoot: string,
+  profile: IsolatedProfile,
+  reporter: Reporter,
+  work: () => Promise<T>,
+): Promise<T> {
+  const file = duckDbFile(profile.warehouse);
+  if (!file) return work();
+  return withLock(locksDir(workspaceRoot), `duckdb-${file}`, work, {
+    onWait: () =>
+      reporter.info(`waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)`),
+  });
+}
+
+function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit): void {
+  record.results = summarizeRunResults(join(paths.targetPath, 'run_results.json'));
+  record.schemas = schemasInManifest(join(paths.targetPath, 'manifest.json'));
+  if (exit.interrupted) {
+    record.status = 'interrupted';
+    record.error = 'stopped by a signal before dbt finished';
+  } else if (exit.code === 0) {
+    record.status = 'succeeded';
+  } else {
+    record.status = 'failed';
+    record.error = `dbt ${record.command} exited with ${exit.code ?? exit.signal}`;
+  }
+}
+
+async function timed<T>(reporter: Reporter, phase: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const result = await work();
+  reporter.info(`• ${phase} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  return result;
+}

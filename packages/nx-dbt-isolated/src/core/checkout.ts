@@ -1,0 +1,106 @@
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { simpleGit } from 'simple-git';
+import { commitPaths, locksDir } from './dot-layout';
+import { withLock } from './lock';
+import { SHORT_HASH_LENGTH } from './refs';
+
+export interface Checkout {
+  commit: string;
+  /** Names the commit's folder and schema suffix: the short hash, longer only on a clash. */
+  buildId: string;
+  worktree: string;
+  /** When this checkout was made; a marker made against an older checkout is void. */
+  createdAt: string;
+  reused: boolean;
+}
+
+interface CheckoutRecord {
+  commit: string;
+  createdAt: string;
+}
+
+/**
+ * Returns a clean, detached checkout of `commit` under `.dot/<short_hash>/worktree`, reusing a
+ * valid one and recreating a broken one. Worktree changes are serialised by one lock per
+ * workspace because git names and registers worktrees in shared metadata.
+ */
+export async function ensureCheckout(
+  repoRoot: string,
+  workspaceRoot: string,
+  commit: string,
+  onWait?: () => void,
+): Promise<Checkout> {
+  return withLock(
+    locksDir(workspaceRoot),
+    'git-worktrees',
+    async () => {
+      const buildId = allocateBuildId(workspaceRoot, commit);
+      const paths = commitPaths(workspaceRoot, buildId);
+      const existing = readCheckoutRecord(paths.checkoutRecord);
+      if (existing && (await isValidCheckout(paths.worktree, commit))) {
+        return { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt, reused: true };
+      }
+      await removeCheckout(repoRoot, paths.worktree);
+      const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
+      mkdirSync(paths.commitDir, { recursive: true });
+      writeFileSync(paths.checkoutRecord, JSON.stringify(record, null, 2) + '\n');
+      await simpleGit(repoRoot).raw([
+        '-c',
+        'core.hooksPath=/dev/null',
+        'worktree',
+        'add',
+        '--detach',
+        paths.worktree,
+        commit,
+      ]);
+      return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, reused: false };
+    },
+    { onWait },
+  );
+}
+
+/**
+ * The shortest id of at least 8 hex characters whose folder is free or already belongs to
+ * this commit, so two commits that share a short prefix never share a folder or a schema.
+ */
+export function allocateBuildId(workspaceRoot: string, commit: string): string {
+  for (let length = SHORT_HASH_LENGTH; length <= commit.length; length++) {
+    const buildId = commit.slice(0, length);
+    const owner = readCheckoutRecord(commitPaths(workspaceRoot, buildId).checkoutRecord)?.commit;
+    if (owner === undefined || owner === commit) return buildId;
+  }
+  throw new Error(`no free .dot folder for commit ${commit}`);
+}
+
+function readCheckoutRecord(path: string): CheckoutRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(path, 'utf8')) as CheckoutRecord;
+    return typeof record.commit === 'string' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Valid: a registered worktree at `commit` whose tracked files are all as committed. */
+export async function isValidCheckout(worktree: string, commit: string): Promise<boolean> {
+  if (!existsSync(`${worktree}/.git`)) return false;
+  try {
+    const git = simpleGit(worktree);
+    const head = (await git.revparse(['HEAD'])).trim();
+    if (head !== commit) return false;
+    const changes = await git.raw(['status', '--porcelain', '--untracked-files=no']);
+    return changes.trim() === '';
+  } catch {
+    return false;
+  }
+}
+
+/** Removes a checkout and its registration in git, whatever state it was left in. */
+export async function removeCheckout(repoRoot: string, worktree: string): Promise<void> {
+  const git = simpleGit(repoRoot);
+  if (existsSync(worktree)) {
+    await git.raw(['worktree', 'remove', '--force', '--force', worktree]).catch(() => undefined);
+    rmSync(worktree, { recursive: true, force: true });
+  }
+  await git.raw(['worktree', 'prune']);
+}

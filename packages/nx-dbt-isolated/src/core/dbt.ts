@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { UserError } from './errors';
+
+export const DBT_COMMANDS = ['build', 'run', 'seed', 'test', 'snapshot', 'compile'] as const;
+export type DbtCommand = (typeof DBT_COMMANDS)[number];
+
+const INSTALL_HINT =
+  "install it with 'python3 -m venv .venv && .venv/bin/pip install dbt-core dbt-duckdb' in the workspace root, or set the executor option dbtExecutable";
+
+/** Finds dbt: the executor option, else `<workspaceRoot>/.venv/bin/dbt`, else `dbt` on PATH. */
+export function findDbt(workspaceRoot: string, option: string | undefined, pathEnv = process.env.PATH ?? ''): string {
+  if (option) {
+    const candidate =
+      isAbsolute(option) || option.includes('/') ? resolve(workspaceRoot, option) : findOnPath(option, pathEnv);
+    if (candidate && isExecutable(candidate)) return candidate;
+    throw new UserError(
+      `dbt executable '${option}' (dbtExecutable option) is not an executable file: fix the path, or ${INSTALL_HINT.replace(', or set the executor option dbtExecutable', '')}.`,
+    );
+  }
+  const venvDbt = join(workspaceRoot, '.venv', 'bin', 'dbt');
+  if (isExecutable(venvDbt)) return venvDbt;
+  const onPath = findOnPath('dbt', pathEnv);
+  if (onPath) return onPath;
+  throw new UserError(`dbt was not found in ${join(workspaceRoot, '.venv/bin')} nor on PATH: ${INSTALL_HINT}.`);
+}
+
+function findOnPath(name: string, pathEnv: string): string | undefined {
+  return pathEnv
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .find(isExecutable);
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface DbtSelection {
+  select?: string[];
+  exclude?: string[];
+  selector?: string;
+  /** YAML or JSON text, as dbt's --vars takes it. */
+  vars?: string;
+  threads?: number;
+  fullRefresh?: boolean;
+  extraArgs?: string[];
+}
+
+export interface DbtLocations {
+  projectDir: string;
+  profilesDir: string;
+  target: string;
+  targetPath: string;
+  logPath: string;
+}
+
+/** The argument list of one dbt command; nothing here goes through a shell. */
+export function dbtArgs(command: string, where: DbtLocations, selection: DbtSelection = {}): string[] {
+  const args = [
+    command,
+    '--project-dir',
+    where.projectDir,
+    '--profiles-dir',
+    where.profilesDir,
+    '--target',
+    where.target,
+    '--target-path',
+    where.targetPath,
+    '--log-path',
+    where.logPath,
+  ];
+  if (selection.select?.length) args.push('--select', ...selection.select);
+  if (selection.exclude?.length) args.push('--exclude', ...selection.exclude);
+  if (selection.selector) args.push('--selector', selection.selector);
+  if (selection.vars) args.push('--vars', selection.vars);
+  if (selection.threads !== undefined) args.push('--threads', String(selection.threads));
+  if (selection.fullRefresh) args.push('--full-refresh');
+  args.push(...(selection.extraArgs ?? []));
+  return args;
+}
+
+/**
+ * The environment dbt runs in. DBT_TARGET would override --target (a known dbt bug), so the
+ * target is passed one way only; telemetry is off unless the user asked for it.
+ */
+export function dbtEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = { ...base };
+  delete env.DBT_TARGET;
+  env.DBT_SEND_ANONYMOUS_USAGE_STATS ??= 'false';
+  return env;
+}
+
+export interface DbtExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when this process was asked to stop (Ctrl-C) while dbt ran. */
+  interrupted: boolean;
+}
+
+/**
+ * Runs dbt with its output streamed live. Ctrl-C or SIGTERM sent to this process is passed on
+ * to dbt, and the promise settles only once dbt has exited, so callers release their locks
+ * after dbt has let go of the warehouse.
+ */
+export function runDbt(executable: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<DbtExit> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(executable, args, { cwd, env, stdio: 'inherit' });
+    let interrupted = false;
+    const forward = (signal: NodeJS.Signals) => {
+      interrupted = true;
+      child.kill(signal);
+    };
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+    signals.forEach((signal) => process.on(signal, forward));
+    const detach = () => signals.forEach((signal) => process.off(signal, forward));
+    child.on('error', (error) => {
+      detach();
+      reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`));
+    });
+    child.on('close', (code, signal) => {
+      detach();
+      resolvePromise({ code, signal, interrupted });
+    });
+  });
+}
+
+export interface RunResultsSummary {
+  /** Count of results per status: success, pass, error, fail, skipped, warn… */
+  byStatus: Record<string, number>;
+  /** Node ids that errored or failed, with dbt's message. */
+  failures: { node: string; message: string }[];
+}
+
+export function summarizeRunResults(file: string): RunResultsSummary | undefined {
+  let results: { unique_id: string; status: string; message?: string | null }[];
+  try {
+    results = JSON.parse(readFileSync(file, 'utf8')).results;
+  } catch {
+    return undefined;
+  }
+  const byStatus: Record<string, number> = {};
+  for (const result of results) byStatus[result.status] = (byStatus[result.status] ?? 0) + 1;
+  const failures = results
+    .filter((result) => result.status === 'error' || result.status === 'fail')
+    .map((result) => ({ node: result.unique_id, message: result.message ?? '' }));
+  return { byStatus, failures };
+}
+
+/** Schemas holding the relations the manifest says this build materialises. */
+export function schemasInManifest(file: string): string[] {
+  let nodes: Record<string, { resource_type: string; schema: string; config?: { materialized?: string } }>;
+  try {
+    nodes = JSON.parse(readFileSync(file, 'utf8')).nodes;
+  } catch {
+    return [];
+  }
+  const schemas = new Set<string>();
+  for (const node of Object.values(nodes)) {
+    const materialised =
+      ['model', 'seed', 'snapshot'].includes(node.resource_type) && node.config?.materialized !== 'ephemeral';
+    if (materialised) schemas.add(node.schema);
+  }
+  return [...schemas].sort();
+}

@@ -1,0 +1,69 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Everything the plugin writes lives under `<workspaceRoot>/.dot`. */
+export const DOT_FOLDER = '.dot';
+
+export interface BuildPaths {
+  /** `.dot/<buildId>`: one folder per commit. */
+  commitDir: string;
+  /** `.dot/<buildId>/checkout.json`: the full sha the folder belongs to. */
+  checkoutRecord: string;
+  /** `.dot/<buildId>/worktree`: the detached checkout shared by every project at this commit. */
+  worktree: string;
+  /** `.dot/<buildId>/<project>`: state of one project at this commit (deps marker). */
+  projectDir: string;
+  /** `.dot/<buildId>/<project>/<dbtTarget>`: one build of one project against one dbt target. */
+  buildDir: string;
+  profilesDir: string;
+  targetPath: string;
+  logPath: string;
+  buildRecord: string;
+}
+
+export function dotRoot(workspaceRoot: string): string {
+  return join(workspaceRoot, DOT_FOLDER);
+}
+
+export function locksDir(workspaceRoot: string): string {
+  return join(dotRoot(workspaceRoot), 'locks');
+}
+
+export function commitPaths(workspaceRoot: string, buildId: string) {
+  const commitDir = join(dotRoot(workspaceRoot), buildId);
+  return {
+    commitDir,
+    checkoutRecord: join(commitDir, 'checkout.json'),
+    worktree: join(commitDir, 'worktree'),
+  };
+}
+
+export function buildPaths(workspaceRoot: string, buildId: string, project: string, dbtTarget: string): BuildPaths {
+  const commit = commitPaths(workspaceRoot, buildId);
+  const projectDir = join(commit.commitDir, project);
+  const buildDir = join(projectDir, dbtTarget);
+  return {
+    ...commit,
+    projectDir,
+    buildDir,
+    profilesDir: join(buildDir, 'profiles'),
+    targetPath: join(buildDir, 'target'),
+    logPath: join(buildDir, 'logs'),
+    buildRecord: join(buildDir, 'build.json'),
+  };
+}
+
+/**
+ * Creates `.dot` with a `.gitignore` holding `*`, which keeps the folder out of `git status`
+ * and out of Nx's project graph even where the workspace's own `.gitignore` does not name it:
+ * a checkout under `.dot` holds a second copy of every `dbt_project.yml`.
+ */
+export function ensureDotFolder(workspaceRoot: string): string {
+  const root = dotRoot(workspaceRoot);
+  const gitignore = join(root, '.gitignore');
+  if (!existsSync(gitignore)) {
+    mkdirSync(root, { recursive: true });
+    writeFileSync(gitignore, '# Written by nx-dbt-isolated: keeps isolated builds out of git and Nx.\n*\n');
+  }
+  return root;
+}

@@ -1,0 +1,14 @@
+/**
+ * A problem the user can fix. Its message is one line naming the problem and the fix; the
+ * executors print it as is, without a stack trace.
+ */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

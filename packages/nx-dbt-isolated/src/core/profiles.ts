@@ -1,0 +1,157 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Document, parseDocument } from 'yaml';
+import { UserError } from './errors';
+
+export const PROFILES_FILE = 'profiles.yml';
+
+export interface ProfilesLookup {
+  /** The executor's profilesDir option, already absolute. */
+  optionDir?: string;
+  /** DBT_PROFILES_DIR from the environment. */
+  envDir?: string;
+  /** The project folder, which plays the part of dbt's working directory. */
+  projectDir: string;
+  homeDir: string;
+}
+
+/** Finds the folder holding profiles.yml in the order dbt looks for it. */
+export function findProfilesDir({ optionDir, envDir, projectDir, homeDir }: ProfilesLookup): string {
+  const explicit = optionDir
+    ? { dir: optionDir, source: 'the profilesDir option' }
+    : envDir
+      ? { dir: envDir, source: 'DBT_PROFILES_DIR' }
+      : undefined;
+  if (explicit) {
+    if (existsSync(join(explicit.dir, PROFILES_FILE))) return explicit.dir;
+    throw new UserError(
+      `no ${PROFILES_FILE} in ${explicit.dir} (from ${explicit.source}): point it at the folder that holds your dbt profiles.`,
+    );
+  }
+  const candidates = [projectDir, join(homeDir, '.dbt')];
+  const found = candidates.find((dir) => existsSync(join(dir, PROFILES_FILE)));
+  if (found) return found;
+  throw new UserError(
+    `no ${PROFILES_FILE} in ${candidates.join(' or ')}: create one, or set the profilesDir option or DBT_PROFILES_DIR.`,
+  );
+}
+
+export interface IsolateProfileRequest {
+  /** Text of the user's profiles.yml and its path, for messages. */
+  text: string;
+  file: string;
+  profile: string;
+  /** The dbt target; the profile's own default when absent. */
+  target?: string;
+  /** Appended to the target's schema: `<schema>_<suffix>`. */
+  suffix: string;
+  /** Relative DuckDB paths are taken from here, as dbt run in the project folder would. */
+  projectDir: string;
+}
+
+/** What a target points at, with `{{ env_var() }}` text left unrendered. */
+export interface WarehouseIdentity {
+  type: string;
+  /** DuckDB: the absolute database path; others: host, port and database. */
+  location: string;
+}
+
+export interface IsolatedProfile {
+  yaml: string;
+  target: string;
+  baseSchema: string;
+  schema: string;
+  warehouse: WarehouseIdentity;
+}
+
+type Output = Record<string, unknown>;
+
+/**
+ * Writes a profiles.yml that holds only the chosen target of the chosen profile, with its
+ * schema (BigQuery: dataset) renamed to `<schema>_<suffix>`. Values are copied as text, so
+ * `{{ env_var(...) }}` stays for dbt to render and no secret is resolved into the file.
+ */
+export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile {
+  const profiles = parseProfiles(request.text, request.file);
+  const profile = profiles[request.profile];
+  if (!isMap(profile)) {
+    const known = Object.keys(profiles).join(', ') || 'none';
+    throw new UserError(
+      `profile '${request.profile}' is not in ${request.file} (profiles there: ${known}): add it, or fix 'profile:' in dbt_project.yml.`,
+    );
+  }
+  const outputs = isMap(profile.outputs) ? profile.outputs : {};
+  const target = request.target ?? (typeof profile.target === 'string' ? profile.target : 'default');
+  const output = outputs[target];
+  if (!isMap(output)) {
+    const known = Object.keys(outputs).join(', ') || 'none';
+    throw new UserError(
+      `target '${target}' is not in profile '${request.profile}' of ${request.file} (targets: ${known}): pass one of them with --target.`,
+    );
+  }
+  const type = String(output.type ?? '');
+  const isolated: Output = { ...output };
+  const schemaKey = type === 'bigquery' && 'dataset' in output ? 'dataset' : 'schema';
+  const baseSchema = schemaOf(output, schemaKey, type, `${request.file}: ${request.profile}.outputs.${target}`);
+  const schema = `${baseSchema}_${request.suffix}`;
+  isolated[schemaKey] = schema;
+  if (type === 'duckdb') isolated.path = absoluteDuckDbPath(output.path, request.projectDir);
+
+  const document = new Document({ [request.profile]: { target, outputs: { [target]: isolated } } }, { version: '1.1' });
+  if (isMap(profiles.config)) document.set('config', profiles.config);
+  return {
+    yaml: document.toString(),
+    target,
+    baseSchema,
+    schema,
+    warehouse: warehouseIdentity(type, isolated),
+  };
+}
+
+function parseProfiles(text: string, file: string): Record<string, unknown> {
+  // YAML 1.1 with merge keys, as PyYAML reads it for dbt (`<<: *defaults`, `yes`/`no`).
+  const document = parseDocument(text, { version: '1.1', merge: true });
+  if (document.errors.length > 0) {
+    throw new UserError(`${file} is not valid YAML (${document.errors[0].message.split('\n')[0]}): fix the file.`);
+  }
+  const content = document.toJS({ maxAliasCount: -1 }) as unknown;
+  return isMap(content) ? content : {};
+}
+
+function schemaOf(output: Output, key: string, type: string, where: string): string {
+  const value = output[key];
+  if (typeof value === 'string' && value !== '') return value;
+  if (value === undefined && type === 'duckdb') return 'main';
+  throw new UserError(`${where} has no '${key}:': isolated builds rename it per commit; add one.`);
+}
+
+function absoluteDuckDbPath(path: unknown, projectDir: string): unknown {
+  if (path === undefined) return ':memory:';
+  if (typeof path !== 'string' || isInMemoryOrRemote(path) || path.includes('{{') || isAbsolute(path)) {
+    return path;
+  }
+  return resolve(projectDir, path);
+}
+
+function isInMemoryOrRemote(path: string): boolean {
+  return path.startsWith(':memory:') || /^[a-z][a-z0-9+]*:/i.test(path);
+}
+
+function warehouseIdentity(type: string, output: Output): WarehouseIdentity {
+  if (type === 'duckdb') return { type, location: String(output.path) };
+  const host = output.host ?? output.account ?? output.project ?? output.server ?? '';
+  const database = output.dbname ?? output.database ?? output.catalog ?? '';
+  const port = output.port === undefined ? '' : `:${String(output.port)}`;
+  return { type, location: `${String(host)}${port}/${String(database)}` };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The DuckDB file a profile writes to, when it is a local file (the only single-writer case). */
+export function duckDbFile(warehouse: WarehouseIdentity): string | undefined {
+  if (warehouse.type !== 'duckdb') return undefined;
+  const path = warehouse.location;
+  return isAbsolute(path) ? path : undefined;
+}

@@ -1,0 +1,71 @@
+import { homedir } from 'node:os';
+import { relative } from 'node:path';
+import { logger, type ExecutorContext } from '@nx/devkit';
+import { isolatedBuild, type IsolatedBuildResult } from '../../core/build';
+import { UserError, errorMessage } from '../../core/errors';
+import type { IsolatedBuildExecutorOptions } from './schema';
+
+export default async function isolatedBuildExecutor(
+  options: IsolatedBuildExecutorOptions,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
+  const projectName = context.projectName;
+  const project = projectName ? context.projectsConfigurations?.projects[projectName] : undefined;
+  if (!projectName || !project) {
+    logger.error('nx-dbt-isolated: isolated-build runs on a project: nx run <project>:isolated-build.');
+    return { success: false };
+  }
+  try {
+    const result = await isolatedBuild(
+      {
+        workspaceRoot: context.root,
+        projectRoot: project.root,
+        project: projectName,
+        ref: options.ref ?? 'HEAD',
+        target: options.target,
+        command: options.command ?? 'build',
+        selection: {
+          select: asList(options.select),
+          exclude: asList(options.exclude),
+          selector: options.selector,
+          vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
+          threads: options.threads,
+          fullRefresh: options.fullRefresh,
+          extraArgs: asList(options.args),
+        },
+        profilesDir: options.profilesDir,
+        dbtExecutable: options.dbtExecutable,
+        env: process.env,
+        homeDir: homedir(),
+      },
+      { info: (line) => logger.info(line) },
+    );
+    report(result, context.root);
+    return { success: result.success };
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
+    return { success: false };
+  }
+}
+
+function asList(value: string[] | string | undefined): string[] | undefined {
+  return value === undefined ? undefined : Array.isArray(value) ? value : [value];
+}
+
+function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string): void {
+  const counts = Object.entries(record.results?.byStatus ?? {})
+    .map(([status, count]) => `${count} ${status}`)
+    .join(', ');
+  const lines = [
+    `commit   ${record.commit} (ref ${record.ref})`,
+    `schema   ${record.schemas.length > 0 ? record.schemas.join(', ') : record.schema}`,
+    `target   ${record.target} (${record.warehouse.type} ${record.warehouse.location})`,
+    `results  ${counts || 'none'}`,
+    `artifacts ${relative(workspaceRoot, paths.targetPath)}`,
+  ];
+  const log = success ? logger.info : logger.error;
+  log(
+    `${success ? 'Isolated build succeeded' : `Isolated build ${record.status}: ${record.error}`}\n  ${lines.join('\n  ')}`,
+  );
+}

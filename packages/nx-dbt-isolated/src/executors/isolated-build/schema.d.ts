@@ -1,0 +1,16 @@
+import type { DbtCommand } from '../../core/dbt';
+
+export interface IsolatedBuildExecutorOptions {
+  ref?: string;
+  target?: string;
+  command?: DbtCommand;
+  select?: string[] | string;
+  exclude?: string[] | string;
+  selector?: string;
+  vars?: string | Record<string, unknown>;
+  threads?: number;
+  fullRefresh?: boolean;
+  args?: string[] | string;
+  profilesDir?: string;
+  dbtExecutable?: string;
+}

@@ -1,0 +1,6 @@
+import { createNodes } from './plugin/nodes';
+
+export { createNodes };
+/** Nx 21 calls only `createNodesV2`; Nx 22 and later accept either name. */
+export const createNodesV2 = createNodes;
+export type { DbtIsolatedPluginOptions } from './plugin/nodes';
