@@ -103,8 +103,11 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
     }
     rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
     const args = dbtArgs(request.command, locations, request.selection);
+    // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
+    // against the working directory, so run where the user's own dbt would run: the project folder.
+    const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
     const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
-      withWarehouseLock(workspaceRoot, profile, reporter, () => runDbt(dbt, args, projectDir, dbtEnv)),
+      withWarehouseLock(workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, dbtEnv)),
     );
     finishRecord(record, paths, exit);
   } catch (error) {

@@ -44,7 +44,8 @@ export async function ensureCheckout(
       const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
       mkdirSync(paths.commitDir, { recursive: true });
       writeFileSync(paths.checkoutRecord, JSON.stringify(record, null, 2) + '\n');
-      await simpleGit(repoRoot).raw([
+      // The user's hooks (post-checkout) must not run in a checkout made for a build.
+      await simpleGit(repoRoot, { unsafe: { allowUnsafeHooksPath: true } }).raw([
         '-c',
         'core.hooksPath=/dev/null',
         'worktree',

@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildResult } from '../../core/build';
 import { UserError, errorMessage } from '../../core/errors';
+import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
 export default async function isolatedBuildExecutor(
@@ -22,7 +23,7 @@ export default async function isolatedBuildExecutor(
         projectRoot: project.root,
         project: projectName,
         ref: options.ref ?? 'HEAD',
-        target: options.target,
+        target: process.env[DBT_TARGET_FROM_CLI] || options.target,
         command: options.command ?? 'build',
         selection: {
           select: asList(options.select),

@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const FIXTURES = join(__dirname, '..', 'fixtures');
+
+/** The commits of the fixture repository, oldest first, and where its refs point. */
+export interface FixtureRepo {
+  dir: string;
+  /** Tag v1.0: every order counts. */
+  v1: string;
+  /** Returned orders leave stg_orders (and everything built on it). */
+  excludeReturned: string;
+  /** main: payments_by_method gains average_amount. */
+  main: string;
+  /** Branch feature/vip, from excludeReturned: adds vip_customers. */
+  featureVip: string;
+}
+
+export function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+function commitOverlay(dir: string, overlay: string, message: string): string {
+  cpSync(join(FIXTURES, 'history', overlay), dir, { recursive: true });
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', message);
+  return git(dir, 'rev-parse', 'HEAD');
+}
+
+/**
+ * Makes an Nx workspace in `dir` holding the fixture dbt project, as a git repository with real
+ * history: three commits on main that change model logic, tag v1.0 on the first, and a branch.
+ * `plugins` is written to nx.json as is.
+ */
+export function createFixtureRepo(dir: string, plugins: unknown[] = ['nx-dbt-isolated']): FixtureRepo {
+  cpSync(join(FIXTURES, 'workspace'), dir, { recursive: true });
+  writeFileSync(join(dir, 'nx.json'), JSON.stringify({ plugins }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'fixture-workspace', private: true }, null, 2) + '\n',
+  );
+  writeFileSync(join(dir, '.gitignore'), 'node_modules\n.nx\n');
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'config', 'user.name', 'Fixture Author');
+  git(dir, 'config', 'user.email', 'fixture@example.com');
+  git(dir, 'config', 'commit.gpgsign', 'false');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', 'Analytics project: seeds, staging, marts, finance');
+  const v1 = git(dir, 'rev-parse', 'HEAD');
+  git(dir, 'tag', 'v1.0');
+  const excludeReturned = commitOverlay(dir, '2-exclude-returned', 'Exclude returned orders');
+  const main = commitOverlay(dir, '3-average-payment', 'Average payment per method');
+  git(dir, 'checkout', '-q', '-b', 'feature/vip', excludeReturned);
+  const featureVip = commitOverlay(dir, 'feature-vip', 'VIP customers');
+  git(dir, 'checkout', '-q', 'main');
+  return { dir, v1, excludeReturned, main, featureVip };
+}

@@ -1,0 +1,201 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git } from '../support/fixture-repo';
+import { queryDuckDb, relationsIn } from '../support/duckdb';
+import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+
+const short = (sha: string) => sha.slice(0, 8);
+
+describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
+  let ws: TestWorkspace;
+  let warehouse: string;
+
+  beforeAll(() => {
+    ws = createTestWorkspace();
+    warehouse = join(ws.dir, 'analytics', 'warehouse.duckdb');
+  });
+  afterAll(() => ws.remove());
+
+  it('infers one Nx project per dbt project, with an isolated-build target that is not cached', async () => {
+    const projects = await ws.nx(['show', 'projects', '--json']);
+    expect(projects.code).toBe(0);
+    expect(JSON.parse(projects.output.slice(projects.output.indexOf('[')))).toEqual(
+      expect.arrayContaining(['analytics', 'shared_macros']),
+    );
+
+    const shown = await ws.nx(['show', 'project', 'analytics', '--json']);
+    const project = JSON.parse(shown.output.slice(shown.output.indexOf('{')));
+    expect(project.root).toBe('analytics');
+    expect(project.metadata.technologies).toEqual(['dbt']);
+    expect(project.targets['isolated-build']).toMatchObject({
+      executor: 'nx-dbt-isolated:isolated-build',
+      cache: false,
+      metadata: { technologies: ['dbt'] },
+    });
+    expect(project.targets['isolated-build'].metadata.description).toContain('<schema>_<short_hash>');
+  });
+
+  it('builds main and an older tag into two schemas, each holding what its commit computes', async () => {
+    const before = ws.gitState();
+
+    const main = await ws.nx(['run', 'analytics:isolated-build', '--ref=main']);
+    expect(main.code).toBe(0);
+    expect(main.output).toContain(`analytics_${short(ws.main)}`);
+    const tag = await ws.nx(['run', 'analytics:isolated-build', '--ref=v1.0']);
+    expect(tag.code).toBe(0);
+
+    for (const commit of [ws.main, ws.v1]) {
+      expect(relationsIn(warehouse, `analytics_${short(commit)}`)).toEqual(
+        ['countries', 'customer_averages', 'customers', 'orders', 'stg_customers', 'stg_orders', 'stg_payments']
+          .map((name) => `analytics_${short(commit)}.${name}`)
+          .concat(
+            [`_finance.daily_revenue`, `_finance.payments_by_method`].map(
+              (name) => `analytics_${short(commit)}${name}`,
+            ),
+            ['raw_customers', 'raw_orders', 'raw_payments'].map((name) => `analytics_${short(commit)}_raw.${name}`),
+          )
+          .sort(),
+      );
+    }
+    const count = (commit: string, relation: string) =>
+      queryDuckDb<{ n: number }>(warehouse, `select count(*) as n from analytics_${short(commit)}.${relation}`)[0].n;
+    // v1.0 counts returned orders; main does not.
+    expect(count(ws.v1, 'stg_orders')).toBe(10);
+    expect(count(ws.main, 'stg_orders')).toBe(8);
+    expect(count(ws.main, 'orders')).toBe(8);
+    const columns = (commit: string) =>
+      queryDuckDb<{ column_name: string }>(
+        warehouse,
+        `select column_name from information_schema.columns
+         where table_schema = 'analytics_${short(commit)}_finance' and table_name = 'payments_by_method' order by ordinal_position`,
+      ).map((row) => row.column_name);
+    expect(columns(ws.v1)).toEqual(['method', 'payment_count', 'amount']);
+    expect(columns(ws.main)).toEqual(['method', 'payment_count', 'amount', 'average_amount']);
+    const voucherAverage = queryDuckDb<{ average_amount: number }>(
+      warehouse,
+      `select average_amount from analytics_${short(ws.main)}_finance.payments_by_method where method = 'voucher'`,
+    );
+    expect(voucherAverage).toEqual([{ average_amount: 13.33 }]);
+
+    // Artifacts and the record live per commit, per project, per target.
+    const buildDir = join(ws.dir, '.dot', short(ws.main), 'analytics', 'dev');
+    expect(existsSync(join(buildDir, 'target', 'manifest.json'))).toBe(true);
+    expect(existsSync(join(buildDir, 'target', 'run_results.json'))).toBe(true);
+    const record = JSON.parse(readFileSync(join(buildDir, 'build.json'), 'utf8'));
+    expect(record).toMatchObject({
+      commit: ws.main,
+      ref: 'main',
+      status: 'succeeded',
+      schema: `analytics_${short(ws.main)}`,
+    });
+    expect(readFileSync(join(ws.dir, '.dot', short(ws.main), 'checkout.json'), 'utf8')).toContain(ws.main);
+
+    // Nothing the user has was touched, .dot is invisible to git, and Nx still sees two projects.
+    expect(ws.gitState()).toEqual(before);
+    expect(git(ws.dir, 'status', '--porcelain', '--ignored=no')).toBe('');
+    const projects = await ws.nx(['show', 'projects', '--json']);
+    expect(projects.code).toBe(0);
+    expect(JSON.parse(projects.output.slice(projects.output.indexOf('['))).sort()).toEqual([
+      'analytics',
+      'shared_macros',
+    ]);
+  });
+
+  it('builds what is committed, not what is edited in the working tree', async () => {
+    const stgOrders = join(ws.dir, 'analytics', 'models', 'staging', 'stg_orders.sql');
+    const committed = readFileSync(stgOrders, 'utf8');
+    writeFileSync(stgOrders, committed.replace("where status <> 'returned'", 'where false'));
+    const before = ws.gitState();
+
+    const head = await ws.nx(['run', 'analytics:isolated-build', '--select=stg_orders']);
+    expect(head.code).toBe(0);
+    expect(
+      queryDuckDb<{ n: number }>(warehouse, `select count(*) as n from analytics_${short(ws.main)}.stg_orders`)[0].n,
+    ).toBe(8);
+    expect(ws.gitState()).toEqual(before);
+    expect(readFileSync(stgOrders, 'utf8')).toContain('where false');
+    writeFileSync(stgOrders, committed);
+  });
+
+  it('builds another dbt target, keeping env_var text in the generated profile', async () => {
+    const ciFile = join(ws.dir, 'ci-warehouse.duckdb');
+    const result = await ws.nx(['run', 'analytics:isolated-build', `--ref=${ws.featureVip}`, '--target=ci'], {
+      ANALYTICS_CI_DUCKDB: ciFile,
+    });
+    expect(result.code).toBe(0);
+    const schema = `analytics_ci_${short(ws.featureVip)}`;
+    expect(relationsIn(ciFile, schema)).toContain(`${schema}.vip_customers`);
+    expect(queryDuckDb(ciFile, `select customer_id from ${schema}.vip_customers order by 1`)).toEqual([
+      { customer_id: 1 },
+      { customer_id: 3 },
+      { customer_id: 5 },
+    ]);
+    const profile = readFileSync(
+      join(ws.dir, '.dot', short(ws.featureVip), 'analytics', 'ci', 'profiles', 'profiles.yml'),
+      'utf8',
+    );
+    expect(profile).toContain("{{ env_var('ANALYTICS_CI_DUCKDB', 'ci.duckdb') }}");
+    expect(profile).not.toContain(ciFile);
+  });
+
+  it('builds two commits at once into one DuckDB file', async () => {
+    const [first, second] = await Promise.all([
+      ws.nx(['run', 'analytics:isolated-build', `--ref=${ws.excludeReturned}`]),
+      ws.nx(['run', 'analytics:isolated-build', '--ref=feature/vip']),
+    ]);
+    expect([first.code, second.code]).toEqual([0, 0]);
+    expect(relationsIn(warehouse, `analytics_${short(ws.excludeReturned)}`)).toContain(
+      `analytics_${short(ws.excludeReturned)}.customers`,
+    );
+    expect(relationsIn(warehouse, `analytics_${short(ws.featureVip)}`)).toContain(
+      `analytics_${short(ws.featureVip)}.vip_customers`,
+    );
+  });
+
+  it('reuses a valid checkout and recreates a broken one', async () => {
+    const worktree = join(ws.dir, '.dot', short(ws.v1), 'worktree');
+    rmSync(join(worktree, 'analytics', 'models'), { recursive: true });
+    const rebuilt = await ws.nx(['run', 'analytics:isolated-build', '--ref=v1.0', '--select=stg_orders']);
+    expect(rebuilt.code).toBe(0);
+    expect(existsSync(join(worktree, 'analytics', 'models', 'staging', 'stg_orders.sql'))).toBe(true);
+    expect(git(worktree, 'status', '--porcelain', '--untracked-files=no')).toBe('');
+    const worktrees = git(ws.dir, 'worktree', 'list', '--porcelain')
+      .split('\n')
+      .filter((line) => line.startsWith('worktree '));
+    expect(worktrees).toHaveLength(1 + new Set([ws.main, ws.v1, ws.excludeReturned, ws.featureVip]).size);
+  });
+
+  it('refuses a ref that is not a commit, or looks like an option, with one clear line', async () => {
+    const before = ws.gitState();
+    const unknown = await ws.nx(['run', 'analytics:isolated-build', '--ref=no-such-branch']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.output).toMatch(/ref 'no-such-branch' does not name a commit/);
+
+    const option = await ws.nx(['run', 'analytics:isolated-build', '--ref=--output=/tmp/pwned']);
+    expect(option.code).not.toBe(0);
+    expect(option.output).toMatch(/ref '--output=\/tmp\/pwned' is not a valid git ref/);
+    expect(existsSync('/tmp/pwned')).toBe(false);
+    expect(ws.gitState()).toEqual(before);
+  });
+
+  it("fails with dbt's own error when the commit's SQL is broken, and records the failure", async () => {
+    git(ws.dir, 'checkout', '-q', '-b', 'broken');
+    writeFileSync(join(ws.dir, 'analytics', 'models', 'marts', 'broken.sql'), 'select * from no_such_table\n');
+    git(ws.dir, 'add', '-A');
+    git(ws.dir, 'commit', '-q', '-m', 'Broken model');
+    const broken = git(ws.dir, 'rev-parse', 'HEAD');
+    git(ws.dir, 'checkout', '-q', 'main');
+
+    const result = await ws.nx(['run', 'analytics:isolated-build', '--ref=broken']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/no_such_table/i);
+    expect(result.output).toContain('Isolated build failed');
+    const record = JSON.parse(
+      readFileSync(join(ws.dir, '.dot', short(broken), 'analytics', 'dev', 'build.json'), 'utf8'),
+    );
+    expect(record.status).toBe('failed');
+    expect(record.results.failures.map((failure: { node: string }) => failure.node)).toContain(
+      'model.analytics.broken',
+    );
+  });
+});
