@@ -1,0 +1,72 @@
+import { appendFileSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import globalSetup from '../e2e/support/global-setup';
+import { queryDuckDb } from '../e2e/support/duckdb';
+import { REPO_ROOT } from '../e2e/support/paths';
+import { createTestWorkspace } from '../e2e/support/workspace';
+
+const DEMO_DIR = join(REPO_ROOT, 'tmp', 'demo');
+const REFS = ['v1.0', 'main'];
+
+interface BuildRecord {
+  commit: string;
+  buildId: string;
+  schemas: string[];
+  warehouse: { location: string };
+}
+
+async function main(): Promise<void> {
+  console.log('Packing the plugin and installing it with Nx into a demo workspace…');
+  globalSetup();
+  rmSync(DEMO_DIR, { recursive: true, force: true });
+  mkdirSync(DEMO_DIR, { recursive: true });
+  const ws = createTestWorkspace(undefined, DEMO_DIR);
+  // The plugin's default dbt is <workspaceRoot>/.venv/bin/dbt: lend it the repository's venv.
+  symlinkSync(join(REPO_ROOT, '.venv'), join(DEMO_DIR, '.venv'));
+  appendFileSync(join(DEMO_DIR, '.git', 'info', 'exclude'), '.venv\n');
+  console.log(
+    `Demo workspace: ${relative(process.cwd(), DEMO_DIR)} (a git repository with tag v1.0 and branch main)\n`,
+  );
+
+  const landed: string[] = [];
+  for (const ref of REFS) {
+    console.log(`$ nx run analytics:isolated-build --ref=${ref}`);
+    const result = await ws.nx(['run', 'analytics:isolated-build', `--ref=${ref}`], {}, true);
+    if (result.code !== 0) throw new Error(`the build of ${ref} failed (output above)`);
+    landed.push(describeBuild(ws.dir, ref, result.output));
+  }
+  console.log(`\n${landed.join('\n\n')}\n`);
+  console.log(
+    `Try more: cd ${relative(process.cwd(), DEMO_DIR)} && npx nx run analytics:isolated-build --ref=feature/vip`,
+  );
+}
+
+function describeBuild(dir: string, ref: string, output: string): string {
+  const artifacts = /artifacts (\S+)/.exec(output)?.[1];
+  if (!artifacts) throw new Error(`the build of ${ref} printed no artifacts path`);
+  const record = JSON.parse(readFileSync(join(dir, artifacts, '..', 'build.json'), 'utf8')) as BuildRecord;
+  const tables = queryDuckDb<{ relation: string; kind: string }>(
+    record.warehouse.location,
+    `select table_schema || '.' || table_name as relation, lower(table_type) as kind
+     from information_schema.tables where table_schema in (${record.schemas.map((s) => `'${s}'`).join(', ')})
+     order by 1`,
+  );
+  const rows = tables.map(({ relation, kind }) => {
+    const count = queryDuckDb<{ n: number }>(record.warehouse.location, `select count(*) as n from ${relation}`)[0].n;
+    return `    ${relation.padEnd(48)} ${kind.padEnd(10)} ${count} rows`;
+  });
+  return [
+    `ref ${ref}`,
+    `  commit      ${record.commit}`,
+    `  schemas     ${record.schemas.join(', ')}`,
+    `  warehouse   ${relative(process.cwd(), record.warehouse.location)}`,
+    `  target path ${join(relative(process.cwd(), dir), artifacts)}`,
+    `  tables:`,
+    ...rows,
+  ].join('\n');
+}
+
+main().catch((error: Error) => {
+  console.error(`demo failed: ${error.message}`);
+  process.exit(1);
+});
