@@ -4,5 +4,5 @@ export const REPO_ROOT = join(__dirname, '..', '..');
 /** The venv that scripts/setup.sh makes, with the pinned dbt. */
 export const VENV_BIN = join(REPO_ROOT, '.venv', 'bin');
 /** A folder with the packaged plugin and Nx installed from the registry, shared by every test workspace. */
-export const TEMPLATE_DIR = join(REPO_ROOT, 'tmp', 'e2e-template');
+export const TEMPLATE_DIR = process.env.E2E_TEMPLATE_DIR ?? join(REPO_ROOT, 'tmp', 'e2e-template');
 export const NX_VERSION = process.env.E2E_NX_VERSION ?? '23.2.1';
