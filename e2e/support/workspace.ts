@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,4 +69,38 @@ function runNx(dir: string, args: string[], env: NodeJS.ProcessEnv, stream: bool
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, output }));
   });
+}
+
+/**
+ * Starts nx in its own process group, as a terminal would, and sends Ctrl-C (SIGINT to the whole
+ * group) once `signalWhen` appears in its output.
+ */
+export function interruptNx(dir: string, args: string[], signalWhen: RegExp): Promise<NxResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(dir, 'node_modules', '.bin', 'nx'), args, {
+      cwd: dir,
+      env: nxEnvironment(),
+      detached: true,
+    });
+    let output = '';
+    let sent = false;
+    const collect = (chunk: Buffer) => {
+      output += chunk;
+      if (!sent && signalWhen.test(output)) {
+        sent = true;
+        process.kill(-child.pid!, 'SIGINT');
+      }
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+/** Processes whose command line mentions `text`, other than this test's own. */
+export function processesMentioning(text: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(text) && !line.includes('ps -eo'));
 }

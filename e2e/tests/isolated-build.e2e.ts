@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git } from '../support/fixture-repo';
 import { queryDuckDb, relationsIn } from '../support/duckdb';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, interruptNx, processesMentioning, type TestWorkspace } from '../support/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 
@@ -197,5 +197,24 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     expect(record.results.failures.map((failure: { node: string }) => failure.node)).toContain(
       'model.analytics.broken',
     );
+  });
+
+  it('stops dbt on Ctrl-C and leaves no lock behind', async () => {
+    const interrupted = await interruptNx(
+      ws.dir,
+      ['run', 'analytics:isolated-build', '--ref=v1.0'],
+      /Running with dbt/,
+    );
+    expect(interrupted.code).not.toBe(0);
+    expect(processesMentioning(join(ws.dir, '.dot'))).toEqual([]);
+    expect(readdirSync(join(ws.dir, '.dot', 'locks')).filter((name) => name.endsWith('.lock'))).toEqual([]);
+    const record = JSON.parse(
+      readFileSync(join(ws.dir, '.dot', short(ws.v1), 'analytics', 'dev', 'build.json'), 'utf8'),
+    );
+    expect(record.status).toBe('interrupted');
+
+    const again = await ws.nx(['run', 'analytics:isolated-build', '--ref=v1.0']);
+    expect(again.code).toBe(0);
+    expect(again.output).not.toContain('waiting for');
   });
 });

@@ -14,7 +14,7 @@ import {
   type DbtSelection,
 } from './dbt';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
-import { UserError, errorMessage } from './errors';
+import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
 import { duckDbFile, findProfilesDir, isolateProfile, PROFILES_FILE, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
@@ -111,7 +111,7 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
     );
     finishRecord(record, paths, exit);
   } catch (error) {
-    record.status = 'failed';
+    record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
     record.error = errorMessage(error);
     throw error;
   } finally {
@@ -141,6 +141,7 @@ function isolatedProfileFor(
     target: request.target ?? (request.env.DBT_TARGET || undefined),
     suffix: buildId,
     projectDir: workingProjectDir,
+    env: request.env,
   });
 }
 
@@ -171,6 +172,7 @@ async function installPackages(
       locations.logPath,
     ];
     const exit = await timed(reporter, 'dbt deps', () => runDbt(dbt, args, locations.projectDir, env));
+    if (exit.interrupted) throw new BuildInterrupted('dbt deps');
     if (exit.code !== 0) {
       throw new UserError(
         `dbt deps failed in ${locations.projectDir} (see its output above): fix packages.yml at this commit.`,
@@ -211,7 +213,7 @@ function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit): vo
   record.schemas = schemasInManifest(join(paths.targetPath, 'manifest.json'));
   if (exit.interrupted) {
     record.status = 'interrupted';
-    record.error = 'stopped by a signal before dbt finished';
+    record.error = new BuildInterrupted(`dbt ${record.command}`).message;
   } else if (exit.code === 0) {
     record.status = 'succeeded';
   } else {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from './errors';
 
@@ -37,7 +37,7 @@ function findOnPath(name: string, pathEnv: string): string | undefined {
 function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
-    return true;
+    return statSync(file).isFile();
   } catch {
     return false;
   }
@@ -142,7 +142,7 @@ export interface RunResultsSummary {
 export function summarizeRunResults(file: string): RunResultsSummary | undefined {
   let results: { unique_id: string; status: string; message?: string | null }[];
   try {
-    results = JSON.parse(readFileSync(file, 'utf8')).results;
+    results = JSON.parse(readFileSync(file, 'utf8')).results ?? [];
   } catch {
     return undefined;
   }
@@ -158,7 +158,7 @@ export function summarizeRunResults(file: string): RunResultsSummary | undefined
 export function schemasInManifest(file: string): string[] {
   let nodes: Record<string, { resource_type: string; schema: string; config?: { materialized?: string } }>;
   try {
-    nodes = JSON.parse(readFileSync(file, 'utf8')).nodes;
+    nodes = JSON.parse(readFileSync(file, 'utf8')).nodes ?? {};
   } catch {
     return [];
   }

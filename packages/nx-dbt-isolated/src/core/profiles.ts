@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Document, parseDocument } from 'yaml';
 import { UserError } from './errors';
@@ -47,6 +48,8 @@ export interface IsolateProfileRequest {
   suffix: string;
   /** Relative DuckDB paths are taken from here, as dbt run in the project folder would. */
   projectDir: string;
+  /** Renders a default target written as `{{ env_var('X', 'dev') }}`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** What a target points at, with `{{ env_var() }}` text left unrendered. */
@@ -81,7 +84,7 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
     );
   }
   const outputs = isMap(profile.outputs) ? profile.outputs : {};
-  const target = request.target ?? (typeof profile.target === 'string' ? profile.target : 'default');
+  const target = request.target ?? defaultTarget(profile.target, request);
   const output = outputs[target];
   if (!isMap(output)) {
     const known = Object.keys(outputs).join(', ') || 'none';
@@ -100,12 +103,28 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
   const document = new Document({ [request.profile]: { target, outputs: { [target]: isolated } } }, { version: '1.1' });
   if (isMap(profiles.config)) document.set('config', profiles.config);
   return {
-    yaml: document.toString(),
+    // Quoted strings: PyYAML reads a bare `=` or `<<` as something other than a string.
+    yaml: document.toString({ defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }),
     target,
     baseSchema,
     schema,
     warehouse: warehouseIdentity(type, isolated),
   };
+}
+
+const ENV_VAR_TEMPLATE = /^\{\{\s*env_var\(\s*'([^']+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}$/;
+
+/** The profile's `target:`, rendered where it is the common `{{ env_var('X', 'default') }}`. */
+function defaultTarget(value: unknown, request: IsolateProfileRequest): string {
+  if (value === undefined) return 'default';
+  const text = String(value).trim();
+  if (!text.includes('{{')) return text;
+  const match = ENV_VAR_TEMPLATE.exec(text);
+  const rendered = match ? (request.env?.[match[1]] ?? match[2]) : undefined;
+  if (rendered) return rendered;
+  throw new UserError(
+    `the default target of profile '${request.profile}' in ${request.file} is a template the plugin cannot render (${text}): pass the target with --target.`,
+  );
 }
 
 function parseProfiles(text: string, file: string): Record<string, unknown> {
@@ -127,6 +146,7 @@ function schemaOf(output: Output, key: string, type: string, where: string): str
 
 function absoluteDuckDbPath(path: unknown, projectDir: string): unknown {
   if (path === undefined) return ':memory:';
+  if (typeof path === 'string' && path.startsWith('~/')) return join(homedir(), path.slice(2));
   if (typeof path !== 'string' || isInMemoryOrRemote(path) || path.includes('{{') || isAbsolute(path)) {
     return path;
   }

@@ -19,14 +19,32 @@ type NormalizedOptions = Required<DbtIsolatedPluginOptions>;
 
 const DBT_PROJECT_GLOB = '**/dbt_project.yml';
 
-/** Copies of dbt projects that are not the user's projects: checkouts, installed packages, build output. */
-const IGNORED_FOLDERS = new Set(['.dot', 'dbt_packages', 'target', 'logs', 'node_modules']);
+/** Folders whose dbt projects are copies, never the user's own: checkouts and installed node packages. */
+const COPY_FOLDERS = new Set(['.dot', 'node_modules']);
+/** dbt's own output folders of a project: packages it installed, build output, logs. */
+const DBT_OUTPUT_FOLDERS = new Set(['dbt_packages', 'target', 'logs']);
+
+/**
+ * The user's dbt projects among the matched files. A `target` or `logs` folder counts as dbt's
+ * output only inside another dbt project, so a project that lives in a folder named `logs` stays.
+ */
+export function userDbtProjectFiles(files: readonly string[]): string[] {
+  const matched = new Set(files);
+  return files.filter((file) => {
+    const segments = file.split('/');
+    return !segments.some((segment, index) => {
+      if (COPY_FOLDERS.has(segment)) return true;
+      const parent = segments.slice(0, index).join('/');
+      return DBT_OUTPUT_FOLDERS.has(segment) && matched.has(parent ? `${parent}/dbt_project.yml` : 'dbt_project.yml');
+    });
+  });
+}
 
 export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
   DBT_PROJECT_GLOB,
   async (files, rawOptions, context) => {
     const options = normalizeOptions(rawOptions);
-    const projectFiles = files.filter((file) => !file.split('/').some((segment) => IGNORED_FOLDERS.has(segment)));
+    const projectFiles = userDbtProjectFiles(files);
     const cache = new PluginCache<CreateNodesResult>(
       join(workspaceDataDirectory, `nx-dbt-isolated-${hashObject(options)}.hash`),
     );

@@ -1,0 +1,172 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allocateBuildId, ensureCheckout, isValidCheckout } from './checkout';
+import { commitPaths, ensureDotFolder } from './dot-layout';
+import { makeTempRepo, writeFiles, type TempRepo } from './testing/git-repo';
+
+const gitIn = (dir: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/** What a user sees of their repository: checkouts must leave all of it alone. */
+function repoState(repo: TempRepo) {
+  return {
+    head: repo.git('symbolic-ref', 'HEAD'),
+    branches: repo.git('for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads'),
+    status: repo.git('status', '--porcelain', '--untracked-files=all'),
+    stash: repo.git('stash', 'list'),
+  };
+}
+
+/** A commit id equal to `commit` in its first `length` characters and different right after. */
+function sharingPrefix(commit: string, length: number): string {
+  const next = commit[length] === '0' ? '1' : '0';
+  return commit.slice(0, length) + next + commit.slice(length + 1);
+}
+
+describe('ensureCheckout', () => {
+  let repo: TempRepo;
+  let first: string;
+  let second: string;
+
+  beforeEach(() => {
+    repo = makeTempRepo();
+    first = repo.commit('first', {
+      'analytics/dbt_project.yml': 'name: analytics\n',
+      'analytics/models/a.sql': 'select 1\n',
+    });
+    second = repo.commit('second', { 'analytics/models/a.sql': 'select 2\n' });
+    ensureDotFolder(repo.root);
+  });
+  afterEach(() => repo.cleanup());
+
+  it('checks the commit out, detached, under .dot/<8 hex>/worktree', async () => {
+    const checkout = await ensureCheckout(repo.root, repo.root, first);
+    expect(checkout.reused).toBe(false);
+    expect(checkout.commit).toBe(first);
+    expect(checkout.buildId).toBe(first.slice(0, 8));
+    expect(checkout.buildId).toMatch(/^[0-9a-f]{8}$/);
+    expect(checkout.worktree).toBe(join(repo.root, '.dot', first.slice(0, 8), 'worktree'));
+    expect(gitIn(checkout.worktree, 'rev-parse', 'HEAD')).toBe(first);
+    expect(gitIn(checkout.worktree, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe('HEAD');
+    expect(readFileSync(join(checkout.worktree, 'analytics/models/a.sql'), 'utf8')).toBe('select 1\n');
+    const record = JSON.parse(readFileSync(commitPaths(repo.root, checkout.buildId).checkoutRecord, 'utf8'));
+    expect(record).toEqual({ commit: first, createdAt: checkout.createdAt });
+    await expect(isValidCheckout(checkout.worktree, first)).resolves.toBe(true);
+  });
+
+  it('reuses a valid checkout', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, first);
+    const again = await ensureCheckout(repo.root, repo.root, first);
+    expect(again).toEqual({ ...made, reused: true });
+  });
+
+  it('recreates a checkout whose files were deleted', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, first);
+    const model = join(made.worktree, 'analytics/models/a.sql');
+    unlinkSync(model);
+    await expect(isValidCheckout(made.worktree, first)).resolves.toBe(false);
+
+    const remade = await ensureCheckout(repo.root, repo.root, first);
+    expect(remade.reused).toBe(false);
+    expect(remade.worktree).toBe(made.worktree);
+    expect(remade.createdAt).not.toBe(made.createdAt);
+    expect(readFileSync(model, 'utf8')).toBe('select 1\n');
+    await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
+    await expect(ensureCheckout(repo.root, repo.root, first)).resolves.toMatchObject({ reused: true });
+  });
+
+  it('recreates a checkout whose folder was removed', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, first);
+    rmSync(made.worktree, { recursive: true, force: true });
+
+    const remade = await ensureCheckout(repo.root, repo.root, first);
+    expect(remade.reused).toBe(false);
+    expect(gitIn(remade.worktree, 'rev-parse', 'HEAD')).toBe(first);
+    await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
+    const registered = repo.git('worktree', 'list', '--porcelain').match(/^worktree /gm) ?? [];
+    expect(registered).toHaveLength(2);
+  });
+
+  it('recreates a checkout moved to another commit', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, first);
+    gitIn(made.worktree, 'checkout', '--quiet', '--detach', second);
+
+    const remade = await ensureCheckout(repo.root, repo.root, first);
+    expect(remade.reused).toBe(false);
+    expect(gitIn(remade.worktree, 'rev-parse', 'HEAD')).toBe(first);
+  });
+
+  it("leaves the repository's branches, working tree, status and stash alone", async () => {
+    writeFiles(repo.root, { 'analytics/models/a.sql': 'select 42\n', 'scratch.txt': 'notes\n' });
+    repo.git('stash', 'push', '--quiet', '--include-untracked', '--message', 'kept');
+    writeFiles(repo.root, { 'analytics/models/a.sql': 'select 43\n', 'untracked.sql': 'select 4\n' });
+    const before = repoState(repo);
+    expect(before.status).not.toBe('');
+    expect(before.stash).toContain('kept');
+
+    const one = await ensureCheckout(repo.root, repo.root, first);
+    await ensureCheckout(repo.root, repo.root, second);
+    rmSync(one.worktree, { recursive: true, force: true });
+    await ensureCheckout(repo.root, repo.root, first);
+
+    expect(repoState(repo)).toEqual(before);
+    expect(readFileSync(join(repo.root, 'analytics/models/a.sql'), 'utf8')).toBe('select 43\n');
+  });
+
+  it("does not run the repository's post-checkout hook", async () => {
+    const marker = join(repo.root, 'hook-ran');
+    const hook = join(repo.root, '.git', 'hooks', 'post-checkout');
+    writeFileSync(hook, `#!/bin/sh\ntouch '${marker}'\n`);
+    chmodSync(hook, 0o755);
+
+    const checkout = await ensureCheckout(repo.root, repo.root, first);
+    expect(existsSync(checkout.worktree)).toBe(true);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('gives a commit that shares its 8-character prefix with another its own folder', async () => {
+    const other = sharingPrefix(first, 8);
+    writeFiles(repo.root, {
+      [`.dot/${first.slice(0, 8)}/checkout.json`]: JSON.stringify({ commit: other, createdAt: 'then' }),
+    });
+    const checkout = await ensureCheckout(repo.root, repo.root, first);
+    expect(checkout.buildId).toBe(first.slice(0, 9));
+    expect(checkout.worktree).toBe(join(repo.root, '.dot', first.slice(0, 9), 'worktree'));
+    expect(JSON.parse(readFileSync(join(repo.root, '.dot', first.slice(0, 8), 'checkout.json'), 'utf8')).commit).toBe(
+      other,
+    );
+  });
+});
+
+describe('allocateBuildId', () => {
+  let repo: TempRepo;
+  let commit: string;
+
+  beforeEach(() => {
+    repo = makeTempRepo();
+    commit = repo.commit('first', { 'a.txt': 'a\n' });
+    ensureDotFolder(repo.root);
+  });
+  afterEach(() => repo.cleanup());
+
+  const claim = (buildId: string, owner: string) =>
+    writeFiles(repo.root, { [`.dot/${buildId}/checkout.json`]: JSON.stringify({ commit: owner, createdAt: 'then' }) });
+
+  it('uses the 8-character short hash when its folder is free or already this commit’s', () => {
+    expect(allocateBuildId(repo.root, commit)).toBe(commit.slice(0, 8));
+    claim(commit.slice(0, 8), commit);
+    expect(allocateBuildId(repo.root, commit)).toBe(commit.slice(0, 8));
+  });
+
+  it('takes 9 characters when another commit owns the 8-character folder', () => {
+    claim(commit.slice(0, 8), sharingPrefix(commit, 8));
+    expect(allocateBuildId(repo.root, commit)).toBe(commit.slice(0, 9));
+  });
+
+  it('takes as many characters as it needs to reach a free folder', () => {
+    claim(commit.slice(0, 8), sharingPrefix(commit, 9));
+    claim(commit.slice(0, 9), sharingPrefix(commit, 9));
+    expect(allocateBuildId(repo.root, commit)).toBe(commit.slice(0, 10));
+  });
+});

@@ -1,0 +1,153 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { AggregateCreateNodesError, type CreateNodesContextV2 } from '@nx/devkit';
+import { calculateHashesForCreateNodes, workspaceDataDirectory } from '@nx/devkit/internal';
+import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
+import { createNodes, dbtProjectNodes, normalizeOptions, userDbtProjectFiles } from './nodes';
+
+// Nx hashes project folders through its workspace context (a daemon or a native index of the
+// real workspace) and keeps the plugin cache in the real workspace's .nx folder. Both are
+// faked at this boundary: fixed hashes, and a cache folder of the test's own.
+jest.mock('@nx/devkit/internal', () => {
+  const actual = jest.requireActual('@nx/devkit/internal');
+  const { mkdtempSync } = jest.requireActual('node:fs');
+  const { tmpdir } = jest.requireActual('node:os');
+  const { join: joinPath } = jest.requireActual('node:path');
+  return {
+    ...actual,
+    workspaceDataDirectory: mkdtempSync(joinPath(tmpdir(), 'nx-dbt-isolated-workspace-data-')),
+    calculateHashesForCreateNodes: jest.fn(),
+  };
+});
+
+const hashes = jest.mocked(calculateHashesForCreateNodes);
+const [glob, createNodesFn] = createNodes;
+
+afterAll(() => removeDir(workspaceDataDirectory));
+
+describe('dbtProjectNodes', () => {
+  let workspaceRoot: string;
+  beforeEach(() => {
+    workspaceRoot = makeTempDir();
+    writeFiles(workspaceRoot, {
+      'warehouse/analytics/dbt_project.yml': "name: jaffle_shop\nprofile: duck\nversion: '1.0'\n",
+    });
+  });
+  afterEach(() => removeDir(workspaceRoot));
+
+  it('makes a project named after the dbt project, rooted at its folder, with an isolated build target', () => {
+    const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', normalizeOptions(undefined), {
+      workspaceRoot,
+    });
+    expect(Object.keys(result.projects ?? {})).toEqual(['warehouse/analytics']);
+    const project = result.projects?.['warehouse/analytics'];
+    expect(project?.name).toBe('jaffle_shop');
+    expect(project?.root).toBe('warehouse/analytics');
+    expect(project?.metadata?.technologies).toEqual(['dbt']);
+    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build']);
+    const target = project?.targets?.['isolated-build'];
+    expect(target?.executor).toBe('nx-dbt-isolated:isolated-build');
+    expect(target?.cache).toBe(false);
+    expect(target?.metadata?.technologies).toEqual(['dbt']);
+    expect(target?.metadata?.description).toContain('nx run jaffle_shop:isolated-build --ref=main');
+  });
+
+  it('names the target as configured', () => {
+    const options = normalizeOptions({ isolatedBuildTargetName: 'ib' });
+    expect(options).toEqual({ isolatedBuildTargetName: 'ib' });
+    const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', options, { workspaceRoot });
+    const targets = result.projects?.['warehouse/analytics']?.targets ?? {};
+    expect(Object.keys(targets)).toEqual(['ib']);
+    expect(targets.ib.executor).toBe('nx-dbt-isolated:isolated-build');
+  });
+
+  it('refuses a dbt_project.yml without a name, naming the file', () => {
+    writeFiles(workspaceRoot, { 'nameless/dbt_project.yml': "version: '1.0'\n" });
+    expect(() => dbtProjectNodes('nameless/dbt_project.yml', normalizeOptions({}), { workspaceRoot })).toThrow(
+      /nameless\/dbt_project\.yml has no 'name:'/,
+    );
+  });
+});
+
+describe('createNodes', () => {
+  let workspaceRoot: string;
+  let context: CreateNodesContextV2;
+
+  beforeEach(() => {
+    workspaceRoot = makeTempDir();
+    context = { workspaceRoot, nxJsonConfiguration: {} };
+    const project = (name: string) => `name: ${name}\n`;
+    writeFiles(workspaceRoot, {
+      'analytics/dbt_project.yml': project('analytics'),
+      '.dot/abc12345/worktree/analytics/dbt_project.yml': project('analytics'),
+      'analytics/dbt_packages/x/dbt_project.yml': project('x'),
+      'node_modules/p/dbt_project.yml': project('p'),
+    });
+    hashes.mockReset();
+    hashes.mockImplementation(async (roots) => roots.map((root) => `${workspaceRoot}:${root}:v1`));
+  });
+  afterEach(() => removeDir(workspaceRoot));
+
+  const files = [
+    'analytics/dbt_project.yml',
+    '.dot/abc12345/worktree/analytics/dbt_project.yml',
+    'analytics/dbt_packages/x/dbt_project.yml',
+    'node_modules/p/dbt_project.yml',
+  ];
+
+  it('matches every dbt_project.yml', () => {
+    expect(glob).toBe('**/dbt_project.yml');
+  });
+
+  it('makes a project of the user’s dbt project only, not of checkouts, packages or node_modules', async () => {
+    const results = await createNodesFn(files, {}, context);
+    expect(results.map(([file]) => file)).toEqual(['analytics/dbt_project.yml']);
+    const projects = results[0][1].projects ?? {};
+    expect(Object.keys(projects)).toEqual(['analytics']);
+    expect(projects.analytics.name).toBe('analytics');
+    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build']);
+    expect(hashes).toHaveBeenCalledTimes(1);
+    expect(hashes.mock.calls[0][0]).toEqual(['analytics']);
+  });
+
+  it('uses the configured target name', async () => {
+    const results = await createNodesFn(['analytics/dbt_project.yml'], { isolatedBuildTargetName: 'ib' }, context);
+    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib']);
+  });
+
+  it('serves a project from the cache while its hash is unchanged, without reading the file', async () => {
+    const first = await createNodesFn(files, {}, context);
+    rmSync(join(workspaceRoot, 'analytics/dbt_project.yml'));
+
+    const second = await createNodesFn(files, {}, context);
+    expect(second).toEqual(first);
+
+    // A new hash means the folder changed: the file is read again, and now it is gone.
+    hashes.mockImplementation(async (roots) => roots.map((root) => `${workspaceRoot}:${root}:v2`));
+    const error = await Promise.resolve(createNodesFn(files, {}, context)).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(AggregateCreateNodesError);
+    const failures = (error as AggregateCreateNodesError).errors;
+    expect(failures.map(([file]) => file)).toEqual(['analytics/dbt_project.yml']);
+    expect(failures[0][1].message).toContain('ENOENT');
+  });
+});
+
+describe('userDbtProjectFiles', () => {
+  it("skips dbt's output folders inside a project but keeps a project that lives in a folder named logs", () => {
+    expect(
+      userDbtProjectFiles([
+        'analytics/dbt_project.yml',
+        'analytics/target/copy/dbt_project.yml',
+        'analytics/dbt_packages/shared/dbt_project.yml',
+        'analytics/logs/x/dbt_project.yml',
+        'logs/audit/dbt_project.yml',
+        'platform/target/dbt_project.yml',
+        '.dot/abcd1234/worktree/analytics/dbt_project.yml',
+        'node_modules/pkg/dbt_project.yml',
+      ]),
+    ).toEqual(['analytics/dbt_project.yml', 'logs/audit/dbt_project.yml', 'platform/target/dbt_project.yml']);
+  });
+});
