@@ -35,6 +35,20 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     expect(project.targets['isolated-build'].metadata.description).toContain('<schema>_<short_hash>');
   });
 
+  it("takes another project name from a project.json beside dbt_project.yml, Nx's usual override", async () => {
+    const projectJson = join(ws.dir, 'analytics', 'project.json');
+    writeFileSync(projectJson, JSON.stringify({ name: 'dbt-analytics' }));
+    try {
+      const projects = await ws.nx(['show', 'projects', '--json']);
+      expect(JSON.parse(projects.output.slice(projects.output.indexOf('['))).sort()).toEqual([
+        'dbt-analytics',
+        'shared_macros',
+      ]);
+    } finally {
+      rmSync(projectJson);
+    }
+  });
+
   it('builds main and an older tag into two schemas, each holding what its commit computes', async () => {
     const before = ws.gitState();
 

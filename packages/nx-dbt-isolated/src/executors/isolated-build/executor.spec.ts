@@ -1,0 +1,93 @@
+import type { ExecutorContext } from '@nx/devkit';
+import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
+import { UserError } from '../../core/errors';
+import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
+import executor from './executor';
+
+jest.mock('../../core/build');
+const build = jest.mocked(isolatedBuild);
+
+const context = {
+  root: '/ws',
+  cwd: '/ws',
+  isVerbose: false,
+  projectName: 'analytics',
+  projectsConfigurations: { version: 2, projects: { analytics: { root: 'dbt/analytics' } } },
+  nxJsonConfiguration: {},
+  projectGraph: { nodes: {}, dependencies: {} },
+} as unknown as ExecutorContext;
+
+const succeeded = {
+  success: true,
+  paths: { targetPath: '/ws/.dot/abcd1234/analytics/dev/target' },
+  record: {
+    commit: 'abcd1234'.padEnd(40, '0'),
+    ref: 'main',
+    schema: 'analytics_abcd1234',
+    schemas: ['analytics_abcd1234'],
+    target: 'dev',
+    warehouse: { type: 'duckdb', location: '/ws/warehouse.duckdb' },
+    results: { byStatus: { success: 3 }, failures: [] },
+    status: 'succeeded',
+  },
+} as unknown as Awaited<ReturnType<typeof isolatedBuild>>;
+
+function requestOfLastCall(): IsolatedBuildRequest {
+  return build.mock.calls[build.mock.calls.length - 1][0];
+}
+
+describe('isolated-build executor', () => {
+  beforeEach(() => build.mockResolvedValue(succeeded));
+  afterEach(() => {
+    build.mockReset();
+    delete process.env[DBT_TARGET_FROM_CLI];
+  });
+
+  it('builds HEAD with dbt build by default, for the project at its root', async () => {
+    expect(await executor({}, context)).toEqual({ success: true });
+    expect(requestOfLastCall()).toMatchObject({
+      workspaceRoot: '/ws',
+      projectRoot: 'dbt/analytics',
+      project: 'analytics',
+      ref: 'HEAD',
+      command: 'build',
+    });
+  });
+
+  it('passes selection options to dbt as lists, and vars objects as JSON', async () => {
+    await executor(
+      { ref: 'v1.2', select: 'stg_orders', exclude: ['a', 'b'], vars: { day: '2026-01-01' }, args: '--fail-fast' },
+      context,
+    );
+    expect(requestOfLastCall().selection).toEqual({
+      select: ['stg_orders'],
+      exclude: ['a', 'b'],
+      selector: undefined,
+      vars: '{"day":"2026-01-01"}',
+      threads: undefined,
+      fullRefresh: undefined,
+      extraArgs: ['--fail-fast'],
+    });
+  });
+
+  it('takes the dbt target from `nx run … --target`, over the target option', async () => {
+    process.env[DBT_TARGET_FROM_CLI] = 'ci';
+    await executor({ target: 'dev' }, context);
+    expect(requestOfLastCall().target).toBe('ci');
+  });
+
+  it('turns a user error into a failed task with its message, not a stack trace', async () => {
+    build.mockRejectedValue(new UserError("ref 'nope' does not name a commit"));
+    expect(await executor({ ref: 'nope' }, context)).toEqual({ success: false });
+  });
+
+  it('lets an unexpected error through', async () => {
+    build.mockRejectedValue(new TypeError('bug'));
+    await expect(executor({}, context)).rejects.toThrow('bug');
+  });
+
+  it('reports a failed dbt run as a failed task', async () => {
+    build.mockResolvedValue({ ...succeeded, success: false, record: { ...succeeded.record, status: 'failed' } });
+    expect(await executor({}, context)).toEqual({ success: false });
+  });
+});
