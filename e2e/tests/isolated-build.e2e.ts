@@ -33,6 +33,10 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
       metadata: { technologies: ['dbt'] },
     });
     expect(project.targets['isolated-build'].metadata.description).toContain('<schema>_<short_hash>');
+
+    // The local package has no profile: dbt cannot build it alone, so it gets no build target.
+    const shownPackage = await ws.nx(['show', 'project', 'shared_macros', '--json']);
+    expect(JSON.parse(shownPackage.output.slice(shownPackage.output.indexOf('{'))).targets).toEqual({});
   });
 
   it("takes another project name from a project.json beside dbt_project.yml, Nx's usual override", async () => {
@@ -163,6 +167,15 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     );
     expect(relationsIn(warehouse, `analytics_${short(ws.featureVip)}`)).toContain(
       `analytics_${short(ws.featureVip)}.vip_customers`,
+    );
+  });
+
+  it('builds every dbt project with nx run-many', async () => {
+    const result = await ws.nx(['run-many', '-t', 'isolated-build', `--ref=${ws.v1.slice(0, 10)}`]);
+    expect(result.code).toBe(0);
+    expect(result.output).toContain('analytics:isolated-build');
+    expect(queryDuckDb<{ n: number }>(warehouse, `select count(*) as n from analytics_${short(ws.v1)}.orders`)).toEqual(
+      [{ n: 10 }],
     );
   });
 

@@ -68,6 +68,11 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
     );
   }
   const dbtProject = readDbtProject(projectDir);
+  if (!dbtProject.profile) {
+    throw new UserError(
+      `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
+    );
+  }
   const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
   const paths = buildPaths(workspaceRoot, checkout.buildId, request.project, profile.target);
   mkdirSync(paths.profilesDir, { recursive: true });

@@ -7,8 +7,8 @@ export const DBT_PROJECT_FILE = 'dbt_project.yml';
 
 export interface DbtProjectFile {
   name: string;
-  /** The profile dbt connects with; dbt falls back to the project's name. */
-  profile: string;
+  /** The profile dbt connects with. A project without one is a package: dbt cannot build it alone. */
+  profile?: string;
 }
 
 export function readDbtProject(projectDir: string): DbtProjectFile {
@@ -27,7 +27,7 @@ export function parseDbtProject(text: string, file: string): DbtProjectFile {
   if (typeof fields.name !== 'string' || fields.name === '') {
     throw new UserError(`${file} has no 'name:': dbt needs one; add it.`);
   }
-  const profile = typeof fields.profile === 'string' && fields.profile !== '' ? fields.profile : fields.name;
+  const profile = typeof fields.profile === 'string' && fields.profile !== '' ? fields.profile : undefined;
   return { name: fields.name, profile };
 }
 

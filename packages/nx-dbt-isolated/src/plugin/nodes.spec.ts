@@ -61,6 +61,14 @@ describe('dbtProjectNodes', () => {
     expect(targets.ib.executor).toBe('nx-dbt-isolated:isolated-build');
   });
 
+  it('gives a dbt package without a profile no build target, since dbt cannot build it alone', () => {
+    writeFiles(workspaceRoot, { 'shared/dbt_project.yml': "name: shared_macros\nversion: '1.0'\n" });
+    const project = dbtProjectNodes('shared/dbt_project.yml', normalizeOptions({}), { workspaceRoot }).projects?.shared;
+    expect(project?.name).toBe('shared_macros');
+    expect(project?.targets).toEqual({});
+    expect(project?.metadata?.description).toContain('no profile');
+  });
+
   it('refuses a dbt_project.yml without a name, naming the file', () => {
     writeFiles(workspaceRoot, { 'nameless/dbt_project.yml': "version: '1.0'\n" });
     expect(() => dbtProjectNodes('nameless/dbt_project.yml', normalizeOptions({}), { workspaceRoot })).toThrow(
@@ -76,7 +84,7 @@ describe('createNodes', () => {
   beforeEach(() => {
     workspaceRoot = makeTempDir();
     context = { workspaceRoot, nxJsonConfiguration: {} };
-    const project = (name: string) => `name: ${name}\n`;
+    const project = (name: string) => `name: ${name}\nprofile: ${name}\n`;
     writeFiles(workspaceRoot, {
       'analytics/dbt_project.yml': project('analytics'),
       '.dot/abc12345/worktree/analytics/dbt_project.yml': project('analytics'),

@@ -80,13 +80,18 @@ export function dbtProjectNodes(
 ): CreateNodesResult {
   const root = dirname(file);
   const dbtProject = parseDbtProject(readFileSync(join(context.workspaceRoot, file), 'utf8'), file);
+  // Without a profile dbt cannot build the project on its own: it is a package for others.
+  const buildable = dbtProject.profile !== undefined;
   return {
     projects: {
       [root]: {
         name: dbtProject.name,
         root,
-        metadata: { technologies: ['dbt'], description: `dbt project ${dbtProject.name}` },
-        targets: { [options.isolatedBuildTargetName]: isolatedBuildTarget(dbtProject.name, options) },
+        metadata: {
+          technologies: ['dbt'],
+          description: buildable ? `dbt project ${dbtProject.name}` : `dbt package ${dbtProject.name} (no profile)`,
+        },
+        targets: buildable ? { [options.isolatedBuildTargetName]: isolatedBuildTarget(dbtProject.name, options) } : {},
       },
     },
   };
