@@ -58,15 +58,18 @@ function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: 
   const counts = Object.entries(record.results?.byStatus ?? {})
     .map(([status, count]) => `${count} ${status}`)
     .join(', ');
-  const lines = [
-    `commit   ${record.commit} (ref ${record.ref})`,
-    `schema   ${record.schemas.length > 0 ? record.schemas.join(', ') : record.schema}`,
-    `target   ${record.target} (${record.warehouse.type} ${record.warehouse.location})`,
-    `results  ${counts || 'none'}`,
-    `artifacts ${relative(workspaceRoot, paths.targetPath)}`,
+  const rows: [string, string][] = [
+    ['commit', `${record.commit} (ref ${record.ref})`],
+    ['schemas', record.schemas.length > 0 ? record.schemas.join(', ') : record.schema],
+    ['target', `${record.target} (${record.warehouse.type} ${record.warehouse.location})`],
+    ['results', counts || 'none'],
+    ['artifacts', relative(workspaceRoot, paths.targetPath)],
+    ...(record.results?.failures ?? []).map(({ node, message }): [string, string] => [
+      'failed',
+      `${node}: ${message.split('\n')[0]}`,
+    ]),
   ];
+  const heading = success ? 'Isolated build succeeded' : `Isolated build ${record.status}: ${record.error}`;
   const log = success ? logger.info : logger.error;
-  log(
-    `${success ? 'Isolated build succeeded' : `Isolated build ${record.status}: ${record.error}`}\n  ${lines.join('\n  ')}`,
-  );
+  log([heading, ...rows.map(([label, value]) => `  ${label.padEnd(10)}${value}`)].join('\n'));
 }
