@@ -3,15 +3,7 @@ import { delimiter, join } from 'node:path';
 import { dbtArgs, dbtEnvironment, findDbt, schemasInManifest, summarizeRunResults } from './dbt';
 import { UserError } from './errors';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
-
-function thrown(work: () => unknown): Error {
-  try {
-    work();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}
+import { thrown } from './testing/thrown';
 
 describe('dbtArgs', () => {
   const where = {

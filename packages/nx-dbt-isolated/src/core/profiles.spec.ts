@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { UserError } from './errors';
 import { findProfilesDir, isolateProfile, type IsolateProfileRequest } from './profiles';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
+import { thrown } from './testing/thrown';
 
 const FILE = '/home/me/.dbt/profiles.yml';
 const PROJECT_DIR = '/ws/analytics';
@@ -17,15 +18,6 @@ function isolate(text: string, request: Partial<IsolateProfileRequest> = {}) {
     projectDir: PROJECT_DIR,
     ...request,
   });
-}
-
-function thrown(work: () => unknown): Error {
-  try {
-    work();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
 }
 
 const POSTGRES = `
@@ -206,7 +198,7 @@ analytics:
   });
 
   it('renames the BigQuery dataset, and the schema when there is no dataset', () => {
-    const withDataset = isolate(`
+    const bigquery = (key: string) => `
 analytics:
   target: dev
   outputs:
@@ -214,24 +206,16 @@ analytics:
       type: bigquery
       method: oauth
       project: my-gcp-project
-      dataset: marts
-`);
+      ${key}: marts
+`;
+    const withDataset = isolate(bigquery('dataset'));
     expect(withDataset.schema).toBe('marts_abcd1234');
     const dev = parse(withDataset.yaml).analytics.outputs.dev;
     expect(dev.dataset).toBe('marts_abcd1234');
     expect(dev).not.toHaveProperty('schema');
     expect(withDataset.warehouse).toEqual({ type: 'bigquery', location: 'my-gcp-project/' });
 
-    const withSchema = isolate(`
-analytics:
-  target: dev
-  outputs:
-    dev:
-      type: bigquery
-      method: oauth
-      project: my-gcp-project
-      schema: marts
-`);
+    const withSchema = isolate(bigquery('schema'));
     expect(withSchema.schema).toBe('marts_abcd1234');
     const output = parse(withSchema.yaml).analytics.outputs.dev;
     expect(output.schema).toBe('marts_abcd1234');
