@@ -50,8 +50,56 @@ export interface IsolatedBuildResult {
 
 /** One isolated build: ref → checkout → profile → deps → dbt, with a record of each step. */
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
-  const { workspaceRoot, env } = request;
-  const dbt = findDbt(workspaceRoot, request.dbtExecutable, env.PATH);
+  const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
+  const { commit, checkout, projectDir, workingProjectDir } = await checkoutProject(request, reporter);
+  const dbtProject = readDbtProject(projectDir);
+  if (!dbtProject.profile) {
+    throw new UserError(
+      `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
+    );
+  }
+  const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
+  const paths = buildPaths(request.workspaceRoot, checkout.buildId, request.project, profile.target);
+  mkdirSync(paths.profilesDir, { recursive: true });
+  writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
+
+  const record = newRecord(request, checkout, dbtProject.name, profile);
+  writeBuildRecord(paths.buildRecord, record);
+  try {
+    const env = dbtEnvironment(request.env);
+    const locations = {
+      projectDir,
+      profilesDir: paths.profilesDir,
+      target: profile.target,
+      targetPath: paths.targetPath,
+      logPath: paths.logPath,
+    };
+    if (declaresPackages(projectDir)) {
+      await installPackages(dbt, checkout, paths, request, locations, env, reporter);
+    }
+    rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
+    const args = dbtArgs(request.command, locations, request.selection);
+    // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
+    // against the working directory, so run where the user's own dbt would run: the project folder.
+    const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
+    const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
+      withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, env)),
+    );
+    finishRecord(record, paths, exit);
+  } catch (error) {
+    record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
+    record.error = errorMessage(error);
+    throw error;
+  } finally {
+    record.endedAt = new Date().toISOString();
+    writeBuildRecord(paths.buildRecord, record);
+  }
+  return { success: record.status === 'succeeded', record, paths };
+}
+
+/** Resolves the ref and returns the project's folder in a valid checkout of that commit. */
+async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter) {
+  const { workspaceRoot } = request;
   const repoRoot = await repositoryRoot(workspaceRoot);
   const commit = await timed(reporter, `resolve ref ${request.ref}`, () => resolveCommit(repoRoot, request.ref));
   ensureDotFolder(workspaceRoot);
@@ -67,24 +115,22 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
       `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,
     );
   }
-  const dbtProject = readDbtProject(projectDir);
-  if (!dbtProject.profile) {
-    throw new UserError(
-      `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
-    );
-  }
-  const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
-  const paths = buildPaths(workspaceRoot, checkout.buildId, request.project, profile.target);
-  mkdirSync(paths.profilesDir, { recursive: true });
-  writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
+  return { commit, checkout, projectDir, workingProjectDir };
+}
 
-  const record: BuildRecord = {
+function newRecord(
+  request: IsolatedBuildRequest,
+  checkout: Checkout,
+  dbtProject: string,
+  profile: IsolatedProfile,
+): BuildRecord {
+  return {
     version: 1,
-    commit,
+    commit: checkout.commit,
     buildId: checkout.buildId,
     ref: request.ref,
     project: request.project,
-    dbtProject: dbtProject.name,
+    dbtProject,
     target: profile.target,
     command: request.command,
     warehouse: profile.warehouse,
@@ -93,37 +139,6 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
     status: 'running',
     startedAt: new Date().toISOString(),
   };
-  writeBuildRecord(paths.buildRecord, record);
-  try {
-    const dbtEnv = dbtEnvironment(env);
-    const locations = {
-      projectDir,
-      profilesDir: paths.profilesDir,
-      target: profile.target,
-      targetPath: paths.targetPath,
-      logPath: paths.logPath,
-    };
-    if (declaresPackages(projectDir)) {
-      await installPackages(dbt, checkout, paths, request, locations, dbtEnv, reporter);
-    }
-    rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
-    const args = dbtArgs(request.command, locations, request.selection);
-    // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
-    // against the working directory, so run where the user's own dbt would run: the project folder.
-    const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
-    const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
-      withWarehouseLock(workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, dbtEnv)),
-    );
-    finishRecord(record, paths, exit);
-  } catch (error) {
-    record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
-    record.error = errorMessage(error);
-    throw error;
-  } finally {
-    record.endedAt = new Date().toISOString();
-    writeBuildRecord(paths.buildRecord, record);
-  }
-  return { success: record.status === 'succeeded', record, paths };
 }
 
 function isolatedProfileFor(
