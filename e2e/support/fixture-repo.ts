@@ -11,7 +11,9 @@ export interface FixtureRepo {
   v1: string;
   /** Returned orders leave stg_orders (and everything built on it). */
   excludeReturned: string;
-  /** main: payments_by_method gains average_amount. */
+  /** payments_by_method gains average_amount. */
+  averagePayment: string;
+  /** main: countries gains average_lifetime_value. */
   main: string;
   /** Branch feature/vip, from excludeReturned: adds vip_customers. */
   featureVip: string;
@@ -30,7 +32,8 @@ function commitOverlay(dir: string, overlay: string, message: string): string {
 
 /**
  * Makes an Nx workspace in `dir` holding the fixture dbt project, as a git repository with real
- * history: three commits on main that change model logic, tag v1.0 on the first, and a branch.
+ * history: four commits on main, each after the first changing model logic, tag v1.0 on the
+ * first, and a branch.
  * `plugins` is written to nx.json as is.
  */
 export function createFixtureRepo(dir: string, plugins: unknown[] = ['nx-dbt-isolated']): FixtureRepo {
@@ -50,9 +53,10 @@ export function createFixtureRepo(dir: string, plugins: unknown[] = ['nx-dbt-iso
   const v1 = git(dir, 'rev-parse', 'HEAD');
   git(dir, 'tag', 'v1.0');
   const excludeReturned = commitOverlay(dir, '2-exclude-returned', 'Exclude returned orders');
-  const main = commitOverlay(dir, '3-average-payment', 'Average payment per method');
+  const averagePayment = commitOverlay(dir, '3-average-payment', 'Average payment per method');
+  const main = commitOverlay(dir, '4-country-average', 'Average lifetime value per country');
   git(dir, 'checkout', '-q', '-b', 'feature/vip', excludeReturned);
   const featureVip = commitOverlay(dir, 'feature-vip', 'VIP customers');
   git(dir, 'checkout', '-q', 'main');
-  return { dir, v1, excludeReturned, main, featureVip };
+  return { dir, v1, excludeReturned, averagePayment, main, featureVip };
 }

@@ -89,6 +89,12 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
       ).map((row) => row.column_name);
     expect(columns(ws.v1)).toEqual(['method', 'payment_count', 'amount']);
     expect(columns(ws.main)).toEqual(['method', 'payment_count', 'amount', 'average_amount']);
+    const countryColumns = queryDuckDb<{ column_name: string }>(
+      warehouse,
+      `select column_name from information_schema.columns
+       where table_schema = 'analytics_${short(ws.main)}' and table_name = 'countries' order by ordinal_position`,
+    ).map((row) => row.column_name);
+    expect(countryColumns).toEqual(['country', 'customer_count', 'lifetime_value', 'average_lifetime_value']);
     const voucherAverage = queryDuckDb<{ average_amount: number }>(
       warehouse,
       `select average_amount from analytics_${short(ws.main)}_finance.payments_by_method where method = 'voucher'`,

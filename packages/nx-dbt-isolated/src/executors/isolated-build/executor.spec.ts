@@ -1,4 +1,4 @@
-import type { ExecutorContext } from '@nx/devkit';
+import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
 import { UserError } from '../../core/errors';
 import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
@@ -37,9 +37,14 @@ function requestOfLastCall(): IsolatedBuildRequest {
 }
 
 describe('isolated-build executor', () => {
-  beforeEach(() => build.mockResolvedValue(succeeded));
+  beforeEach(() => {
+    build.mockResolvedValue(succeeded);
+    jest.spyOn(logger, 'info').mockImplementation(() => undefined);
+    jest.spyOn(logger, 'error').mockImplementation(() => undefined);
+  });
   afterEach(() => {
     build.mockReset();
+    jest.restoreAllMocks();
     delete process.env[DBT_TARGET_FROM_CLI];
   });
 
