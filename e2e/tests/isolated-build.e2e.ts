@@ -211,6 +211,26 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     expect(ws.gitState()).toEqual(before);
   });
 
+  it('says how to install dbt when it finds none', async () => {
+    const result = await ws.nx(['run', 'analytics:isolated-build'], { PATH: process.env.PATH });
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/dbt was not found in .*\.venv\/bin nor on PATH: install it with/);
+  });
+
+  it('takes --target from the command line with the Nx daemon on too', async () => {
+    const ciFile = join(ws.dir, 'ci-daemon.duckdb');
+    try {
+      const result = await ws.nx(['run', 'analytics:isolated-build', '--ref=v1.0', '--target=ci'], {
+        NX_DAEMON: 'true',
+        ANALYTICS_CI_DUCKDB: ciFile,
+      });
+      expect(result.code).toBe(0);
+      expect(relationsIn(ciFile, `analytics_ci_${short(ws.v1)}`)).toContain(`analytics_ci_${short(ws.v1)}.orders`);
+    } finally {
+      await ws.nx(['daemon', '--stop']);
+    }
+  });
+
   it("fails with dbt's own error when the commit's SQL is broken, and records the failure", async () => {
     git(ws.dir, 'checkout', '-q', '-b', 'broken');
     writeFileSync(join(ws.dir, 'analytics', 'models', 'marts', 'broken.sql'), 'select * from no_such_table\n');
