@@ -1,5 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { stageArtifacts } from './artifacts';
+import { buildKey, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout } from './checkout';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject } from './dbt-project';
 import {
@@ -19,6 +21,7 @@ import { withLock } from './lock';
 import { duckDbFile, findProfilesDir, isolateProfile, PROFILES_FILE, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
 import { writeBuildRecord, type BuildRecord } from './records';
+import { rememberDuckDbFile } from './warehouse-key';
 
 export interface IsolatedBuildRequest {
   workspaceRoot: string;
@@ -36,6 +39,11 @@ export interface IsolatedBuildRequest {
   dbtExecutable?: string;
   env: NodeJS.ProcessEnv;
   homeDir: string;
+  /**
+   * The key Nx cached this build under (see build-key.ts); checked against the commit actually
+   * built so that a cache entry never holds another commit's build. Absent when not cached.
+   */
+  expectedKey?: string;
 }
 
 export interface Reporter {
@@ -52,6 +60,7 @@ export interface IsolatedBuildResult {
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
   const { commit, checkout, projectDir, workingProjectDir } = await checkoutProject(request, reporter);
+  if (request.expectedKey !== undefined) verifyKey(request, commit);
   const dbtProject = readDbtProject(projectDir);
   if (!dbtProject.profile) {
     throw new UserError(
@@ -86,6 +95,7 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
       withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, env)),
     );
     finishRecord(record, paths, exit);
+    if (record.status === 'succeeded') keepForCache(request.workspaceRoot, paths, record, profile);
   } catch (error) {
     record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
     record.error = errorMessage(error);
@@ -95,6 +105,22 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
     writeBuildRecord(paths.buildRecord, record);
   }
   return { success: record.status === 'succeeded', record, paths };
+}
+
+function verifyKey(request: IsolatedBuildRequest, commit: string): void {
+  const key = buildKey({ ...request, commit });
+  const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
+  if (key === request.expectedKey || bothUncacheable) return;
+  throw new UserError(
+    `the cache key Nx computed before the build does not match commit ${commit.slice(0, 12)} (did ${request.ref} move, or profiles.yml change, while Nx started?): run the build again.`,
+  );
+}
+
+/** Stages the artifacts Nx caches, and ties the DuckDB file's token to the file just written. */
+function keepForCache(workspaceRoot: string, paths: BuildPaths, record: BuildRecord, profile: IsolatedProfile): void {
+  stageArtifacts(workspaceRoot, paths, record);
+  const file = duckDbFile(profile.warehouse);
+  if (file) rememberDuckDbFile(workspaceRoot, file);
 }
 
 /** Resolves the ref and returns the project's folder in a valid checkout of that commit. */

@@ -29,6 +29,15 @@ export function locksDir(workspaceRoot: string): string {
   return join(dotRoot(workspaceRoot), 'locks');
 }
 
+/**
+ * `.dot/cache/<project>`: the artifacts of the project's latest build, the folder Nx caches and
+ * restores. Nx cannot name the commit's folder in a task's outputs, so a hit is copied from here
+ * into `.dot/<short_hash>/…` after Nx has restored it.
+ */
+export function stagingDir(workspaceRoot: string, project: string): string {
+  return join(dotRoot(workspaceRoot), 'cache', project);
+}
+
 export function commitPaths(workspaceRoot: string, buildId: string) {
   const commitDir = join(dotRoot(workspaceRoot), buildId);
   return {

@@ -127,7 +127,7 @@ function defaultTarget(value: unknown, request: IsolateProfileRequest): string {
   );
 }
 
-function parseProfiles(text: string, file: string): Record<string, unknown> {
+export function parseProfiles(text: string, file: string): Record<string, unknown> {
   // YAML 1.1 with merge keys, as PyYAML reads it for dbt (`<<: *defaults`, `yes`/`no`).
   const document = parseDocument(text, { version: '1.1', merge: true });
   if (document.errors.length > 0) {
@@ -144,7 +144,7 @@ function schemaOf(output: Output, key: string, type: string, where: string): str
   throw new UserError(`${where} has no '${key}:': isolated builds rename it per commit; add one.`);
 }
 
-function absoluteDuckDbPath(path: unknown, projectDir: string): unknown {
+export function absoluteDuckDbPath(path: unknown, projectDir: string): unknown {
   if (path === undefined) return ':memory:';
   if (typeof path === 'string' && path.startsWith('~/')) return join(homedir(), path.slice(2));
   if (typeof path !== 'string' || isInMemoryOrRemote(path) || path.includes('{{') || isAbsolute(path)) {
@@ -165,7 +165,7 @@ function warehouseIdentity(type: string, output: Output): WarehouseIdentity {
   return { type, location: `${String(host)}${port}/${String(database)}` };
 }
 
-function isMap(value: unknown): value is Record<string, unknown> {
+export function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -25,6 +25,8 @@ export interface BuildRecord {
   endedAt?: string;
   results?: RunResultsSummary;
   error?: string;
+  /** Set when the artifacts came from Nx's cache instead of a dbt run here. */
+  restoredFromCacheAt?: string;
 }
 
 /** Written to a temporary file and renamed, so a reader never sees half a record. */

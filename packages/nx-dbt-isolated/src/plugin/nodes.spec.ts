@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { AggregateCreateNodesError, type CreateNodesContextV2 } from '@nx/devkit';
 import { calculateHashesForCreateNodes, workspaceDataDirectory } from '@nx/devkit/internal';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
+import { buildKeyVariable } from './build-keys';
 import { createNodes, dbtProjectNodes, normalizeOptions, userDbtProjectFiles } from './nodes';
 
 // Nx hashes project folders through its workspace context (a daemon or a native index of the
@@ -47,7 +48,14 @@ describe('dbtProjectNodes', () => {
     expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build']);
     const target = project?.targets?.['isolated-build'];
     expect(target?.executor).toBe('nx-dbt-isolated:isolated-build');
-    expect(target?.cache).toBe(false);
+    expect(target?.cache).toBe(true);
+    expect(target?.inputs).toEqual([
+      { env: buildKeyVariable('jaffle_shop') },
+      { env: 'NX_DBT_ISOLATED_TARGET' },
+      { env: 'DBT_TARGET' },
+      { externalDependencies: [] },
+    ]);
+    expect(target?.outputs).toEqual(['{workspaceRoot}/.dot/cache/{projectName}']);
     expect(target?.metadata?.technologies).toEqual(['dbt']);
     expect(target?.metadata?.description).toContain('nx run jaffle_shop:isolated-build --ref=main');
   });

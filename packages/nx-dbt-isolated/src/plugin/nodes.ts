@@ -8,7 +8,10 @@ import {
   type TargetConfiguration,
 } from '@nx/devkit';
 import { calculateHashesForCreateNodes, hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
+import { pluginVersion } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { DBT_TARGET_FROM_CLI } from './pre-tasks';
 
 export interface DbtIsolatedPluginOptions {
   /** Name of the inferred isolated build target. Default: `isolated-build`. */
@@ -45,8 +48,9 @@ export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
   async (files, rawOptions, context) => {
     const options = normalizeOptions(rawOptions);
     const projectFiles = userDbtProjectFiles(files);
+    // The plugin's version names the file: an upgrade must not serve targets inferred by the old one.
     const cache = new PluginCache<CreateNodesResult>(
-      join(workspaceDataDirectory, `nx-dbt-isolated-${hashObject(options)}.hash`),
+      join(workspaceDataDirectory, `nx-dbt-isolated-${pluginVersion()}-${hashObject(options)}.hash`),
     );
     const hashes = await calculateHashesForCreateNodes(projectFiles.map(dirname), options, context);
     try {
@@ -99,11 +103,19 @@ export function dbtProjectNodes(
 
 function isolatedBuildTarget(project: string, options: NormalizedOptions): TargetConfiguration {
   return {
-    executor: 'nx-dbt-isolated:isolated-build',
+    executor: ISOLATED_BUILD_EXECUTOR,
     options: {},
-    // Not cacheable until the cache key is the commit: Nx's default inputs would serve a stale
-    // build of a branch that has moved.
-    cache: false,
+    cache: true,
+    // The working tree is not an input: the build is of a commit. The key in this variable,
+    // set by the plugin's preTasksExecution, stands for the commit, where the profile's targets
+    // point and the dbt and plugin versions; the options and configuration are hashed by Nx.
+    inputs: [
+      { env: buildKeyVariable(project) },
+      { env: DBT_TARGET_FROM_CLI },
+      { env: 'DBT_TARGET' },
+      { externalDependencies: [] },
+    ],
+    outputs: ['{workspaceRoot}/.dot/cache/{projectName}'],
     metadata: {
       technologies: ['dbt'],
       description: `Build the dbt project at a git commit into <schema>_<short_hash>, e.g. nx run ${project}:${options.isolatedBuildTargetName} --ref=main`,

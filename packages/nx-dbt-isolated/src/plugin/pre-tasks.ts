@@ -1,4 +1,6 @@
-import type { PreTasksExecution } from '@nx/devkit';
+import { readCachedProjectGraph, type PreTasksExecution } from '@nx/devkit';
+import { isolatedBuildTasks, setBuildKeys } from './build-keys';
+import { requestedTasks } from './command-line';
 
 /**
  * Carries the dbt target from `nx run <project>:<target> --target=<dbt target>` to the executor.
@@ -7,21 +9,22 @@ import type { PreTasksExecution } from '@nx/devkit';
  */
 export const DBT_TARGET_FROM_CLI = 'NX_DBT_ISOLATED_TARGET';
 
-export const preTasksExecution: PreTasksExecution = (_options, context) => {
-  const dbtTarget = dbtTargetFromArgv(context.argv);
-  if (dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = dbtTarget;
+/**
+ * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,
+ * so that Nx's cache entry is the commit's, not the branch name's.
+ */
+export const preTasksExecution: PreTasksExecution = async (_options, context) => {
+  const requested = requestedTasks(context.argv);
+  if (requested.dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = requested.dbtTarget;
+  const tasks = isolatedBuildTasks(cachedGraph(), requested.targets);
+  await setBuildKeys(context.workspaceRoot, tasks, requested.ref, process.env);
 };
 
-/** The value of `--target`/`-t` in an `nx run project:target` command line, if any. */
-export function dbtTargetFromArgv(argv: string[]): string | undefined {
-  const args = argv.slice(2);
-  const positional = args[0] === 'run' ? args[1] : args[0];
-  if (positional === undefined || !positional.includes(':')) return undefined;
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index];
-    const inline = /^(?:--target|-t)=(.*)$/.exec(arg);
-    if (inline) return inline[1];
-    if ((arg === '--target' || arg === '-t') && index + 1 < args.length) return args[index + 1];
+/** Nx writes the graph before it runs this hook; without it, executors report the missing key. */
+function cachedGraph() {
+  try {
+    return readCachedProjectGraph();
+  } catch {
+    return { nodes: {}, dependencies: {} };
   }
-  return undefined;
 }

@@ -1,6 +1,7 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
 import { UserError } from '../../core/errors';
+import { buildKeyVariable } from '../../plugin/build-keys';
 import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
 import executor from './executor';
 
@@ -37,7 +38,9 @@ function requestOfLastCall(): IsolatedBuildRequest {
 }
 
 describe('isolated-build executor', () => {
+  const keyVariable = buildKeyVariable('analytics');
   beforeEach(() => {
+    process.env[keyVariable] = 'key-from-the-hook';
     build.mockResolvedValue(succeeded);
     jest.spyOn(logger, 'info').mockImplementation(() => undefined);
     jest.spyOn(logger, 'error').mockImplementation(() => undefined);
@@ -46,6 +49,7 @@ describe('isolated-build executor', () => {
     build.mockReset();
     jest.restoreAllMocks();
     delete process.env[DBT_TARGET_FROM_CLI];
+    delete process.env[keyVariable];
   });
 
   it('builds HEAD with dbt build by default, for the project at its root', async () => {
@@ -56,7 +60,22 @@ describe('isolated-build executor', () => {
       project: 'analytics',
       ref: 'HEAD',
       command: 'build',
+      expectedKey: 'key-from-the-hook',
     });
+  });
+
+  it('refuses to run a cached build that the plugin hook did not key', async () => {
+    delete process.env[keyVariable];
+    expect(await executor({}, context)).toEqual({ success: false });
+    expect(build).not.toHaveBeenCalled();
+    expect(jest.mocked(logger.error).mock.calls[0][0]).toMatch(/no cache key for this build: register the plugin/);
+  });
+
+  it('needs no key where the target is not cached', async () => {
+    delete process.env[keyVariable];
+    const uncached = { ...context, target: { cache: false } } as ExecutorContext;
+    expect(await executor({}, uncached)).toEqual({ success: true });
+    expect(requestOfLastCall().expectedKey).toBeUndefined();
   });
 
   it('passes selection options to dbt as lists, and vars objects as JSON', async () => {

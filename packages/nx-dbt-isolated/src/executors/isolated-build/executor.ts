@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildResult } from '../../core/build';
 import { UserError, errorMessage } from '../../core/errors';
+import { buildKeyVariable } from '../../plugin/build-keys';
 import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
@@ -17,6 +18,13 @@ export default async function isolatedBuildExecutor(
     return { success: false };
   }
   try {
+    const cached = context.target?.cache !== false;
+    const expectedKey = process.env[buildKeyVariable(projectName)];
+    if (cached && expectedKey === undefined) {
+      throw new UserError(
+        'no cache key for this build: register the plugin in nx.json ("plugins": ["nx-dbt-isolated"]), whose preTasksExecution hook keys Nx\'s cache on the commit, or set "cache": false on the target.',
+      );
+    }
     const result = await isolatedBuild(
       {
         workspaceRoot: context.root,
@@ -38,6 +46,7 @@ export default async function isolatedBuildExecutor(
         dbtExecutable: options.dbtExecutable,
         env: process.env,
         homeDir: homedir(),
+        expectedKey: cached ? expectedKey : undefined,
       },
       { info: (line) => logger.info(line) },
     );

@@ -1,0 +1,108 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { findDbt } from './dbt';
+import { findProfilesDir, PROFILES_FILE } from './profiles';
+import { warehouseLocations } from './warehouse-key';
+
+export interface BuildKeyRequest {
+  workspaceRoot: string;
+  /** The dbt project's folder, relative to the workspace root. */
+  projectRoot: string;
+  commit: string;
+  profilesDir?: string;
+  dbtExecutable?: string;
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+}
+
+/** Prefix of a key that matches nothing: the build cannot be keyed and must not be cached. */
+export const UNCACHEABLE = 'uncacheable';
+
+/**
+ * The part of an isolated build's cache key that Nx cannot see: the commit a ref resolved to,
+ * where the profile's targets point, and the versions of dbt, its adapters and this plugin.
+ * Executor options and the dbt target chosen on the command line reach Nx's hash by themselves.
+ */
+export function buildKey(request: BuildKeyRequest): string {
+  const workingProjectDir = join(request.workspaceRoot, request.projectRoot);
+  const profilesDir = findProfilesDir({
+    optionDir: request.profilesDir ? resolve(request.workspaceRoot, request.profilesDir) : undefined,
+    envDir: request.env.DBT_PROFILES_DIR ? resolve(request.workspaceRoot, request.env.DBT_PROFILES_DIR) : undefined,
+    projectDir: workingProjectDir,
+    homeDir: request.homeDir,
+  });
+  const profilesFile = join(profilesDir, PROFILES_FILE);
+  const locations = warehouseLocations({
+    profilesText: readFileSync(profilesFile, 'utf8'),
+    profilesFile,
+    projectDir: workingProjectDir,
+    workspaceRoot: request.workspaceRoot,
+    env: request.env,
+  });
+  if (locations === undefined) return `${UNCACHEABLE}-${randomUUID()}`;
+  const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
+  const parts = {
+    version: 1,
+    commit: request.commit,
+    locations,
+    dbt: installedDbtPackages(dbt),
+    plugin: pluginVersion(),
+  };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/**
+ * The dbt, adapter and database driver packages beside this dbt, from the names of their
+ * `.dist-info` folders: as exact as `dbt --version` without its second of start-up.
+ */
+export function installedDbtPackages(dbt: string): string[] {
+  const prefix = pythonPrefix(dbt);
+  const packages = prefix ? distributionsUnder(prefix) : [];
+  if (packages.length > 0) return packages;
+  const real = realpathSync(dbt);
+  return [`${real}@${statSync(real).mtimeMs}`];
+}
+
+function pythonPrefix(dbt: string): string | undefined {
+  const firstLine = readFirstLine(dbt);
+  const python = firstLine.startsWith('#!') ? firstLine.slice(2).trim().split(/\s+/)[0] : undefined;
+  return python ? dirname(dirname(python)) : undefined;
+}
+
+function readFirstLine(file: string): string {
+  const buffer = Buffer.alloc(512);
+  const fd = openSync(file, 'r');
+  try {
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, length).toString('utf8').split('\n')[0];
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const DBT_DISTRIBUTION = /^((?:dbt[_-].+)|duckdb|psycopg2(?:[_-]binary)?|psycopg)-([^-]+)\.dist-info$/i;
+
+function distributionsUnder(prefix: string): string[] {
+  const lib = join(prefix, 'lib');
+  const found: string[] = [];
+  for (const python of safeReaddir(lib).filter((name) => name.startsWith('python'))) {
+    for (const entry of safeReaddir(join(lib, python, 'site-packages'))) {
+      const match = DBT_DISTRIBUTION.exec(entry);
+      if (match) found.push(`${match[1].toLowerCase().replace(/_/g, '-')}==${match[2]}`);
+    }
+  }
+  return found.sort();
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+export function pluginVersion(): string {
+  return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+}

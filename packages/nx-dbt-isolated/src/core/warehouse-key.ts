@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dotRoot } from './dot-layout';
+import { absoluteDuckDbPath, isMap, parseProfiles } from './profiles';
+
+/** Fields that say where a target's relations live. Credentials and tuning are left out. */
+const LOCATION_FIELDS = [
+  'type',
+  'host',
+  'port',
+  'server',
+  'account',
+  'project',
+  'dbname',
+  'database',
+  'catalog',
+  'schema',
+  'dataset',
+  'path',
+  'http_path',
+  'location',
+];
+
+const ENV_VAR_CALL = /\{\{\s*env_var\(\s*'([^']+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}/g;
+
+export interface WarehouseKeyRequest {
+  profilesText: string;
+  profilesFile: string;
+  /** The project folder in the working tree: relative DuckDB paths start there. */
+  projectDir: string;
+  workspaceRoot: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * What every target of every profile in profiles.yml points at, rendered and in a stable order:
+ * a change of host, database, schema or DuckDB file changes it; key order, comments, passwords
+ * and thread counts do not. `undefined` when a location is a template other than env_var, which
+ * the plugin cannot render: such a build must not be cached.
+ */
+export function warehouseLocations(request: WarehouseKeyRequest): unknown {
+  const profiles = parseProfiles(request.profilesText, request.profilesFile);
+  const locations: Record<string, unknown> = {};
+  for (const [name, profile] of Object.entries(profiles).sort()) {
+    if (!isMap(profile) || !isMap(profile.outputs)) continue;
+    const targets: Record<string, unknown> = { '(default)': render(profile.target, request.env) };
+    for (const [target, output] of Object.entries(profile.outputs).sort()) {
+      if (isMap(output)) targets[target] = outputLocation(output, request);
+    }
+    locations[name] = targets;
+  }
+  const text = JSON.stringify(locations);
+  return text.includes('{{') ? undefined : locations;
+}
+
+function outputLocation(output: Record<string, unknown>, request: WarehouseKeyRequest): Record<string, unknown> {
+  const location: Record<string, unknown> = {};
+  for (const field of LOCATION_FIELDS) {
+    if (output[field] !== undefined) location[field] = render(output[field], request.env);
+  }
+  if (location.type === 'duckdb') location.path = duckDbLocation(location.path, request);
+  return location;
+}
+
+function render(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value !== 'string') return value;
+  return value.replace(ENV_VAR_CALL, (_match, name: string, fallback?: string) => env[name] ?? fallback ?? '');
+}
+
+/**
+ * A local DuckDB file is named by its path inside the workspace, so clones at other paths agree,
+ * plus a token that changes whenever the file itself is new: another clone's file, or one that
+ * was deleted, does not hold this clone's builds.
+ */
+function duckDbLocation(path: unknown, request: WarehouseKeyRequest): unknown {
+  const file = absoluteDuckDbPath(path, request.projectDir);
+  if (typeof file !== 'string' || !isAbsolute(file)) return file;
+  const inWorkspace = relative(request.workspaceRoot, file);
+  const shown = inWorkspace.startsWith('..') ? file : inWorkspace;
+  return { file: shown, token: duckDbToken(request.workspaceRoot, file) };
+}
+
+interface TokenRecord {
+  file: string;
+  token: string;
+  /** The database file's inode once a build has written it. */
+  inode?: number;
+}
+
+function tokenPath(workspaceRoot: string, file: string): string {
+  const id = createHash('sha256').update(file).digest('hex').slice(0, 16);
+  return join(dotRoot(workspaceRoot), 'warehouses', `${id}.json`);
+}
+
+function readToken(path: string): TokenRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as TokenRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeToken(path: string, record: TokenRecord): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(record) + '\n');
+  renameSync(temporary, path);
+}
+
+function inodeOf(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file's current token, made anew when the file is not the one the last build wrote. */
+export function duckDbToken(workspaceRoot: string, file: string): string {
+  const path = tokenPath(workspaceRoot, file);
+  const record = readToken(path);
+  if (record && (record.inode === undefined || record.inode === inodeOf(file))) return record.token;
+  const fresh: TokenRecord = { file, token: randomUUID() };
+  writeToken(path, fresh);
+  return fresh.token;
+}
+
+/** Called after a build wrote the file: from now on, a different file means different data. */
+export function rememberDuckDbFile(workspaceRoot: string, file: string): void {
+  const path = tokenPath(workspaceRoot, file);
+  const record = readToken(path);
+  const inode = inodeOf(file);
+  if (record && record.inode === undefined && inode !== undefined) writeToken(path, { ...record, inode });
+}

@@ -1,0 +1,40 @@
+import { requestedTasks } from './command-line';
+
+const argv = (...args: string[]) => ['/usr/bin/node', '/ws/node_modules/.bin/nx', ...args];
+
+describe('requestedTasks', () => {
+  it.each([
+    [['run', 'analytics:isolated-build', '--target=ci'], 'ci'],
+    [['run', 'analytics:isolated-build', '--target', 'ci', '--ref=main'], 'ci'],
+    [['run', 'analytics:isolated-build:prod', '-t', 'prod'], 'prod'],
+    [['run', 'analytics:isolated-build', '-t=prod'], 'prod'],
+    [['analytics:isolated-build', '--target=ci'], 'ci'],
+  ])('reads the dbt target of nx %j', (args, dbtTarget) => {
+    expect(requestedTasks(argv(...args))).toMatchObject({ targets: ['isolated-build'], dbtTarget });
+  });
+
+  it.each([
+    [['run-many', '-t', 'isolated-build']],
+    [['affected', '--target', 'isolated-build']],
+    [['run-many', '--targets=isolated-build']],
+  ])('reads %j as the Nx target, never the dbt target', (args) => {
+    expect(requestedTasks(argv(...args))).toEqual({ targets: ['isolated-build'], ref: undefined });
+  });
+
+  it('reads several targets and the ref of run-many', () => {
+    expect(requestedTasks(argv('run-many', '-t', 'lint,isolated-build', '-t', 'test', '--ref', 'v1.2'))).toEqual({
+      targets: ['lint', 'isolated-build', 'test'],
+      ref: 'v1.2',
+    });
+  });
+
+  it('reads the ref of nx run in both flag forms', () => {
+    expect(requestedTasks(argv('run', 'analytics:isolated-build', '--ref=main')).ref).toBe('main');
+    expect(requestedTasks(argv('run', 'analytics:isolated-build', '--ref', 'HEAD~2')).ref).toBe('HEAD~2');
+  });
+
+  it('does not claim to know the targets of a command line it does not understand', () => {
+    expect(requestedTasks(argv('run', '--project', 'analytics', '--target', 'isolated-build')).targets).toBeUndefined();
+    expect(requestedTasks(argv('show', 'projects')).targets).toBeUndefined();
+  });
+});

@@ -1,0 +1,40 @@
+/** What an `nx` command line asks for, as far as isolated builds are concerned. */
+export interface RequestedTasks {
+  /** Nx target names the command runs; undefined when the command line is not understood. */
+  targets?: string[];
+  /** `--ref` given on the command line. */
+  ref?: string;
+  /** `--target`/`-t` of `nx run project:target`, which names the dbt target there. */
+  dbtTarget?: string;
+}
+
+const RUN_MANY = new Set(['run-many', 'affected']);
+
+export function requestedTasks(argv: string[]): RequestedTasks {
+  const args = argv.slice(2);
+  const ref = valueOf(args, ['--ref']);
+  const runOne = args[0] === 'run' ? args[1] : args[0];
+  if (runOne?.includes(':')) {
+    return { targets: [runOne.split(':')[1]], ref, dbtTarget: valueOf(args, ['--target', '-t']) };
+  }
+  if (RUN_MANY.has(args[0])) {
+    const targets = valuesOf(args, ['--targets', '--target', '-t']).flatMap((value) => value.split(','));
+    return { targets: targets.length > 0 ? targets : undefined, ref };
+  }
+  return { ref };
+}
+
+function valueOf(args: string[], names: string[]): string | undefined {
+  return valuesOf(args, names)[0];
+}
+
+/** Every value of the given flags, in `--flag=value` and `--flag value` forms. */
+function valuesOf(args: string[], names: string[]): string[] {
+  const values: string[] = [];
+  args.forEach((arg, index) => {
+    const inline = names.map((name) => `${name}=`).find((prefix) => arg.startsWith(prefix));
+    if (inline) values.push(arg.slice(inline.length));
+    else if (names.includes(arg) && index + 1 < args.length) values.push(args[index + 1]);
+  });
+  return values;
+}
