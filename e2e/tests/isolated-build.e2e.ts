@@ -16,7 +16,7 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
   });
   afterAll(() => ws.remove());
 
-  it('infers one Nx project per dbt project, with an isolated-build target that is not cached', async () => {
+  it('infers one Nx project per dbt project, with a cached isolated-build target', async () => {
     const projects = await ws.nx(['show', 'projects', '--json']);
     expect(projects.code).toBe(0);
     expect(JSON.parse(projects.output.slice(projects.output.indexOf('[')))).toEqual(
@@ -29,7 +29,8 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     expect(project.metadata.technologies).toEqual(['dbt']);
     expect(project.targets['isolated-build']).toMatchObject({
       executor: 'nx-dbt-isolated:isolated-build',
-      cache: false,
+      cache: true,
+      outputs: ['{workspaceRoot}/.dot/cache/{projectName}'],
       metadata: { technologies: ['dbt'] },
     });
     expect(project.targets['isolated-build'].metadata.description).toContain('<schema>_<short_hash>');
@@ -253,9 +254,10 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
   });
 
   it('stops dbt on Ctrl-C and leaves no lock behind', async () => {
+    // v1.0 was built before: skip Nx's cache so that dbt really runs.
     const interrupted = await interruptNx(
       ws.dir,
-      ['run', 'analytics:isolated-build', '--ref=v1.0'],
+      ['run', 'analytics:isolated-build', '--ref=v1.0', '--skip-nx-cache'],
       /Running with dbt/,
     );
     expect(interrupted.code).not.toBe(0);
@@ -266,8 +268,9 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     );
     expect(record.status).toBe('interrupted');
 
-    const again = await ws.nx(['run', 'analytics:isolated-build', '--ref=v1.0']);
+    const again = await ws.nx(['run', 'analytics:isolated-build', '--ref=v1.0', '--skip-nx-cache']);
     expect(again.code).toBe(0);
+    expect(again.output).toContain('Running with dbt');
     expect(again.output).not.toContain('waiting for');
   });
 });

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildPaths, stagingDir, type BuildPaths } from './dot-layout';
 import { readBuildRecord, writeBuildRecord, type BuildRecord } from './records';
@@ -10,9 +10,21 @@ import { readBuildRecord, writeBuildRecord, type BuildRecord } from './records';
 export const CACHED_ARTIFACTS = ['manifest.json', 'run_results.json', 'semantic_manifest.json', 'catalog.json'];
 const RECORD = 'build.json';
 
-/** Replaces the project's staging folder with this build's artifacts and record, in one rename. */
-export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record: BuildRecord): void {
-  const staging = stagingDir(workspaceRoot, record.project);
+/**
+ * Another build's staging folder younger than this may still be on its way into Nx's cache.
+ * Older ones are left-overs.
+ */
+const STAGING_KEPT_MS = 10 * 60_000;
+
+/**
+ * Stages this build's artifacts and record in `.dot/cache/<project>/<key>` for Nx to cache.
+ * Each build keeps to its own key's folder, so a build of another commit finishing at the same
+ * moment can add a folder to this build's cache entry but never change this build's files.
+ */
+export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record: BuildRecord, key: string): void {
+  const project = stagingDir(workspaceRoot, record.project);
+  removeOldStaging(project, key);
+  const staging = join(project, key);
   const temporary = `${staging}.${process.pid}.tmp`;
   rmSync(temporary, { recursive: true, force: true });
   mkdirSync(join(temporary, 'target'), { recursive: true });
@@ -25,17 +37,40 @@ export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record:
   renameSync(temporary, staging);
 }
 
+function removeOldStaging(projectStaging: string, key: string): void {
+  const now = Date.now();
+  for (const entry of safeReaddir(projectStaging)) {
+    const folder = join(projectStaging, entry);
+    if (entry !== key && now - statSync(folder).mtimeMs > STAGING_KEPT_MS) {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }
+}
+
 /**
- * Copies what Nx restored into the project's staging folder to the build's own folder under
+ * After Nx restored `.dot/cache/<project>`, copies each staged build to its own folder under
  * `.dot/<short_hash>/`, where a build made here would have left it.
  */
-export function installStagedArtifacts(workspaceRoot: string, project: string): BuildPaths | undefined {
-  const staging = stagingDir(workspaceRoot, project);
-  const record = readBuildRecord(join(staging, RECORD));
-  if (!record) return undefined;
-  const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
-  mkdirSync(paths.targetPath, { recursive: true });
-  cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
-  writeBuildRecord(paths.buildRecord, { ...record, restoredFromCacheAt: new Date().toISOString() });
-  return paths;
+export function installStagedArtifacts(workspaceRoot: string, project: string): BuildPaths[] {
+  const projectStaging = stagingDir(workspaceRoot, project);
+  const installed: BuildPaths[] = [];
+  for (const entry of safeReaddir(projectStaging)) {
+    const staging = join(projectStaging, entry);
+    const record = readBuildRecord(join(staging, RECORD));
+    if (!record || entry.endsWith('.tmp')) continue;
+    const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
+    mkdirSync(paths.targetPath, { recursive: true });
+    cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
+    writeBuildRecord(paths.buildRecord, { ...record, restoredFromCacheAt: new Date().toISOString() });
+    installed.push(paths);
+  }
+  return installed;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -95,7 +95,9 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
       withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, env)),
     );
     finishRecord(record, paths, exit);
-    if (record.status === 'succeeded') keepForCache(request.workspaceRoot, paths, record, profile);
+    if (record.status === 'succeeded' && request.expectedKey !== undefined) {
+      keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
+    }
   } catch (error) {
     record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
     record.error = errorMessage(error);
@@ -117,8 +119,14 @@ function verifyKey(request: IsolatedBuildRequest, commit: string): void {
 }
 
 /** Stages the artifacts Nx caches, and ties the DuckDB file's token to the file just written. */
-function keepForCache(workspaceRoot: string, paths: BuildPaths, record: BuildRecord, profile: IsolatedProfile): void {
-  stageArtifacts(workspaceRoot, paths, record);
+function keepForCache(
+  workspaceRoot: string,
+  paths: BuildPaths,
+  record: BuildRecord,
+  profile: IsolatedProfile,
+  key: string,
+): void {
+  stageArtifacts(workspaceRoot, paths, record, key);
   const file = duckDbFile(profile.warehouse);
   if (file) rememberDuckDbFile(workspaceRoot, file);
 }
@@ -163,6 +171,7 @@ function newRecord(
     schema: profile.schema,
     schemas: [],
     status: 'running',
+    key: request.expectedKey,
     startedAt: new Date().toISOString(),
   };
 }

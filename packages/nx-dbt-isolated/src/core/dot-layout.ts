@@ -30,8 +30,8 @@ export function locksDir(workspaceRoot: string): string {
 }
 
 /**
- * `.dot/cache/<project>`: the artifacts of the project's latest build, the folder Nx caches and
- * restores. Nx cannot name the commit's folder in a task's outputs, so a hit is copied from here
+ * `.dot/cache/<project>`: the folder Nx caches and restores, holding a build's artifacts under
+ * its key. Nx cannot name the commit's folder in a task's outputs, so a hit is copied from here
  * into `.dot/<short_hash>/…` after Nx has restored it.
  */
 export function stagingDir(workspaceRoot: string, project: string): string {

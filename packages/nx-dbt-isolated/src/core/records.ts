@@ -21,6 +21,8 @@ export interface BuildRecord {
   /** Every schema the build's manifest materialises into: `schema` and its custom siblings. */
   schemas: string[];
   status: BuildStatus;
+  /** The key Nx cached the build under, when it was cached. */
+  key?: string;
   startedAt: string;
   endedAt?: string;
   results?: RunResultsSummary;
