@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh || exit 1
+bash scripts/ensure-postgres.sh || exit 1
 rm -rf test-results && mkdir -p test-results
 
 status=0

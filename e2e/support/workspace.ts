@@ -56,7 +56,8 @@ export function nxEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv 
   };
 }
 
-function runNx(dir: string, args: string[], env: NodeJS.ProcessEnv, stream: boolean): Promise<NxResult> {
+/** Runs the nx CLI of the workspace in `dir`, without blocking this process's event loop. */
+export function runNx(dir: string, args: string[], env: NodeJS.ProcessEnv = {}, stream = false): Promise<NxResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(join(dir, 'node_modules', '.bin', 'nx'), args, { cwd: dir, env: nxEnvironment(env) });
     let output = '';

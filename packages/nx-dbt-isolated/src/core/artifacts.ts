@@ -41,7 +41,8 @@ function removeOldStaging(projectStaging: string, key: string): void {
   const now = Date.now();
   for (const entry of safeReaddir(projectStaging)) {
     const folder = join(projectStaging, entry);
-    if (entry !== key && now - statSync(folder).mtimeMs > STAGING_KEPT_MS) {
+    const modified = statSync(folder, { throwIfNoEntry: false })?.mtimeMs ?? now;
+    if (entry !== key && now - modified > STAGING_KEPT_MS) {
       rmSync(folder, { recursive: true, force: true });
     }
   }
@@ -59,12 +60,19 @@ export function installStagedArtifacts(workspaceRoot: string, project: string): 
     const record = readBuildRecord(join(staging, RECORD));
     if (!record || entry.endsWith('.tmp')) continue;
     const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
+    if (isNewerBuildThere(paths, record)) continue;
     mkdirSync(paths.targetPath, { recursive: true });
     cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
     writeBuildRecord(paths.buildRecord, { ...record, restoredFromCacheAt: new Date().toISOString() });
     installed.push(paths);
   }
   return installed;
+}
+
+/** A build made here after the staged one keeps its own artifacts. */
+function isNewerBuildThere(paths: BuildPaths, staged: BuildRecord): boolean {
+  const local = readBuildRecord(paths.buildRecord);
+  return local !== undefined && local.startedAt > staged.startedAt;
 }
 
 function safeReaddir(dir: string): string[] {

@@ -14,6 +14,10 @@ export interface BuildKeyRequest {
   dbtExecutable?: string;
   env: NodeJS.ProcessEnv;
   homeDir: string;
+  /** `profile:` of dbt_project.yml at the commit. */
+  profile?: string;
+  /** The dbt target asked for (option, command line, DBT_TARGET); the profile's default when absent. */
+  dbtTarget?: string;
 }
 
 /** Prefix of a key that matches nothing: the build cannot be keyed and must not be cached. */
@@ -21,7 +25,7 @@ export const UNCACHEABLE = 'uncacheable';
 
 /**
  * The part of an isolated build's cache key that Nx cannot see: the commit a ref resolved to,
- * where the profile's targets point, and the versions of dbt, its adapters and this plugin.
+ * where the build's dbt target points, and the versions of dbt, its adapters and this plugin.
  * Executor options and the dbt target chosen on the command line reach Nx's hash by themselves.
  */
 export function buildKey(request: BuildKeyRequest): string {
@@ -39,6 +43,8 @@ export function buildKey(request: BuildKeyRequest): string {
     projectDir: workingProjectDir,
     workspaceRoot: request.workspaceRoot,
     env: request.env,
+    profile: request.profile,
+    target: request.dbtTarget,
   });
   if (locations === undefined) return `${UNCACHEABLE}-${randomUUID()}`;
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);

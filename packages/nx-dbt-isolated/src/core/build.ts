@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildKey, UNCACHEABLE } from './build-key';
@@ -60,13 +60,13 @@ export interface IsolatedBuildResult {
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
   const { commit, checkout, projectDir, workingProjectDir } = await checkoutProject(request, reporter);
-  if (request.expectedKey !== undefined) verifyKey(request, commit);
   const dbtProject = readDbtProject(projectDir);
   if (!dbtProject.profile) {
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
     );
   }
+  if (request.expectedKey !== undefined) verifyKey(request, commit, dbtProject.profile);
   const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
   const paths = buildPaths(request.workspaceRoot, checkout.buildId, request.project, profile.target);
   mkdirSync(paths.profilesDir, { recursive: true });
@@ -109,8 +109,9 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
   return { success: record.status === 'succeeded', record, paths };
 }
 
-function verifyKey(request: IsolatedBuildRequest, commit: string): void {
-  const key = buildKey({ ...request, commit });
+function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string): void {
+  const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
+  const key = buildKey({ ...request, commit, profile, dbtTarget });
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
   throw new UserError(
@@ -143,7 +144,11 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
     ),
   );
   const workingProjectDir = join(workspaceRoot, request.projectRoot);
-  const projectDir = join(checkout.worktree, relative(repoRoot, workingProjectDir));
+  // git names the repository by its real path; the workspace root may be reached through a link.
+  const projectDir = join(
+    checkout.worktree,
+    relative(repoRoot, join(realpathSync(workspaceRoot), request.projectRoot)),
+  );
   if (!existsSync(join(projectDir, DBT_PROJECT_FILE))) {
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { dotRoot } from './dot-layout';
 import { absoluteDuckDbPath, isMap, parseProfiles } from './profiles';
 
@@ -23,7 +22,8 @@ const LOCATION_FIELDS = [
   'location',
 ];
 
-const ENV_VAR_CALL = /\{\{\s*env_var\(\s*'([^']+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}/g;
+/** `{{ env_var('X') }}`, `{{ env_var("X", "default") }}`, `{{ env_var('PORT') | int }}`. */
+const ENV_VAR_CALL = /\{\{\s*env_var\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]*)\3\s*)?\)\s*(?:\|\s*\w+\s*)*\}\}/g;
 
 export interface WarehouseKeyRequest {
   profilesText: string;
@@ -32,16 +32,32 @@ export interface WarehouseKeyRequest {
   projectDir: string;
   workspaceRoot: string;
   env: NodeJS.ProcessEnv;
+  /** The profile the build connects with; every profile when unknown. */
+  profile?: string;
+  /** The dbt target asked for; the profile's default when absent. */
+  target?: string;
 }
 
 /**
- * What every target of every profile in profiles.yml points at, rendered and in a stable order:
- * a change of host, database, schema or DuckDB file changes it; key order, comments, passwords
- * and thread counts do not. `undefined` when a location is a template other than env_var, which
- * the plugin cannot render: such a build must not be cached.
+ * Where the build's target points, rendered: a change of host, database, schema or DuckDB file
+ * changes it; key order, comments, passwords, thread counts and other targets do not. Every
+ * target of every profile when the profile is not known. `undefined` when a location is a
+ * template other than env_var, which the plugin cannot render: such a build must not be cached.
  */
 export function warehouseLocations(request: WarehouseKeyRequest): unknown {
   const profiles = parseProfiles(request.profilesText, request.profilesFile);
+  const profile = request.profile === undefined ? undefined : profiles[request.profile];
+  const locations = isMap(profile) ? targetLocation(profile, request) : everyLocation(profiles, request);
+  return JSON.stringify(locations).includes('{{') ? undefined : locations;
+}
+
+function targetLocation(profile: Record<string, unknown>, request: WarehouseKeyRequest): unknown {
+  const target = request.target ?? render(profile.target, request.env) ?? 'default';
+  const output = isMap(profile.outputs) ? profile.outputs[String(target)] : undefined;
+  return { profile: request.profile, target, location: isMap(output) ? outputLocation(output, request) : null };
+}
+
+function everyLocation(profiles: Record<string, unknown>, request: WarehouseKeyRequest): unknown {
   const locations: Record<string, unknown> = {};
   for (const [name, profile] of Object.entries(profiles).sort()) {
     if (!isMap(profile) || !isMap(profile.outputs)) continue;
@@ -51,8 +67,7 @@ export function warehouseLocations(request: WarehouseKeyRequest): unknown {
     }
     locations[name] = targets;
   }
-  const text = JSON.stringify(locations);
-  return text.includes('{{') ? undefined : locations;
+  return locations;
 }
 
 function outputLocation(output: Record<string, unknown>, request: WarehouseKeyRequest): Record<string, unknown> {
@@ -66,7 +81,10 @@ function outputLocation(output: Record<string, unknown>, request: WarehouseKeyRe
 
 function render(value: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof value !== 'string') return value;
-  return value.replace(ENV_VAR_CALL, (_match, name: string, fallback?: string) => env[name] ?? fallback ?? '');
+  return value.replace(
+    ENV_VAR_CALL,
+    (_match, _quote, name: string, _fallbackQuote, fallback?: string) => env[name] ?? fallback ?? '',
+  );
 }
 
 /**

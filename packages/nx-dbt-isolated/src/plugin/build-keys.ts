@@ -1,72 +1,97 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { join, relative } from 'node:path';
+import { simpleGit } from 'simple-git';
 import type { ProjectGraph } from '@nx/devkit';
 import { buildKey, UNCACHEABLE } from '../core/build-key';
-import { errorMessage } from '../core/errors';
+import { parseDbtProject } from '../core/dbt-project';
 import { repositoryRoot, resolveCommit } from '../core/refs';
 
 export const ISOLATED_BUILD_EXECUTOR = 'nx-dbt-isolated:isolated-build';
 
 /**
- * The environment variable holding one project's build key. Nx hashes it through an `env`
- * input of the project's isolated-build target, so the cache entry is the commit's.
+ * The environment variable holding the build key of one isolated-build target. Nx hashes it
+ * through an `env` input of that target, so the cache entry is the commit's.
  */
-export function buildKeyVariable(project: string): string {
-  const readable = project.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
-  const unique = createHash('sha256').update(project).digest('hex').slice(0, 8);
+export function buildKeyVariable(project: string, target: string): string {
+  const id = `${project}:${target}`;
+  const readable = id.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
+  const unique = createHash('sha256').update(id).digest('hex').slice(0, 8).toUpperCase();
   return `NX_DBT_ISOLATED_KEY_${readable}_${unique}`;
 }
 
 export interface IsolatedBuildTask {
   project: string;
+  target: string;
   root: string;
-  options: { ref?: string; profilesDir?: string; dbtExecutable?: string };
+  /** The target's options with those of the configuration run merged in. */
+  options: { ref?: string; target?: string; profilesDir?: string; dbtExecutable?: string };
 }
 
 /** The isolated-build targets of the graph that the command runs (all of them if unknown). */
-export function isolatedBuildTasks(graph: ProjectGraph, targets: string[] | undefined): IsolatedBuildTask[] {
+export function isolatedBuildTasks(
+  graph: ProjectGraph,
+  targets: string[] | undefined,
+  configuration?: string,
+): IsolatedBuildTask[] {
   const tasks: IsolatedBuildTask[] = [];
   for (const node of Object.values(graph.nodes)) {
     for (const [name, target] of Object.entries(node.data.targets ?? {})) {
       if (target.executor !== ISOLATED_BUILD_EXECUTOR) continue;
       if (targets && !targets.includes(name)) continue;
-      tasks.push({ project: node.name, root: node.data.root, options: target.options ?? {} });
+      const chosen = configuration ?? target.defaultConfiguration;
+      const options = { ...target.options, ...(chosen ? target.configurations?.[chosen] : undefined) };
+      tasks.push({ project: node.name, target: name, root: node.data.root, options });
     }
   }
   return tasks;
 }
 
+export interface CommandLineChoices {
+  ref?: string;
+  dbtTarget?: string;
+}
+
 /**
  * Sets each task's build key in the environment. A ref or profile the executor will refuse
- * gets a key that matches nothing; the executor then reports the problem.
+ * gets a random key that matches nothing; the executor then reports the problem.
  */
 export async function setBuildKeys(
   workspaceRoot: string,
   tasks: IsolatedBuildTask[],
-  cliRef: string | undefined,
+  choices: CommandLineChoices,
   env: NodeJS.ProcessEnv,
 ): Promise<void> {
   if (tasks.length === 0) return;
   const commits = new Map<string, Promise<string>>();
   const repoRoot = await repositoryRoot(workspaceRoot).catch(() => undefined);
   for (const task of tasks) {
-    const ref = cliRef ?? task.options.ref ?? 'HEAD';
+    const ref = choices.ref ?? task.options.ref ?? 'HEAD';
     try {
       if (!repoRoot) throw new Error('not a git repository');
       if (!commits.has(ref)) commits.set(ref, resolveCommit(repoRoot, ref));
       const commit = await commits.get(ref)!;
-      env[buildKeyVariable(task.project)] = buildKey({
+      env[buildKeyVariable(task.project, task.target)] = buildKey({
         workspaceRoot,
         projectRoot: task.root,
         commit,
+        profile: await profileAtCommit(repoRoot, join(realpathSync(workspaceRoot), task.root), commit),
+        dbtTarget: choices.dbtTarget ?? task.options.target ?? (env.DBT_TARGET || undefined),
         profilesDir: task.options.profilesDir,
         dbtExecutable: task.options.dbtExecutable,
         env,
         homeDir: homedir(),
       });
-    } catch (error) {
-      env[buildKeyVariable(task.project)] =
-        `${UNCACHEABLE}-${createHash('sha256').update(errorMessage(error)).digest('hex')}`;
+    } catch {
+      env[buildKeyVariable(task.project, task.target)] = `${UNCACHEABLE}-${randomUUID()}`;
     }
   }
+}
+
+/** `profile:` of the project's dbt_project.yml as committed, which is what the build will use. */
+async function profileAtCommit(repoRoot: string, projectDir: string, commit: string): Promise<string | undefined> {
+  const path = `${relative(repoRoot, projectDir)}/dbt_project.yml`;
+  const text = await simpleGit(repoRoot).show([`${commit}:${path}`]);
+  return parseDbtProject(text, path).profile;
 }

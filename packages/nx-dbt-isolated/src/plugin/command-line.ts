@@ -6,6 +6,8 @@ export interface RequestedTasks {
   ref?: string;
   /** `--target`/`-t` of `nx run project:target`, which names the dbt target there. */
   dbtTarget?: string;
+  /** The Nx configuration: `project:target:configuration` or `--configuration`/`-c`. */
+  configuration?: string;
 }
 
 const RUN_MANY = new Set(['run-many', 'affected']);
@@ -13,15 +15,22 @@ const RUN_MANY = new Set(['run-many', 'affected']);
 export function requestedTasks(argv: string[]): RequestedTasks {
   const args = argv.slice(2);
   const ref = valueOf(args, ['--ref']);
+  const configuration = valueOf(args, ['--configuration', '-c']);
   const runOne = args[0] === 'run' ? args[1] : args[0];
   if (runOne?.includes(':')) {
-    return { targets: [runOne.split(':')[1]], ref, dbtTarget: valueOf(args, ['--target', '-t']) };
+    const [, target, positionalConfiguration] = runOne.split(':');
+    return {
+      targets: [target],
+      ref,
+      dbtTarget: valueOf(args, ['--target', '-t']),
+      configuration: positionalConfiguration ?? configuration,
+    };
   }
   if (RUN_MANY.has(args[0])) {
     const targets = valuesOf(args, ['--targets', '--target', '-t']).flatMap((value) => value.split(','));
-    return { targets: targets.length > 0 ? targets : undefined, ref };
+    return { targets: targets.length > 0 ? targets : undefined, ref, configuration };
   }
-  return { ref };
+  return { ref, configuration };
 }
 
 function valueOf(args: string[], names: string[]): string | undefined {

@@ -50,7 +50,7 @@ describe('dbtProjectNodes', () => {
     expect(target?.executor).toBe('nx-dbt-isolated:isolated-build');
     expect(target?.cache).toBe(true);
     expect(target?.inputs).toEqual([
-      { env: buildKeyVariable('jaffle_shop') },
+      { env: buildKeyVariable('jaffle_shop', 'isolated-build') },
       { env: 'NX_DBT_ISOLATED_TARGET' },
       { env: 'DBT_TARGET' },
       { externalDependencies: [] },

@@ -110,7 +110,7 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
     // set by the plugin's preTasksExecution, stands for the commit, where the profile's targets
     // point and the dbt and plugin versions; the options and configuration are hashed by Nx.
     inputs: [
-      { env: buildKeyVariable(project) },
+      { env: buildKeyVariable(project, options.isolatedBuildTargetName) },
       { env: DBT_TARGET_FROM_CLI },
       { env: 'DBT_TARGET' },
       { externalDependencies: [] },

@@ -16,8 +16,8 @@ export const DBT_TARGET_FROM_CLI = 'NX_DBT_ISOLATED_TARGET';
 export const preTasksExecution: PreTasksExecution = async (_options, context) => {
   const requested = requestedTasks(context.argv);
   if (requested.dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = requested.dbtTarget;
-  const tasks = isolatedBuildTasks(cachedGraph(), requested.targets);
-  await setBuildKeys(context.workspaceRoot, tasks, requested.ref, process.env);
+  const tasks = isolatedBuildTasks(cachedGraph(), requested.targets, requested.configuration);
+  await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };
 
 /** Nx writes the graph before it runs this hook; without it, executors report the missing key. */

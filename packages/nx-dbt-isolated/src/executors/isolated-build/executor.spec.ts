@@ -13,6 +13,7 @@ const context = {
   cwd: '/ws',
   isVerbose: false,
   projectName: 'analytics',
+  targetName: 'isolated-build',
   projectsConfigurations: { version: 2, projects: { analytics: { root: 'dbt/analytics' } } },
   nxJsonConfiguration: {},
   projectGraph: { nodes: {}, dependencies: {} },
@@ -38,7 +39,7 @@ function requestOfLastCall(): IsolatedBuildRequest {
 }
 
 describe('isolated-build executor', () => {
-  const keyVariable = buildKeyVariable('analytics');
+  const keyVariable = buildKeyVariable('analytics', 'isolated-build');
   beforeEach(() => {
     process.env[keyVariable] = 'key-from-the-hook';
     build.mockResolvedValue(succeeded);

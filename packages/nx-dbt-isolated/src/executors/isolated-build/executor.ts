@@ -19,7 +19,7 @@ export default async function isolatedBuildExecutor(
   }
   try {
     const cached = context.target?.cache !== false;
-    const expectedKey = process.env[buildKeyVariable(projectName)];
+    const expectedKey = process.env[buildKeyVariable(projectName, context.targetName ?? '')];
     if (cached && expectedKey === undefined) {
       throw new UserError(
         'no cache key for this build: register the plugin in nx.json ("plugins": ["nx-dbt-isolated"]), whose preTasksExecution hook keys Nx\'s cache on the commit, or set "cache": false on the target.',

@@ -1,0 +1,149 @@
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACHED_ARTIFACTS, installStagedArtifacts, stageArtifacts } from './artifacts';
+import { buildPaths, stagingDir } from './dot-layout';
+import type { BuildRecord } from './records';
+import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
+
+// statSync is wrapped so that one test can make a folder vanish just before it is looked at.
+jest.mock('node:fs', () => {
+  const actual = jest.requireActual('node:fs');
+  return { ...actual, statSync: jest.fn(actual.statSync) };
+});
+const stat = jest.mocked(statSync);
+const realStat = jest.requireActual<typeof import('node:fs')>('node:fs').statSync;
+
+const COMMIT = 'abcd1234'.padEnd(40, '0');
+
+function record(overrides: Partial<BuildRecord> = {}): BuildRecord {
+  return {
+    version: 1,
+    commit: COMMIT,
+    buildId: COMMIT.slice(0, 8),
+    ref: 'main',
+    project: 'analytics',
+    dbtProject: 'analytics',
+    target: 'dev',
+    command: 'build',
+    warehouse: { type: 'duckdb', location: '/ws/warehouse.duckdb' },
+    schema: 'main_abcd1234',
+    schemas: ['main_abcd1234'],
+    status: 'succeeded',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: '2026-01-01T00:01:00.000Z',
+    ...overrides,
+  };
+}
+
+describe('stageArtifacts and installStagedArtifacts', () => {
+  let workspaceRoot: string;
+  beforeEach(() => {
+    workspaceRoot = makeTempDir();
+  });
+  afterEach(() => {
+    stat.mockImplementation(realStat);
+    removeDir(workspaceRoot);
+  });
+
+  const staged = (key: string) => join(stagingDir(workspaceRoot, 'analytics'), key);
+  const filesIn = (dir: string) => readdirSync(dir, { recursive: true }).map(String).sort();
+
+  /** Writes a build's target folder, as dbt leaves it, and returns the build's paths. */
+  function dbtOutput(build: BuildRecord, files: string[]) {
+    const paths = buildPaths(workspaceRoot, build.buildId, build.project, build.target);
+    writeFiles(paths.targetPath, Object.fromEntries(files.map((file) => [file, `${file} of ${build.commit}`])));
+    return paths;
+  }
+
+  it('stages the cached artifacts that exist and the record, under .dot/cache/<project>/<key>', () => {
+    const build = record();
+    const paths = dbtOutput(build, [
+      'manifest.json',
+      'run_results.json',
+      'partial_parse.msgpack',
+      'compiled/analytics/models/a.sql',
+    ]);
+    stageArtifacts(workspaceRoot, paths, build, 'key1');
+
+    expect(staged('key1')).toBe(join(workspaceRoot, '.dot', 'cache', 'analytics', 'key1'));
+    expect(filesIn(staged('key1'))).toEqual([
+      'build.json',
+      'target',
+      'target/manifest.json',
+      'target/run_results.json',
+    ]);
+    expect(CACHED_ARTIFACTS).not.toContain('partial_parse.msgpack');
+    expect(readFileSync(join(staged('key1'), 'target/manifest.json'), 'utf8')).toBe(`manifest.json of ${COMMIT}`);
+    expect(JSON.parse(readFileSync(join(staged('key1'), 'build.json'), 'utf8'))).toEqual(build);
+  });
+
+  it('replaces an earlier staging of the same key entirely', () => {
+    const build = record();
+    stageArtifacts(workspaceRoot, dbtOutput(build, ['manifest.json', 'catalog.json']), build, 'key1');
+    const paths = buildPaths(workspaceRoot, build.buildId, build.project, build.target);
+    removeDir(paths.targetPath);
+    dbtOutput(build, ['run_results.json']);
+    stageArtifacts(workspaceRoot, paths, { ...build, command: 'run' }, 'key1');
+
+    expect(filesIn(staged('key1'))).toEqual(['build.json', 'target', 'target/run_results.json']);
+    expect(JSON.parse(readFileSync(join(staged('key1'), 'build.json'), 'utf8')).command).toBe('run');
+  });
+
+  it("keeps another key's recent staging and removes one older than ten minutes", () => {
+    const build = record();
+    const paths = dbtOutput(build, ['manifest.json']);
+    stageArtifacts(workspaceRoot, paths, build, 'recent');
+    stageArtifacts(workspaceRoot, paths, build, 'old');
+    const longAgo = new Date(Date.now() - 11 * 60_000);
+    utimesSync(staged('old'), longAgo, longAgo);
+
+    stageArtifacts(workspaceRoot, paths, build, 'key1');
+    expect(readdirSync(stagingDir(workspaceRoot, 'analytics')).sort()).toEqual(['key1', 'recent']);
+  });
+
+  // Two builds finishing together: the other one renames its `<key>.<pid>.tmp` folder between
+  // this build's readdir and its stat of that folder.
+  it("does not fail when another build's temporary folder goes away while it cleans up", () => {
+    const build = record();
+    const paths = dbtOutput(build, ['manifest.json']);
+    writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'other.999.tmp/build.json': '{}' });
+    stat.mockImplementation(((path: string, options?: object) => {
+      if (path.endsWith('.tmp')) removeDir(path);
+      return realStat(path, options);
+    }) as typeof statSync);
+
+    expect(() => stageArtifacts(workspaceRoot, paths, build, 'key1')).not.toThrow();
+    expect(existsSync(join(staged('key1'), 'target/manifest.json'))).toBe(true);
+  });
+
+  it("installs each staged build in its commit's folder, recording that it came from the cache", () => {
+    const first = record();
+    const second = record({ commit: 'ef567890'.padEnd(40, '1'), buildId: 'ef567890', target: 'prod' });
+    stageArtifacts(workspaceRoot, dbtOutput(first, ['manifest.json', 'run_results.json']), first, 'key1');
+    stageArtifacts(workspaceRoot, dbtOutput(second, ['manifest.json']), second, 'key2');
+    removeDir(join(workspaceRoot, '.dot', first.buildId));
+    removeDir(join(workspaceRoot, '.dot', second.buildId));
+    writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'key3.999.tmp/build.json': JSON.stringify(record()) });
+
+    const before = Date.now();
+    const installed = installStagedArtifacts(workspaceRoot, 'analytics');
+    const firstPaths = buildPaths(workspaceRoot, 'abcd1234', 'analytics', 'dev');
+    const secondPaths = buildPaths(workspaceRoot, 'ef567890', 'analytics', 'prod');
+    expect(installed.map((paths) => paths.buildDir).sort()).toEqual([firstPaths.buildDir, secondPaths.buildDir]);
+
+    expect(filesIn(firstPaths.targetPath)).toEqual(['manifest.json', 'run_results.json']);
+    expect(readFileSync(join(secondPaths.targetPath, 'manifest.json'), 'utf8')).toBe(
+      `manifest.json of ${second.commit}`,
+    );
+    const restored = JSON.parse(readFileSync(firstPaths.buildRecord, 'utf8'));
+    expect(restored).toEqual({ ...first, restoredFromCacheAt: expect.any(String) });
+    expect(Date.parse(restored.restoredFromCacheAt)).toBeGreaterThanOrEqual(before - 1000);
+  });
+
+  it('installs nothing when nothing is staged', () => {
+    expect(installStagedArtifacts(workspaceRoot, 'analytics')).toEqual([]);
+    writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'key1/target/manifest.json': '{}' });
+    expect(installStagedArtifacts(workspaceRoot, 'analytics')).toEqual([]);
+    expect(existsSync(join(workspaceRoot, '.dot', 'abcd1234'))).toBe(false);
+  });
+});

@@ -1,0 +1,172 @@
+import { homedir } from 'node:os';
+import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
+import { buildKey } from '../core/build-key';
+import { writeFakeDbt } from '../core/testing/fake-dbt';
+import { makeTempDir, makeTempRepo, removeDir, type TempRepo } from '../core/testing/git-repo';
+import {
+  buildKeyVariable,
+  ISOLATED_BUILD_EXECUTOR,
+  isolatedBuildTasks,
+  setBuildKeys,
+  type IsolatedBuildTask,
+} from './build-keys';
+
+describe('buildKeyVariable', () => {
+  it('gives each target of each project its own valid environment variable name', () => {
+    const names = ['analytics', 'Analytics', 'my-app', 'my_app', '@scope/app'].map((project) =>
+      buildKeyVariable(project, 'isolated-build'),
+    );
+    names.push(buildKeyVariable('analytics', 'build-prod'));
+    // POSIX names: upper-case letters, digits and underscores, not starting with a digit.
+    for (const name of names) expect(name).toMatch(/^[A-Z_][A-Z0-9_]*$/);
+    expect(new Set(names).size).toBe(names.length);
+    expect(buildKeyVariable('analytics', 'isolated-build')).toBe(names[0]);
+  });
+});
+
+describe('isolatedBuildTasks', () => {
+  const project = (name: string, root: string, targets: Record<string, TargetConfiguration>) => ({
+    name,
+    type: 'lib' as const,
+    data: { root, targets },
+  });
+  const graph: ProjectGraph = {
+    nodes: {
+      analytics: project('analytics', 'dbt/analytics', {
+        'isolated-build': { executor: ISOLATED_BUILD_EXECUTOR, options: { ref: 'main' } },
+        'build-prod': { executor: ISOLATED_BUILD_EXECUTOR, options: { ref: 'prod', profilesDir: 'profiles' } },
+        lint: { executor: 'nx:run-commands', options: { command: 'sqlfluff lint' } },
+      }),
+      finance: project('finance', 'dbt/finance', { 'isolated-build': { executor: ISOLATED_BUILD_EXECUTOR } }),
+      web: project('web', 'apps/web', { build: { executor: '@nx/vite:build' }, 'isolated-build': {} }),
+    },
+    dependencies: {},
+  };
+
+  const summary = (tasks: IsolatedBuildTask[]) => tasks.map((task) => `${task.project}@${task.options.ref ?? '-'}`);
+
+  it('finds every isolated-build target when the targets are not known', () => {
+    const tasks = isolatedBuildTasks(graph, undefined);
+    expect(summary(tasks)).toEqual(['analytics@main', 'analytics@prod', 'finance@-']);
+    expect(tasks[1]).toEqual({
+      project: 'analytics',
+      target: 'build-prod',
+      root: 'dbt/analytics',
+      options: { ref: 'prod', profilesDir: 'profiles' },
+    });
+    expect(tasks[2].options).toEqual({});
+  });
+
+  it('keeps only the requested targets that use the executor', () => {
+    expect(summary(isolatedBuildTasks(graph, ['isolated-build']))).toEqual(['analytics@main', 'finance@-']);
+    expect(summary(isolatedBuildTasks(graph, ['build-prod', 'build']))).toEqual(['analytics@prod']);
+    expect(isolatedBuildTasks(graph, ['lint', 'build'])).toEqual([]);
+    expect(isolatedBuildTasks(graph, [])).toEqual([]);
+  });
+});
+
+describe('setBuildKeys', () => {
+  const PROFILES = `
+warehouse:
+  target: dev
+  outputs:
+    dev:
+      type: postgres
+      host: localhost
+      dbname: warehouse
+      schema: dev_me
+`;
+  let repo: TempRepo;
+  let first: string;
+  let second: string;
+  const env: NodeJS.ProcessEnv = { PATH: '' };
+
+  beforeAll(() => {
+    repo = makeTempRepo();
+    const dbtProject = (name: string) => ({
+      [`${name}/dbt_project.yml`]: `name: ${name}\nprofile: warehouse\n`,
+      [`${name}/profiles.yml`]: PROFILES,
+    });
+    first = repo.commit('first', { '.gitignore': '.venv\n', ...dbtProject('analytics'), ...dbtProject('finance') });
+    repo.git('branch', 'release');
+    second = repo.commit('second', { 'analytics/models/a.sql': 'select 2\n' });
+    writeFakeDbt(repo.root);
+  });
+  afterAll(() => repo.cleanup());
+
+  const task = (project: string, ref?: string, target = 'isolated-build'): IsolatedBuildTask => ({
+    project,
+    target,
+    root: project,
+    options: ref === undefined ? {} : { ref },
+  });
+  const keyAt = (project: string, commit: string, dbtTarget?: string) =>
+    buildKey({
+      workspaceRoot: repo.root,
+      projectRoot: project,
+      commit,
+      profile: 'warehouse',
+      dbtTarget,
+      env,
+      homeDir: homedir(),
+    });
+
+  async function keysOf(tasks: IsolatedBuildTask[], ref?: string, dbtTarget?: string): Promise<NodeJS.ProcessEnv> {
+    const result = { ...env };
+    await setBuildKeys(repo.root, tasks, { ref, dbtTarget }, result);
+    return result;
+  }
+
+  it("sets the key of HEAD's commit when no ref is given", async () => {
+    const keys = await keysOf([task('analytics')]);
+    expect(keys[buildKeyVariable('analytics', 'isolated-build')]).toBe(keyAt('analytics', second));
+    expect(keyAt('analytics', second)).not.toBe(keyAt('analytics', first));
+  });
+
+  it("uses the target's ref option, and the command line's ref over it", async () => {
+    expect((await keysOf([task('analytics', 'release')]))[buildKeyVariable('analytics', 'isolated-build')]).toBe(
+      keyAt('analytics', first),
+    );
+    expect(
+      (await keysOf([task('analytics', 'release')], 'main'))[buildKeyVariable('analytics', 'isolated-build')],
+    ).toBe(keyAt('analytics', second));
+  });
+
+  it('sets a key that matches nothing for an unknown ref, and real keys for the other projects', async () => {
+    const keys = await keysOf([task('analytics', 'no-such-branch'), task('finance')]);
+    expect(keys[buildKeyVariable('analytics', 'isolated-build')]).toMatch(/^uncacheable-/);
+    expect(keys[buildKeyVariable('finance', 'isolated-build')]).toBe(keyAt('finance', second));
+  });
+
+  it('sets nothing when there are no tasks', async () => {
+    expect(await keysOf([])).toEqual(env);
+  });
+
+  it('sets a key that matches nothing outside a git repository', async () => {
+    const elsewhere = makeTempDir();
+    try {
+      const result = { ...env };
+      await setBuildKeys(elsewhere, [task('analytics')], {}, result);
+      expect(result[buildKeyVariable('analytics', 'isolated-build')]).toMatch(/^uncacheable-/);
+    } finally {
+      removeDir(elsewhere);
+    }
+  });
+
+  it('keys two isolated-build targets of one project at different refs each on its own commit', async () => {
+    const keys = await keysOf([task('analytics', 'release', 'build-release'), task('analytics', 'main')]);
+    expect(keys[buildKeyVariable('analytics', 'build-release')]).toBe(keyAt('analytics', first));
+    expect(keys[buildKeyVariable('analytics', 'isolated-build')]).toBe(keyAt('analytics', second));
+  });
+
+  it('keys the dbt target asked for, from the command line over the options', async () => {
+    const withTarget = (target: string): IsolatedBuildTask => ({ ...task('analytics'), options: { target } });
+    expect((await keysOf([withTarget('dev')]))[buildKeyVariable('analytics', 'isolated-build')]).toBe(
+      keyAt('analytics', second, 'dev'),
+    );
+    expect(
+      (await keysOf([withTarget('dev')], undefined, 'prod'))[buildKeyVariable('analytics', 'isolated-build')],
+    ).toBe(keyAt('analytics', second, 'prod'));
+    expect(keyAt('analytics', second, 'prod')).not.toBe(keyAt('analytics', second, 'dev'));
+  });
+});

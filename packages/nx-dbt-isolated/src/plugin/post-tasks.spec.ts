@@ -1,0 +1,112 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readCachedProjectGraph, type ProjectGraph, type TaskResult, type TaskResults } from '@nx/devkit';
+import { stageArtifacts } from '../core/artifacts';
+import { buildPaths, stagingDir } from '../core/dot-layout';
+import type { BuildRecord } from '../core/records';
+import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
+import { ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { postTasksExecution } from './post-tasks';
+
+jest.mock('@nx/devkit', () => ({
+  ...jest.requireActual('@nx/devkit'),
+  readCachedProjectGraph: jest.fn(),
+}));
+
+const graph: ProjectGraph = {
+  nodes: {
+    analytics: {
+      name: 'analytics',
+      type: 'lib',
+      data: { root: 'analytics', targets: { 'isolated-build': { executor: ISOLATED_BUILD_EXECUTOR } } },
+    },
+    web: { name: 'web', type: 'app', data: { root: 'apps/web', targets: { build: { executor: '@nx/vite:build' } } } },
+  },
+  dependencies: {},
+};
+
+const build: BuildRecord = {
+  version: 1,
+  commit: 'abcd1234'.padEnd(40, '0'),
+  buildId: 'abcd1234',
+  ref: 'main',
+  project: 'analytics',
+  dbtProject: 'analytics',
+  target: 'dev',
+  command: 'build',
+  warehouse: { type: 'duckdb', location: '/ws/warehouse.duckdb' },
+  schema: 'main_abcd1234',
+  schemas: ['main_abcd1234'],
+  status: 'succeeded',
+  startedAt: '2026-01-01T00:00:00.000Z',
+};
+
+function result(project: string, target: string, status: TaskResult['status']): TaskResult {
+  const id = `${project}:${target}`;
+  return { task: { id, target: { project, target }, overrides: {}, outputs: [], cache: true }, status, code: 0 };
+}
+
+describe('postTasksExecution', () => {
+  let workspaceRoot: string;
+  let installed: string;
+
+  beforeEach(() => {
+    workspaceRoot = makeTempDir();
+    jest.mocked(readCachedProjectGraph).mockReturnValue(graph);
+    // What Nx restores for a cache hit: the staging folder a build of analytics left.
+    const paths = buildPaths(workspaceRoot, build.buildId, 'analytics', 'dev');
+    writeFiles(paths.targetPath, { 'manifest.json': '{"nodes": {}}' });
+    stageArtifacts(workspaceRoot, paths, build, 'key1');
+    removeDir(join(workspaceRoot, '.dot', build.buildId));
+    installed = join(paths.targetPath, 'manifest.json');
+  });
+  afterEach(() => {
+    jest.mocked(readCachedProjectGraph).mockReset();
+    removeDir(workspaceRoot);
+  });
+
+  const run = (...results: TaskResult[]) => {
+    const taskResults: TaskResults = Object.fromEntries(results.map((one) => [one.task.id, one]));
+    return postTasksExecution(undefined, {
+      id: 'run-1',
+      workspaceRoot,
+      nxJsonConfiguration: {},
+      argv: [],
+      startTime: 0,
+      endTime: 0,
+      taskResults,
+    });
+  };
+
+  it.each(['local-cache', 'local-cache-kept-existing', 'remote-cache'] as const)(
+    "puts an isolated build's artifacts restored from the %s in the commit's folder",
+    async (status) => {
+      await run(result('analytics', 'isolated-build', status), result('web', 'build', 'success'));
+      expect(readFileSync(installed, 'utf8')).toBe('{"nodes": {}}');
+      const record = JSON.parse(readFileSync(join(installed, '..', '..', 'build.json'), 'utf8'));
+      expect(record.restoredFromCacheAt).toEqual(expect.any(String));
+    },
+  );
+
+  it('installs nothing for an isolated build that ran: it wrote its own folder', async () => {
+    await run(result('analytics', 'isolated-build', 'success'), result('web', 'build', 'remote-cache'));
+    expect(existsSync(installed)).toBe(false);
+    expect(existsSync(stagingDir(workspaceRoot, 'analytics'))).toBe(true);
+  });
+
+  it('ignores cache hits of targets with another executor or not in the graph', async () => {
+    const web = buildPaths(workspaceRoot, build.buildId, 'web', 'dev');
+    writeFiles(web.targetPath, { 'manifest.json': '{}' });
+    stageArtifacts(workspaceRoot, web, { ...build, project: 'web' }, 'key1');
+    removeDir(join(workspaceRoot, '.dot', build.buildId));
+
+    await run(result('web', 'build', 'local-cache'), result('analytics', 'lint', 'local-cache'));
+    expect(existsSync(web.targetPath)).toBe(false);
+    expect(existsSync(installed)).toBe(false);
+  });
+
+  it('does not read the project graph when nothing came from the cache', async () => {
+    await run(result('analytics', 'isolated-build', 'success'), result('web', 'build', 'failure'));
+    expect(readCachedProjectGraph).not.toHaveBeenCalled();
+  });
+});
