@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { findDbt } from './dbt';
-import { findProfilesDir, PROFILES_FILE } from './profiles';
+import { profilesFileFor } from './profiles';
 import { warehouseLocations } from './warehouse-key';
 
 export interface BuildKeyRequest {
@@ -30,13 +30,7 @@ export const UNCACHEABLE = 'uncacheable';
  */
 export function buildKey(request: BuildKeyRequest): string {
   const workingProjectDir = join(request.workspaceRoot, request.projectRoot);
-  const profilesDir = findProfilesDir({
-    optionDir: request.profilesDir ? resolve(request.workspaceRoot, request.profilesDir) : undefined,
-    envDir: request.env.DBT_PROFILES_DIR ? resolve(request.workspaceRoot, request.env.DBT_PROFILES_DIR) : undefined,
-    projectDir: workingProjectDir,
-    homeDir: request.homeDir,
-  });
-  const profilesFile = join(profilesDir, PROFILES_FILE);
+  const profilesFile = profilesFileFor(request);
   const locations = warehouseLocations({
     profilesText: readFileSync(profilesFile, 'utf8'),
     profilesFile,

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildKey, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout } from './checkout';
@@ -18,7 +18,7 @@ import {
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
-import { duckDbFile, findProfilesDir, isolateProfile, PROFILES_FILE, type IsolatedProfile } from './profiles';
+import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
 import { writeBuildRecord, type BuildRecord } from './records';
 import { rememberDuckDbFile } from './warehouse-key';
@@ -187,13 +187,7 @@ function isolatedProfileFor(
   buildId: string,
   workingProjectDir: string,
 ): IsolatedProfile {
-  const profilesDir = findProfilesDir({
-    optionDir: request.profilesDir ? resolve(request.workspaceRoot, request.profilesDir) : undefined,
-    envDir: request.env.DBT_PROFILES_DIR ? resolve(request.workspaceRoot, request.env.DBT_PROFILES_DIR) : undefined,
-    projectDir: workingProjectDir,
-    homeDir: request.homeDir,
-  });
-  const file = join(profilesDir, PROFILES_FILE);
+  const file = profilesFileFor(request);
   return isolateProfile({
     text: readFileSync(file, 'utf8'),
     file,

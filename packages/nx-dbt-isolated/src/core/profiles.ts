@@ -37,6 +37,28 @@ export function findProfilesDir({ optionDir, envDir, projectDir, homeDir }: Prof
   );
 }
 
+export interface ProfilesFileRequest {
+  workspaceRoot: string;
+  /** The dbt project's folder, relative to the workspace root. */
+  projectRoot: string;
+  /** The executor's profilesDir option, relative to the workspace root. */
+  profilesDir?: string;
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+}
+
+/** The profiles.yml a build of the project uses, with relative folders taken from the workspace root. */
+export function profilesFileFor(request: ProfilesFileRequest): string {
+  const fromRoot = (dir: string | undefined) => (dir ? resolve(request.workspaceRoot, dir) : undefined);
+  const dir = findProfilesDir({
+    optionDir: fromRoot(request.profilesDir),
+    envDir: fromRoot(request.env.DBT_PROFILES_DIR),
+    projectDir: join(request.workspaceRoot, request.projectRoot),
+    homeDir: request.homeDir,
+  });
+  return join(dir, PROFILES_FILE);
+}
+
 export interface IsolateProfileRequest {
   /** Text of the user's profiles.yml and its path, for messages. */
   text: string;
