@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CACHED_ARTIFACTS, installStagedArtifacts, stageArtifacts } from './artifacts';
 import { buildPaths, stagingDir } from './dot-layout';
 import type { BuildRecord } from './records';
+import { buildRecord } from './testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
 
 // statSync is wrapped so that one test can make a folder vanish just before it is looked at.
@@ -13,27 +14,7 @@ jest.mock('node:fs', () => {
 const stat = jest.mocked(statSync);
 const realStat = jest.requireActual<typeof import('node:fs')>('node:fs').statSync;
 
-const COMMIT = 'abcd1234'.padEnd(40, '0');
-
-function record(overrides: Partial<BuildRecord> = {}): BuildRecord {
-  return {
-    version: 1,
-    commit: COMMIT,
-    buildId: COMMIT.slice(0, 8),
-    ref: 'main',
-    project: 'analytics',
-    dbtProject: 'analytics',
-    target: 'dev',
-    command: 'build',
-    warehouse: { type: 'duckdb', location: '/ws/warehouse.duckdb' },
-    schema: 'main_abcd1234',
-    schemas: ['main_abcd1234'],
-    status: 'succeeded',
-    startedAt: '2026-01-01T00:00:00.000Z',
-    endedAt: '2026-01-01T00:01:00.000Z',
-    ...overrides,
-  };
-}
+const record = buildRecord;
 
 describe('stageArtifacts and installStagedArtifacts', () => {
   let workspaceRoot: string;
@@ -73,7 +54,9 @@ describe('stageArtifacts and installStagedArtifacts', () => {
       'target/run_results.json',
     ]);
     expect(CACHED_ARTIFACTS).not.toContain('partial_parse.msgpack');
-    expect(readFileSync(join(staged('key1'), 'target/manifest.json'), 'utf8')).toBe(`manifest.json of ${COMMIT}`);
+    expect(readFileSync(join(staged('key1'), 'target/manifest.json'), 'utf8')).toBe(
+      `manifest.json of ${record().commit}`,
+    );
     expect(JSON.parse(readFileSync(join(staged('key1'), 'build.json'), 'utf8'))).toEqual(build);
   });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { readCachedProjectGraph, type ProjectGraph, type TaskResult, type TaskResults } from '@nx/devkit';
 import { stageArtifacts } from '../core/artifacts';
 import { buildPaths, stagingDir } from '../core/dot-layout';
-import type { BuildRecord } from '../core/records';
+import { buildRecord } from '../core/testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
 import { ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { postTasksExecution } from './post-tasks';
@@ -25,21 +25,7 @@ const graph: ProjectGraph = {
   dependencies: {},
 };
 
-const build: BuildRecord = {
-  version: 1,
-  commit: 'abcd1234'.padEnd(40, '0'),
-  buildId: 'abcd1234',
-  ref: 'main',
-  project: 'analytics',
-  dbtProject: 'analytics',
-  target: 'dev',
-  command: 'build',
-  warehouse: { type: 'duckdb', location: '/ws/warehouse.duckdb' },
-  schema: 'main_abcd1234',
-  schemas: ['main_abcd1234'],
-  status: 'succeeded',
-  startedAt: '2026-01-01T00:00:00.000Z',
-};
+const build = buildRecord();
 
 function result(project: string, target: string, status: TaskResult['status']): TaskResult {
   const id = `${project}:${target}`;
