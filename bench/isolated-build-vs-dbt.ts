@@ -1,30 +1,34 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, type } from 'node:os';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import globalSetup from '../e2e/support/global-setup';
-import { REPO_ROOT, VENV_BIN } from '../e2e/support/paths';
+import { REPO_ROOT } from '../e2e/support/paths';
 import { createTestWorkspace, nxEnvironment } from '../e2e/support/workspace';
+import {
+  DBT,
+  formatSeconds,
+  machine as machineInfo,
+  mapValues,
+  measure as measureRun,
+  median,
+  pluginRevision,
+  recordedCommands,
+  run,
+  runsFromArgs,
+  setupLine,
+  stats,
+  sum,
+  TIME,
+  writeResults,
+  type Command,
+  type Machine,
+  type PluginRevision,
+  type Run,
+  type Stats,
+} from './support';
 
 const WORKSPACE = join(REPO_ROOT, 'tmp', 'bench-workspace');
-const RESULTS = join(REPO_ROOT, 'bench', 'results');
-const TIME = '/usr/bin/time';
-const DBT = join(VENV_BIN, 'dbt');
 
-interface Command {
-  label: string;
-  file: string;
-  args: string[];
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-}
-
-interface Sample {
-  seconds: number;
-  /** Peak RSS of the largest single process of the tree (GNU time's %M), in KiB. */
-  rssKb?: number;
-  output: string;
+interface Sample extends Run {
   /** When Nx printed '> nx run …', starting the task, in seconds from the start. */
   taskStartedAt?: number;
   /** The executor's timed phases, with when each line arrived, in seconds from the start. */
@@ -35,12 +39,6 @@ interface Phase {
   name: string;
   seconds: number;
   endedAt: number;
-}
-
-interface Stats {
-  min: number;
-  median: number;
-  max: number;
 }
 
 interface Summary {
@@ -54,9 +52,7 @@ interface Summary {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive whole number, not ${values.runs}`);
+  const runs = runsFromArgs();
   const memory = existsSync(TIME);
   if (!memory) console.log(`${TIME} is absent: peak memory is not measured.`);
 
@@ -88,9 +84,10 @@ async function main(): Promise<void> {
   delete dbtEnv.DBT_TARGET;
   const commands: Record<'nx' | 'dbt' | 'nxFloor', Command> = {
     nx: {
-      label: `nx run analytics:isolated-build --ref=${ws.main.slice(0, 12)}…`,
+      label: `nx run analytics:isolated-build --ref=${ws.main.slice(0, 12)}… --skip-nx-cache`,
       file: nxBin,
-      args: ['run', 'analytics:isolated-build', `--ref=${ws.main}`],
+      // Every round is a real build: a cache hit is measured by bench/cache-hit.ts.
+      args: ['run', 'analytics:isolated-build', `--ref=${ws.main}`, '--skip-nx-cache'],
       cwd: WORKSPACE,
       env: nxEnv,
     },
@@ -143,69 +140,34 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     runs,
-    machine: {
-      os: `${type()} ${release()}`,
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cpus: cpus().length,
-      node: process.version,
-      dbt: dbtVersion(),
-      nx: JSON.parse(readFileSync(join(WORKSPACE, 'node_modules', 'nx', 'package.json'), 'utf8')).version as string,
-    },
+    machine: machineInfo(WORKSPACE),
     plugin,
     commit: ws.main,
-    commands: mapValues(commands, (c) => ({ cwd: relative(REPO_ROOT, c.cwd), argv: [c.file, ...c.args] })),
+    commands: recordedCommands(commands),
     memory: memory ? `peak RSS via ${TIME} -f %M (largest single process, KiB)` : `not measured: ${TIME} is absent`,
     seconds,
     peakRssKb,
     nxRuns: samples.nx.map(({ taskStartedAt, phases }, i) => ({ taskStartedAt, phases, steps: timelines[i] })),
     summary,
   };
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'isolated-build-vs-dbt.json'), JSON.stringify(result, null, 2) + '\n');
-  const markdown = report(result.date, result.machine, runs, result.plugin, commands, summary);
-  writeFileSync(join(RESULTS, 'isolated-build-vs-dbt.md'), markdown);
-  console.log(`\n${markdown}`);
-  console.log(`Written: bench/results/isolated-build-vs-dbt.json and .md`);
+  writeResults('isolated-build-vs-dbt', result, report(result.date, result.machine, runs, plugin, commands, summary));
 }
 
-/** Runs one command to its end, timing the whole process; any exit but 0 fails the benchmark. */
-function measure(command: Command, memory: boolean): Promise<Sample> {
-  const rssFile = join(REPO_ROOT, 'tmp', 'bench-rss.txt');
-  const [file, args] = memory
-    ? [TIME, ['-f', '%M', '-o', rssFile, command.file, ...command.args]]
-    : [command.file, command.args];
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
-    const child = spawn(file, args, { cwd: command.cwd, env: command.env });
-    let output = '';
-    const phases: Phase[] = [];
-    let taskStartedAt: number | undefined;
-    const reader = () => {
-      let pending = '';
-      return (chunk: Buffer) => {
-        output += chunk;
-        const lines = (pending + chunk).split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) {
-          if (taskStartedAt === undefined && line.includes('> nx run ')) taskStartedAt = elapsed();
-          const [, name, time] = /• (.+) \(([\d.]+)s\)/.exec(line) ?? [];
-          // Hashes (ref, checkout, schema) are dropped so that phases keep one name across runs.
-          if (!name) continue;
-          phases.push({ name: name.replace(/\s+\S*[0-9a-f]{8,}\S*$/, ''), seconds: +time, endedAt: elapsed() });
-        }
-      };
-    };
-    child.stdout.on('data', reader());
-    child.stderr.on('data', reader());
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = elapsed();
-      if (code !== 0) return reject(new Error(`${command.label} exited with ${code}:\n${output}`));
-      const rssKb = memory ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : undefined;
-      resolve({ seconds, rssKb, output, taskStartedAt, phases });
-    });
-  });
+/**
+ * Runs one command to its end, timing the whole process, and notes when Nx starts the task and
+ * when each of the executor's timed phases ends; any exit but 0 fails the benchmark.
+ */
+async function measure(command: Command, memory: boolean): Promise<Sample> {
+  const phases: Phase[] = [];
+  let taskStartedAt: number | undefined;
+  const onLine = (line: string, at: number) => {
+    if (taskStartedAt === undefined && line.includes('> nx run ')) taskStartedAt = at;
+    const [, name, time] = /• (.+) \(([\d.]+)s\)/.exec(line) ?? [];
+    // Hashes (ref, checkout, schema) are dropped so that phases keep one name across runs.
+    if (!name) return;
+    phases.push({ name: name.replace(/\s+\S*[0-9a-f]{8,}\S*$/, ''), seconds: +time, endedAt: at });
+  };
+  return { ...(await measureRun(command, { memory, onLine })), taskStartedAt, phases };
 }
 
 /**
@@ -230,13 +192,13 @@ function timeline({ seconds, taskStartedAt, phases }: Sample): Record<string, nu
 
 function report(
   date: string,
-  machine: { os: string; cpu: string; cpus: number; node: string; dbt: string; nx: string },
+  machine: Machine,
   runs: number,
-  plugin: { commit: string; modified: boolean },
+  plugin: PluginRevision,
   commands: Record<string, Command>,
   summary: Summary,
 ): string {
-  const s = (n: number) => `${n.toFixed(2).replace(/^-(0\.00)$/, '$1')} s`;
+  const s = formatSeconds;
   const rows = Object.entries(commands).map(([key, command]) => {
     const { min, median, max } = summary.seconds[key];
     const rss = summary.peakRssMbMedian ? `${summary.peakRssMbMedian[key].toFixed(0)} MB` : 'n/a';
@@ -246,7 +208,7 @@ function report(
   return [
     `# nx isolated-build vs bare dbt build`,
     '',
-    `${date}, ${runs} alternating rounds, plugin at ${plugin.commit.slice(0, 7)}${plugin.modified ? ' with changes' : ''}; ${machine.cpu} (${machine.cpus} CPUs), ${machine.os}, node ${machine.node}, dbt ${machine.dbt}, nx ${machine.nx}.`,
+    setupLine(date, runs, plugin, machine),
     '',
     '| command | min | median | max | peak RSS (median) |',
     '| --- | --- | --- | --- | --- |',
@@ -264,41 +226,4 @@ function report(
   ].join('\n');
 }
 
-/** The repository's commit the plugin was packed from, and whether packages/ had changes on top. */
-function pluginRevision(): { commit: string; modified: boolean } {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  return { commit: git('rev-parse', 'HEAD'), modified: git('status', '--porcelain', '--', 'packages') !== '' };
-}
-
-function dbtVersion(): string {
-  const out = execFileSync(DBT, ['--version'], {
-    encoding: 'utf8',
-    env: { ...process.env, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false' },
-  });
-  const core = /installed:\s*(\S+)/.exec(out)?.[1] ?? 'unknown';
-  const duckdb = /duckdb:\s*(\S+)/.exec(out)?.[1];
-  return duckdb ? `${core} (dbt-duckdb ${duckdb})` : core;
-}
-
-function sum(list: number[]): number {
-  return list.reduce((total, n) => total + n, 0);
-}
-
-function stats(list: number[]): Stats {
-  return { min: Math.min(...list), median: median(list), max: Math.max(...list) };
-}
-
-function median(list: number[]): number {
-  const sorted = [...list].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function mapValues<K extends string, V, W>(record: Record<K, V>, f: (value: V) => W): Record<K, W> {
-  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, f(value as V)])) as Record<K, W>;
-}
-
-main().catch((error: Error) => {
-  console.error(`bench failed: ${error.message}`);
-  process.exit(1);
-});
+run('bench', main);
