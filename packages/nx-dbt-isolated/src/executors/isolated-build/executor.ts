@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { relative } from 'node:path';
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { isolatedBuild, type IsolatedBuildResult } from '../../core/build';
+import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
 import { UserError, errorMessage } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
 import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
@@ -18,38 +18,8 @@ export default async function isolatedBuildExecutor(
     return { success: false };
   }
   try {
-    const cached = context.target?.cache !== false;
-    const expectedKey = process.env[buildKeyVariable(projectName, context.targetName ?? '')];
-    if (cached && expectedKey === undefined) {
-      throw new UserError(
-        'no cache key for this build: register the plugin in nx.json ("plugins": ["nx-dbt-isolated"]), whose preTasksExecution hook keys Nx\'s cache on the commit, or set "cache": false on the target.',
-      );
-    }
-    const result = await isolatedBuild(
-      {
-        workspaceRoot: context.root,
-        projectRoot: project.root,
-        project: projectName,
-        ref: options.ref ?? 'HEAD',
-        target: process.env[DBT_TARGET_FROM_CLI] || options.target,
-        command: options.command ?? 'build',
-        selection: {
-          select: asList(options.select),
-          exclude: asList(options.exclude),
-          selector: options.selector,
-          vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
-          threads: options.threads,
-          fullRefresh: options.fullRefresh,
-          extraArgs: asList(options.args),
-        },
-        profilesDir: options.profilesDir,
-        dbtExecutable: options.dbtExecutable,
-        env: process.env,
-        homeDir: homedir(),
-        expectedKey: cached ? expectedKey : undefined,
-      },
-      { info: (line) => logger.info(line) },
-    );
+    const request = buildRequest(options, context, projectName, project.root);
+    const result = await isolatedBuild(request, { info: (line) => logger.info(line) });
     report(result, context.root);
     return { success: result.success };
   } catch (error) {
@@ -57,6 +27,43 @@ export default async function isolatedBuildExecutor(
     logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
     return { success: false };
   }
+}
+
+function buildRequest(
+  options: IsolatedBuildExecutorOptions,
+  context: ExecutorContext,
+  project: string,
+  projectRoot: string,
+): IsolatedBuildRequest {
+  const cached = context.target?.cache !== false;
+  const expectedKey = process.env[buildKeyVariable(project, context.targetName ?? '')];
+  if (cached && expectedKey === undefined) {
+    throw new UserError(
+      'no cache key for this build: register the plugin in nx.json ("plugins": ["nx-dbt-isolated"]), whose preTasksExecution hook keys Nx\'s cache on the commit, or set "cache": false on the target.',
+    );
+  }
+  return {
+    workspaceRoot: context.root,
+    projectRoot,
+    project,
+    ref: options.ref ?? 'HEAD',
+    target: process.env[DBT_TARGET_FROM_CLI] || options.target,
+    command: options.command ?? 'build',
+    selection: {
+      select: asList(options.select),
+      exclude: asList(options.exclude),
+      selector: options.selector,
+      vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
+      threads: options.threads,
+      fullRefresh: options.fullRefresh,
+      extraArgs: asList(options.args),
+    },
+    profilesDir: options.profilesDir,
+    dbtExecutable: options.dbtExecutable,
+    env: process.env,
+    homeDir: homedir(),
+    expectedKey: cached ? expectedKey : undefined,
+  };
 }
 
 function asList(value: string[] | string | undefined): string[] | undefined {
