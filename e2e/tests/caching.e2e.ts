@@ -126,7 +126,9 @@ describe('Nx caches isolated builds keyed on the commit', () => {
   ])('caches nx run-many and nx affected with the daemon %s', async (_mode, daemon) => {
     const env = { NX_DAEMON: daemon };
     try {
-      const many = await ws.nx(['run-many', '-t', 'isolated-build', '--ref=main'], env);
+      const runMany = ['run-many', '-t', 'isolated-build', '--ref=main'];
+      expect((await ws.nx(runMany, env)).code).toBe(0);
+      const many = await ws.nx(runMany, env);
       expect(many.code).toBe(0);
       expect(hits(many)).toBe(true);
 

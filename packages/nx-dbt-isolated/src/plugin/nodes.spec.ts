@@ -61,8 +61,8 @@ describe('dbtProjectNodes', () => {
   });
 
   it('names the target as configured', () => {
-    const options = normalizeOptions({ isolatedBuildTargetName: 'ib' });
-    expect(options).toEqual({ isolatedBuildTargetName: 'ib' });
+    const options = normalizeOptions({ isolatedBuildTargetName: 'ib' }, {}, '23.2.1');
+    expect(options).toEqual({ isolatedBuildTargetName: 'ib', taskLevelAffected: false });
     const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', options, { workspaceRoot });
     const targets = result.projects?.['warehouse/analytics']?.targets ?? {};
     expect(Object.keys(targets)).toEqual(['ib']);
@@ -148,6 +148,28 @@ describe('createNodes', () => {
     const failures = (error as AggregateCreateNodesError).errors;
     expect(failures.map(([file]) => file)).toEqual(['analytics/dbt_project.yml']);
     expect(failures[0][1].message).toContain('ENOENT');
+  });
+});
+
+describe('normalizeOptions', () => {
+  it("adds the project's files to the inputs where Nx 24 selects affected tasks by them", () => {
+    expect(normalizeOptions({}, {}, '24.0.6').taskLevelAffected).toBe(true);
+    expect(normalizeOptions({}, { affected: { legacy: true } }, '24.0.6').taskLevelAffected).toBe(false);
+    expect(normalizeOptions({}, {}, '23.2.1').taskLevelAffected).toBe(false);
+  });
+
+  it('puts them first in the inputs of the target', () => {
+    const root = makeTempDir();
+    try {
+      writeFiles(root, { 'a/dbt_project.yml': 'name: a\nprofile: a\n' });
+      const inputs = (version: string) =>
+        dbtProjectNodes('a/dbt_project.yml', normalizeOptions({}, {}, version), { workspaceRoot: root }).projects?.a
+          .targets?.['isolated-build'].inputs;
+      expect(inputs('24.0.6')?.[0]).toBe('{projectRoot}/**/*');
+      expect(inputs('23.2.1')).not.toContain('{projectRoot}/**/*');
+    } finally {
+      removeDir(root);
+    }
   });
 });
 

@@ -18,7 +18,10 @@ export interface DbtIsolatedPluginOptions {
   isolatedBuildTargetName?: string;
 }
 
-type NormalizedOptions = Required<DbtIsolatedPluginOptions>;
+type NormalizedOptions = Required<DbtIsolatedPluginOptions> & {
+  /** Nx 24 selects affected tasks by their file inputs, unless nx.json asks for `affected.legacy`. */
+  taskLevelAffected: boolean;
+};
 
 const DBT_PROJECT_GLOB = '**/dbt_project.yml';
 
@@ -46,7 +49,7 @@ export function userDbtProjectFiles(files: readonly string[]): string[] {
 export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
   DBT_PROJECT_GLOB,
   async (files, rawOptions, context) => {
-    const options = normalizeOptions(rawOptions);
+    const options = normalizeOptions(rawOptions, context.nxJsonConfiguration as NxJsonAffected);
     const projectFiles = userDbtProjectFiles(files);
     // The plugin's version names the file: an upgrade must not serve targets inferred by the old one.
     const cache = new PluginCache<CreateNodesResult>(
@@ -73,8 +76,22 @@ export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
   },
 ];
 
-export function normalizeOptions(options: DbtIsolatedPluginOptions | undefined): NormalizedOptions {
-  return { isolatedBuildTargetName: options?.isolatedBuildTargetName ?? 'isolated-build' };
+/** `affected.legacy` exists from Nx 24 on; Nx 23's types do not know it. */
+type NxJsonAffected = { affected?: { legacy?: boolean } };
+
+export function normalizeOptions(
+  options: DbtIsolatedPluginOptions | undefined,
+  nxJson: NxJsonAffected = {},
+  nxVersion = installedNxVersion(),
+): NormalizedOptions {
+  return {
+    isolatedBuildTargetName: options?.isolatedBuildTargetName ?? 'isolated-build',
+    taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
+  };
+}
+
+function installedNxVersion(): string {
+  return JSON.parse(readFileSync(require.resolve('nx/package.json'), 'utf8')).version;
 }
 
 export function dbtProjectNodes(
@@ -106,10 +123,13 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
     executor: ISOLATED_BUILD_EXECUTOR,
     options: {},
     cache: true,
-    // The working tree is not an input: the build is of a commit. The key in this variable,
-    // set by the plugin's preTasksExecution, stands for the commit, where the profile's targets
-    // point and the dbt and plugin versions; the options and configuration are hashed by Nx.
+    // The build is of a commit, not of the working tree. The key in this variable, set by the
+    // plugin's preTasksExecution, stands for the commit, where the dbt target points and the
+    // dbt and plugin versions; the options and configuration are hashed by Nx.
     inputs: [
+      // Nx 24 finds affected tasks through file inputs: without the project's files,
+      // `nx affected` would never select the build (and working-tree edits then cost a rebuild).
+      ...(options.taskLevelAffected ? ['{projectRoot}/**/*'] : []),
       { env: buildKeyVariable(project, options.isolatedBuildTargetName) },
       { env: DBT_TARGET_FROM_CLI },
       { env: 'DBT_TARGET' },
