@@ -165,7 +165,7 @@ describe('normalizeOptions', () => {
       const inputs = (version: string) =>
         dbtProjectNodes('a/dbt_project.yml', normalizeOptions({}, {}, version), { workspaceRoot: root }).projects?.a
           .targets?.['isolated-build'].inputs;
-      expect(inputs('24.0.6')?.[0]).toBe('{projectRoot}/**/*');
+      expect(inputs('24.0.6')?.slice(0, 2)).toEqual(['{projectRoot}/**/*', '!{projectRoot}/profiles.yml']);
       expect(inputs('23.2.1')).not.toContain('{projectRoot}/**/*');
     } finally {
       removeDir(root);

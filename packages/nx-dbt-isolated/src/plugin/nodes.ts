@@ -129,7 +129,8 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
     inputs: [
       // Nx 24 finds affected tasks through file inputs: without the project's files,
       // `nx affected` would never select the build (and working-tree edits then cost a rebuild).
-      ...(options.taskLevelAffected ? ['{projectRoot}/**/*'] : []),
+      // profiles.yml is keyed by where its target points, not by its text.
+      ...(options.taskLevelAffected ? ['{projectRoot}/**/*', '!{projectRoot}/profiles.yml'] : []),
       { env: buildKeyVariable(project, options.isolatedBuildTargetName) },
       { env: DBT_TARGET_FROM_CLI },
       { env: 'DBT_TARGET' },
