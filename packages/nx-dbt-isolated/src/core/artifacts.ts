@@ -1,5 +1,6 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { readdirOrEmpty } from './files';
 import { buildPaths, stagingDir, type BuildPaths } from './dot-layout';
 import { readBuildRecord, writeBuildRecord, type BuildRecord } from './records';
 
@@ -39,7 +40,7 @@ export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record:
 
 function removeOldStaging(projectStaging: string, key: string): void {
   const now = Date.now();
-  for (const entry of safeReaddir(projectStaging)) {
+  for (const entry of readdirOrEmpty(projectStaging)) {
     const folder = join(projectStaging, entry);
     const modified = statSync(folder, { throwIfNoEntry: false })?.mtimeMs ?? now;
     if (entry !== key && now - modified > STAGING_KEPT_MS) {
@@ -55,7 +56,7 @@ function removeOldStaging(projectStaging: string, key: string): void {
 export function installStagedArtifacts(workspaceRoot: string, project: string): BuildPaths[] {
   const projectStaging = stagingDir(workspaceRoot, project);
   const installed: BuildPaths[] = [];
-  for (const entry of safeReaddir(projectStaging)) {
+  for (const entry of readdirOrEmpty(projectStaging)) {
     const staging = join(projectStaging, entry);
     const record = readBuildRecord(join(staging, RECORD));
     if (!record || entry.endsWith('.tmp')) continue;
@@ -73,12 +74,4 @@ export function installStagedArtifacts(workspaceRoot: string, project: string): 
 function isNewerBuildThere(paths: BuildPaths, staged: BuildRecord): boolean {
   const local = readBuildRecord(paths.buildRecord);
   return local !== undefined && local.startedAt > staged.startedAt;
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { findDbt } from './dbt';
+import { readdirOrEmpty } from './files';
 import { profilesFileFor } from './profiles';
 import { warehouseLocations } from './warehouse-key';
 
@@ -86,21 +87,13 @@ const DBT_DISTRIBUTION = /^((?:dbt[_-].+)|duckdb|psycopg2(?:[_-]binary)?|psycopg
 function distributionsUnder(prefix: string): string[] {
   const lib = join(prefix, 'lib');
   const found: string[] = [];
-  for (const python of safeReaddir(lib).filter((name) => name.startsWith('python'))) {
-    for (const entry of safeReaddir(join(lib, python, 'site-packages'))) {
+  for (const python of readdirOrEmpty(lib).filter((name) => name.startsWith('python'))) {
+    for (const entry of readdirOrEmpty(join(lib, python, 'site-packages'))) {
       const match = DBT_DISTRIBUTION.exec(entry);
       if (match) found.push(`${match[1].toLowerCase().replace(/_/g, '-')}==${match[2]}`);
     }
   }
   return found.sort();
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 export function pluginVersion(): string {

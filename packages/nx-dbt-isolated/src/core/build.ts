@@ -15,6 +15,7 @@ import {
   type DbtExit,
   type DbtSelection,
 } from './dbt';
+import { readJson, writeJsonAtomically } from './files';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
@@ -213,7 +214,7 @@ async function installPackages(
   reporter: Reporter,
 ): Promise<void> {
   const marker = join(paths.projectDir, 'deps.json');
-  const isCurrent = () => readMarker(marker) === checkout.createdAt;
+  const isCurrent = () => readJson<DepsMarker>(marker)?.checkoutCreatedAt === checkout.createdAt;
   await withLock(locksDir(workspaceRoot), `deps-${checkout.buildId}-${project}`, async () => {
     if (isCurrent()) return;
     const args = [
@@ -232,16 +233,12 @@ async function installPackages(
         `dbt deps failed in ${locations.projectDir} (see its output above): fix packages.yml at this commit.`,
       );
     }
-    writeFileSync(marker, JSON.stringify({ checkoutCreatedAt: checkout.createdAt }) + '\n');
+    writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
   });
 }
 
-function readMarker(file: string): string | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')).checkoutCreatedAt;
-  } catch {
-    return undefined;
-  }
+interface DepsMarker {
+  checkoutCreatedAt: string;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { readJson, writeJsonAtomically } from './files';
 import { simpleGit } from 'simple-git';
 import { commitPaths, locksDir } from './dot-layout';
 import { withLock } from './lock';
@@ -42,8 +43,7 @@ export async function ensureCheckout(
       }
       await removeCheckout(repoRoot, paths.worktree);
       const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
-      mkdirSync(paths.commitDir, { recursive: true });
-      writeFileSync(paths.checkoutRecord, JSON.stringify(record, null, 2) + '\n');
+      writeJsonAtomically(paths.checkoutRecord, record);
       // The user's hooks (post-checkout) must not run in a checkout made for a build.
       await simpleGit(repoRoot, { unsafe: { allowUnsafeHooksPath: true } }).raw([
         '-c',
@@ -74,12 +74,8 @@ export function allocateBuildId(workspaceRoot: string, commit: string): string {
 }
 
 function readCheckoutRecord(path: string): CheckoutRecord | undefined {
-  try {
-    const record = JSON.parse(readFileSync(path, 'utf8')) as CheckoutRecord;
-    return typeof record.commit === 'string' ? record : undefined;
-  } catch {
-    return undefined;
-  }
+  const record = readJson<CheckoutRecord>(path);
+  return typeof record?.commit === 'string' ? record : undefined;
 }
 
 /** Valid: a registered worktree at `commit` whose tracked files are all as committed. */

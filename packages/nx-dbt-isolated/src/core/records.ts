@@ -1,5 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readJson, writeJsonAtomically } from './files';
 import type { WarehouseIdentity } from './profiles';
 import type { RunResultsSummary } from './dbt';
 
@@ -31,18 +30,10 @@ export interface BuildRecord {
   restoredFromCacheAt?: string;
 }
 
-/** Written to a temporary file and renamed, so a reader never sees half a record. */
 export function writeBuildRecord(file: string, record: BuildRecord): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(record, null, 2) + '\n');
-  renameSync(temporary, file);
+  writeJsonAtomically(file, record);
 }
 
 export function readBuildRecord(file: string): BuildRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as BuildRecord;
-  } catch {
-    return undefined;
-  }
+  return readJson<BuildRecord>(file);
 }

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readJson, writeJsonAtomically } from './files';
 import { isAbsolute, join, relative } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { dotRoot } from './dot-layout';
@@ -112,21 +113,6 @@ function tokenPath(workspaceRoot: string, file: string): string {
   return join(dotRoot(workspaceRoot), 'warehouses', `${id}.json`);
 }
 
-function readToken(path: string): TokenRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TokenRecord;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeToken(path: string, record: TokenRecord): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(record) + '\n');
-  renameSync(temporary, path);
-}
-
 function inodeOf(file: string): number | undefined {
   try {
     return statSync(file).ino;
@@ -138,17 +124,17 @@ function inodeOf(file: string): number | undefined {
 /** The file's current token, made anew when the file is not the one the last build wrote. */
 export function duckDbToken(workspaceRoot: string, file: string): string {
   const path = tokenPath(workspaceRoot, file);
-  const record = readToken(path);
+  const record = readJson<TokenRecord>(path);
   if (record && (record.inode === undefined || record.inode === inodeOf(file))) return record.token;
   const fresh: TokenRecord = { file, token: randomUUID() };
-  writeToken(path, fresh);
+  writeJsonAtomically(path, fresh);
   return fresh.token;
 }
 
 /** Called after a build wrote the file: from now on, a different file means different data. */
 export function rememberDuckDbFile(workspaceRoot: string, file: string): void {
   const path = tokenPath(workspaceRoot, file);
-  const record = readToken(path);
+  const record = readJson<TokenRecord>(path);
   const inode = inodeOf(file);
-  if (record && record.inode === undefined && inode !== undefined) writeToken(path, { ...record, inode });
+  if (record && record.inode === undefined && inode !== undefined) writeJsonAtomically(path, { ...record, inode });
 }
