@@ -99,34 +99,40 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     expect(existsSync(join(staged('key1'), 'target/manifest.json'))).toBe(true);
   });
 
-  it("installs each staged build in its commit's folder, recording that it came from the cache", () => {
+  it("installs the build staged under the key in its commit's folder, recording that it came from the cache", () => {
     const first = record();
-    const second = record({ commit: 'ef567890'.padEnd(40, '1'), buildId: 'ef567890', target: 'prod' });
     stageArtifacts(workspaceRoot, dbtOutput(first, ['manifest.json', 'run_results.json']), first, 'key1');
-    stageArtifacts(workspaceRoot, dbtOutput(second, ['manifest.json']), second, 'key2');
     removeDir(join(workspaceRoot, '.dot', first.buildId));
-    removeDir(join(workspaceRoot, '.dot', second.buildId));
-    writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'key3.999.tmp/build.json': JSON.stringify(record()) });
 
     const before = Date.now();
-    const installed = installStagedArtifacts(workspaceRoot, 'analytics');
+    const installed = installStagedArtifacts(workspaceRoot, 'analytics', 'key1');
     const firstPaths = buildPaths(workspaceRoot, 'abcd1234', 'analytics', 'dev');
-    const secondPaths = buildPaths(workspaceRoot, 'ef567890', 'analytics', 'prod');
-    expect(installed.map((paths) => paths.buildDir).sort()).toEqual([firstPaths.buildDir, secondPaths.buildDir]);
-
+    expect(installed?.buildDir).toBe(firstPaths.buildDir);
     expect(filesIn(firstPaths.targetPath)).toEqual(['manifest.json', 'run_results.json']);
-    expect(readFileSync(join(secondPaths.targetPath, 'manifest.json'), 'utf8')).toBe(
-      `manifest.json of ${second.commit}`,
-    );
     const restored = JSON.parse(readFileSync(firstPaths.buildRecord, 'utf8'));
     expect(restored).toEqual({ ...first, restoredFromCacheAt: expect.any(String) });
     expect(Date.parse(restored.restoredFromCacheAt)).toBeGreaterThanOrEqual(before - 1000);
   });
 
+  it('leaves alone another build that shares the cache entry: a clean may have removed it since', () => {
+    const first = record();
+    const second = record({ commit: 'ef567890'.padEnd(40, '1'), buildId: 'ef567890', target: 'prod' });
+    stageArtifacts(workspaceRoot, dbtOutput(first, ['manifest.json']), first, 'key1');
+    stageArtifacts(workspaceRoot, dbtOutput(second, ['manifest.json']), second, 'key2');
+    removeDir(join(workspaceRoot, '.dot', first.buildId));
+    removeDir(join(workspaceRoot, '.dot', second.buildId));
+
+    installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
+    expect(readFileSync(buildPaths(workspaceRoot, 'ef567890', 'analytics', 'prod').buildRecord, 'utf8')).toContain(
+      second.commit,
+    );
+    expect(existsSync(join(workspaceRoot, '.dot', first.buildId))).toBe(false);
+  });
+
   it('installs nothing when nothing is staged', () => {
-    expect(installStagedArtifacts(workspaceRoot, 'analytics')).toEqual([]);
+    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
     writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'key1/target/manifest.json': '{}' });
-    expect(installStagedArtifacts(workspaceRoot, 'analytics')).toEqual([]);
+    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
     expect(existsSync(join(workspaceRoot, '.dot', 'abcd1234'))).toBe(false);
   });
 });

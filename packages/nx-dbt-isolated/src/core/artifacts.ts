@@ -50,24 +50,20 @@ function removeOldStaging(projectStaging: string, key: string): void {
 }
 
 /**
- * After Nx restored `.dot/cache/<project>`, copies each staged build to its own folder under
- * `.dot/<short_hash>/`, where a build made here would have left it.
+ * After Nx restored `.dot/cache/<project>` for a hit on `key`, copies the build staged under that
+ * key to its own folder under `.dot/<short_hash>/`, where a build made here would have left it.
+ * Other builds that happen to share the cache entry are left alone: they may have been cleaned.
  */
-export function installStagedArtifacts(workspaceRoot: string, project: string): BuildPaths[] {
-  const projectStaging = stagingDir(workspaceRoot, project);
-  const installed: BuildPaths[] = [];
-  for (const entry of readdirOrEmpty(projectStaging)) {
-    const staging = join(projectStaging, entry);
-    const record = readBuildRecord(join(staging, RECORD));
-    if (!record || entry.endsWith('.tmp')) continue;
-    const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
-    if (isNewerBuildThere(paths, record)) continue;
-    mkdirSync(paths.targetPath, { recursive: true });
-    cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
-    writeBuildRecord(paths.buildRecord, { ...record, restoredFromCacheAt: new Date().toISOString() });
-    installed.push(paths);
-  }
-  return installed;
+export function installStagedArtifacts(workspaceRoot: string, project: string, key: string): BuildPaths | undefined {
+  const staging = join(stagingDir(workspaceRoot, project), key);
+  const record = readBuildRecord(join(staging, RECORD));
+  if (!record) return undefined;
+  const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
+  if (isNewerBuildThere(paths, record)) return undefined;
+  mkdirSync(paths.targetPath, { recursive: true });
+  cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
+  writeBuildRecord(paths.buildRecord, { ...record, restoredFromCacheAt: new Date().toISOString() });
+  return paths;
 }
 
 /** A build made here after the staged one keeps its own artifacts. */

@@ -1,5 +1,6 @@
 import { renameSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { markSchemasDropped } from './clean-marks';
 import { buildKey, installedDbtPackages, UNCACHEABLE, type BuildKeyRequest } from './build-key';
 import { FAKE_SITE_PACKAGES as SITE_PACKAGES, writeFakeDbt } from './testing/fake-dbt';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
@@ -28,6 +29,7 @@ describe('buildKey', () => {
     writeFakeDbt(workspaceRoot);
     request = {
       workspaceRoot,
+      project: 'analytics',
       projectRoot: 'analytics',
       commit: 'a'.repeat(40),
       env: { PATH: '' },
@@ -47,6 +49,19 @@ describe('buildKey', () => {
 
   it('changes with the commit', () => {
     expect(buildKey({ ...request, commit: 'b'.repeat(40) })).not.toBe(buildKey(request));
+  });
+
+  it("changes each time a clean drops the schemas of the project's builds at the commit, and only then", () => {
+    const before = buildKey(request);
+    markSchemasDropped(workspaceRoot, 'other-project', request.commit);
+    markSchemasDropped(workspaceRoot, 'analytics', 'b'.repeat(40));
+    expect(buildKey(request)).toBe(before);
+    markSchemasDropped(workspaceRoot, 'analytics', request.commit);
+    const afterFirstDrop = buildKey(request);
+    expect(afterFirstDrop).not.toBe(before);
+    expect(buildKey(request)).toBe(afterFirstDrop);
+    markSchemasDropped(workspaceRoot, 'analytics', request.commit);
+    expect(buildKey(request)).not.toBe(afterFirstDrop);
   });
 
   it('changes with the version of a dbt package', () => {

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { schemasDroppedToken } from './clean-marks';
 import { findDbt } from './dbt';
 import { readdirOrEmpty } from './files';
 import { profilesFileFor } from './profiles';
@@ -8,6 +9,8 @@ import { warehouseLocations } from './warehouse-key';
 
 export interface BuildKeyRequest {
   workspaceRoot: string;
+  /** The Nx project. */
+  project: string;
   /** The dbt project's folder, relative to the workspace root. */
   projectRoot: string;
   commit: string;
@@ -26,7 +29,8 @@ export const UNCACHEABLE = 'uncacheable';
 
 /**
  * The part of an isolated build's cache key that Nx cannot see: the commit a ref resolved to,
- * where the build's dbt target points, and the versions of dbt, its adapters and this plugin.
+ * where the build's dbt target points, the versions of dbt, its adapters and this plugin, and
+ * the last time a clean dropped the commit's schemas.
  * Executor options and the dbt target chosen on the command line reach Nx's hash by themselves.
  */
 export function buildKey(request: BuildKeyRequest): string {
@@ -49,6 +53,7 @@ export function buildKey(request: BuildKeyRequest): string {
     locations,
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),
+    schemasDropped: schemasDroppedToken(request.workspaceRoot, request.project, request.commit) ?? null,
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }

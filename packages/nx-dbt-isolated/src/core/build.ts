@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildKey, UNCACHEABLE } from './build-key';
-import { ensureCheckout, type Checkout } from './checkout';
-import { declaresPackages, DBT_PROJECT_FILE, readDbtProject } from './dbt-project';
+import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
+import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
 import {
   dbtArgs,
   dbtEnvironment,
@@ -21,7 +21,7 @@ import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
 import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
-import { writeBuildRecord, type BuildRecord } from './records';
+import { workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { rememberDuckDbFile } from './warehouse-key';
 
 export interface IsolatedBuildRequest {
@@ -61,6 +61,19 @@ export interface IsolatedBuildResult {
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
   const { commit, checkout, projectDir, workingProjectDir } = await checkoutProject(request, reporter);
+  try {
+    return await buildInCheckout(request, reporter, dbt, { commit, checkout, projectDir, workingProjectDir });
+  } finally {
+    await checkout.release();
+  }
+}
+
+async function buildInCheckout(
+  request: IsolatedBuildRequest,
+  reporter: Reporter,
+  dbt: string,
+  { commit, checkout, projectDir, workingProjectDir }: ProjectCheckout,
+): Promise<IsolatedBuildResult> {
   const dbtProject = readDbtProject(projectDir);
   if (!dbtProject.profile) {
     throw new UserError(
@@ -73,7 +86,7 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
 
-  const record = newRecord(request, checkout, dbtProject.name, profile);
+  const record = newRecord(request, checkout, dbtProject, profile);
   writeBuildRecord(paths.buildRecord, record);
   try {
     const env = dbtEnvironment(request.env);
@@ -133,16 +146,25 @@ function keepForCache(
   if (file) rememberDuckDbFile(workspaceRoot, file);
 }
 
+interface ProjectCheckout {
+  commit: string;
+  checkout: LeasedCheckout;
+  /** The project's folder in the checkout. */
+  projectDir: string;
+  workingProjectDir: string;
+}
+
 /** Resolves the ref and returns the project's folder in a valid checkout of that commit. */
-async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter) {
+async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter): Promise<ProjectCheckout> {
   const { workspaceRoot } = request;
   const repoRoot = await repositoryRoot(workspaceRoot);
   const commit = await timed(reporter, `resolve ref ${request.ref}`, () => resolveCommit(repoRoot, request.ref));
   ensureDotFolder(workspaceRoot);
   const checkout = await timed(reporter, `checkout ${commit.slice(0, 12)}`, () =>
-    ensureCheckout(repoRoot, workspaceRoot, commit, () =>
-      reporter.info('waiting for another build to finish changing checkouts'),
-    ),
+    ensureCheckout(repoRoot, workspaceRoot, commit, {
+      holder: request.project,
+      onWait: () => reporter.info('waiting for another build or clean of this commit to finish with its checkout'),
+    }),
   );
   const workingProjectDir = join(workspaceRoot, request.projectRoot);
   // git names the repository by its real path; the workspace root may be reached through a link.
@@ -151,6 +173,7 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
     relative(repoRoot, join(realpathSync(workspaceRoot), request.projectRoot)),
   );
   if (!existsSync(join(projectDir, DBT_PROJECT_FILE))) {
+    await checkout.release();
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,
     );
@@ -161,7 +184,7 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
 function newRecord(
   request: IsolatedBuildRequest,
   checkout: Checkout,
-  dbtProject: string,
+  dbtProject: DbtProjectFile,
   profile: IsolatedProfile,
 ): BuildRecord {
   return {
@@ -170,7 +193,8 @@ function newRecord(
     buildId: checkout.buildId,
     ref: request.ref,
     project: request.project,
-    dbtProject,
+    dbtProject: dbtProject.name,
+    profile: dbtProject.profile,
     target: profile.target,
     command: request.command,
     warehouse: profile.warehouse,
@@ -178,6 +202,7 @@ function newRecord(
     schemas: [],
     status: 'running',
     key: request.expectedKey,
+    builtBy: workspaceId(request.workspaceRoot),
     startedAt: new Date().toISOString(),
   };
 }

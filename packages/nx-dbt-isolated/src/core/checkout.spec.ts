@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allocateBuildId, ensureCheckout, isValidCheckout } from './checkout';
-import { commitPaths, ensureDotFolder } from './dot-layout';
+import { commitPaths, ensureDotFolder, leasesDir } from './dot-layout';
+import { liveLeaseHolders } from './lock';
 import { makeTempRepo, writeFiles, type TempRepo } from './testing/git-repo';
 
 const gitIn = (dir: string, ...args: string[]) =>
@@ -41,7 +42,7 @@ describe('ensureCheckout', () => {
   afterEach(() => repo.cleanup());
 
   it('checks the commit out, detached, under .dot/<8 hex>/worktree', async () => {
-    const checkout = await ensureCheckout(repo.root, repo.root, first);
+    const checkout = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     expect(checkout.reused).toBe(false);
     expect(checkout.commit).toBe(first);
     expect(checkout.buildId).toBe(first.slice(0, 8));
@@ -56,31 +57,46 @@ describe('ensureCheckout', () => {
   });
 
   it('reuses a valid checkout', async () => {
-    const made = await ensureCheckout(repo.root, repo.root, first);
-    const again = await ensureCheckout(repo.root, repo.root, first);
-    expect(again).toEqual({ ...made, reused: true });
+    const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    const again = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    expect(again).toEqual({ ...made, reused: true, release: expect.any(Function) });
+  });
+
+  it('holds a lease on the commit for its holder until released', async () => {
+    const checkout = await ensureCheckout(repo.root, repo.root, first, { holder: '@scope/analytics.v2' });
+    const other = await ensureCheckout(repo.root, repo.root, first, { holder: 'finance' });
+    await expect(liveLeaseHolders(leasesDir(repo.root, first))).resolves.toEqual(
+      expect.arrayContaining(['@scope/analytics.v2', 'finance']),
+    );
+    await checkout.release();
+    await expect(liveLeaseHolders(leasesDir(repo.root, first))).resolves.toEqual(['finance']);
+    await other.release();
+    await expect(liveLeaseHolders(leasesDir(repo.root, first))).resolves.toEqual([]);
+    await expect(liveLeaseHolders(leasesDir(repo.root, second))).resolves.toEqual([]);
   });
 
   it('recreates a checkout whose files were deleted', async () => {
-    const made = await ensureCheckout(repo.root, repo.root, first);
+    const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     const model = join(made.worktree, 'analytics/models/a.sql');
     unlinkSync(model);
     await expect(isValidCheckout(made.worktree, first)).resolves.toBe(false);
 
-    const remade = await ensureCheckout(repo.root, repo.root, first);
+    const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     expect(remade.reused).toBe(false);
     expect(remade.worktree).toBe(made.worktree);
     expect(remade.createdAt).not.toBe(made.createdAt);
     expect(readFileSync(model, 'utf8')).toBe('select 1\n');
     await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
-    await expect(ensureCheckout(repo.root, repo.root, first)).resolves.toMatchObject({ reused: true });
+    await expect(ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' })).resolves.toMatchObject({
+      reused: true,
+    });
   });
 
   it('recreates a checkout whose folder was removed', async () => {
-    const made = await ensureCheckout(repo.root, repo.root, first);
+    const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     rmSync(made.worktree, { recursive: true, force: true });
 
-    const remade = await ensureCheckout(repo.root, repo.root, first);
+    const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     expect(remade.reused).toBe(false);
     expect(gitIn(remade.worktree, 'rev-parse', 'HEAD')).toBe(first);
     await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
@@ -89,10 +105,10 @@ describe('ensureCheckout', () => {
   });
 
   it('recreates a checkout moved to another commit', async () => {
-    const made = await ensureCheckout(repo.root, repo.root, first);
+    const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     gitIn(made.worktree, 'checkout', '--quiet', '--detach', second);
 
-    const remade = await ensureCheckout(repo.root, repo.root, first);
+    const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     expect(remade.reused).toBe(false);
     expect(gitIn(remade.worktree, 'rev-parse', 'HEAD')).toBe(first);
   });
@@ -105,10 +121,10 @@ describe('ensureCheckout', () => {
     expect(before.status).not.toBe('');
     expect(before.stash).toContain('kept');
 
-    const one = await ensureCheckout(repo.root, repo.root, first);
-    await ensureCheckout(repo.root, repo.root, second);
+    const one = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    await ensureCheckout(repo.root, repo.root, second, { holder: 'analytics' });
     rmSync(one.worktree, { recursive: true, force: true });
-    await ensureCheckout(repo.root, repo.root, first);
+    await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
 
     expect(repoState(repo)).toEqual(before);
     expect(readFileSync(join(repo.root, 'analytics/models/a.sql'), 'utf8')).toBe('select 43\n');
@@ -120,7 +136,7 @@ describe('ensureCheckout', () => {
     writeFileSync(hook, `#!/bin/sh\ntouch '${marker}'\n`);
     chmodSync(hook, 0o755);
 
-    const checkout = await ensureCheckout(repo.root, repo.root, first);
+    const checkout = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     expect(existsSync(checkout.worktree)).toBe(true);
     expect(existsSync(marker)).toBe(false);
   });
@@ -130,7 +146,7 @@ describe('ensureCheckout', () => {
     writeFiles(repo.root, {
       [`.dot/${first.slice(0, 8)}/checkout.json`]: JSON.stringify({ commit: other, createdAt: 'then' }),
     });
-    const checkout = await ensureCheckout(repo.root, repo.root, first);
+    const checkout = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     expect(checkout.buildId).toBe(first.slice(0, 9));
     expect(checkout.worktree).toBe(join(repo.root, '.dot', first.slice(0, 9), 'worktree'));
     expect(JSON.parse(readFileSync(join(repo.root, '.dot', first.slice(0, 8), 'checkout.json'), 'utf8')).commit).toBe(

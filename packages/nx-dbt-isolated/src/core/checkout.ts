@@ -1,8 +1,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { readJson, writeJsonAtomically } from './files';
 import { simpleGit } from 'simple-git';
-import { commitPaths, locksDir } from './dot-layout';
-import { withLock } from './lock';
+import { commitPaths, leasesDir, locksDir } from './dot-layout';
+import { holdLease, withLock } from './lock';
 import { SHORT_HASH_LENGTH } from './refs';
 
 export interface Checkout {
@@ -20,44 +20,73 @@ interface CheckoutRecord {
   createdAt: string;
 }
 
+export interface CheckoutOptions {
+  /** Names the build that uses the checkout (its project), for a clean that finds it in use. */
+  holder: string;
+  /** Told when another process holds the commit or git's worktree list and this one waits. */
+  onWait?: () => void;
+}
+
+export interface LeasedCheckout extends Checkout {
+  /** Ends this build's use of the checkout; until then a clean leaves the commit alone. */
+  release(): Promise<void>;
+}
+
 /**
  * Returns a clean, detached checkout of `commit` under `.dot/<short_hash>/worktree`, reusing a
- * valid one and recreating a broken one. Worktree changes are serialised by one lock per
- * workspace because git names and registers worktrees in shared metadata.
+ * valid one and recreating a broken one, with a lease that keeps a clean from removing it while
+ * the build runs. Checkout and clean of one commit take turns under that commit's lock; git's
+ * worktree changes are serialised by one lock per workspace, as git keeps them in shared metadata.
  */
 export async function ensureCheckout(
   repoRoot: string,
   workspaceRoot: string,
   commit: string,
-  onWait?: () => void,
-): Promise<Checkout> {
+  { holder, onWait }: CheckoutOptions,
+): Promise<LeasedCheckout> {
+  const locks = locksDir(workspaceRoot);
   return withLock(
-    locksDir(workspaceRoot),
-    'git-worktrees',
+    locks,
+    commitLockName(commit),
     async () => {
-      const buildId = allocateBuildId(workspaceRoot, commit);
-      const paths = commitPaths(workspaceRoot, buildId);
-      const existing = readCheckoutRecord(paths.checkoutRecord);
-      if (existing && (await isValidCheckout(paths.worktree, commit))) {
-        return { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt, reused: true };
-      }
-      await removeCheckout(repoRoot, paths.worktree);
-      const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
-      writeJsonAtomically(paths.checkoutRecord, record);
-      // The user's hooks (post-checkout) must not run in a checkout made for a build.
-      await simpleGit(repoRoot, { unsafe: { allowUnsafeHooksPath: true } }).raw([
-        '-c',
-        'core.hooksPath=/dev/null',
-        'worktree',
-        'add',
-        '--detach',
-        paths.worktree,
-        commit,
-      ]);
-      return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, reused: false };
+      const checkout = await withLock(locks, GIT_WORKTREES_LOCK, () => checkOut(repoRoot, workspaceRoot, commit), {
+        onWait,
+      });
+      const release = await holdLease(leasesDir(workspaceRoot, commit), holder);
+      return { ...checkout, release };
     },
     { onWait },
   );
+}
+
+/** The lock a checkout and a clean of `commit` take turns under. */
+export function commitLockName(commit: string): string {
+  return `commit-${commit}`;
+}
+
+export const GIT_WORKTREES_LOCK = 'git-worktrees';
+
+async function checkOut(repoRoot: string, workspaceRoot: string, commit: string): Promise<Checkout> {
+  const buildId = allocateBuildId(workspaceRoot, commit);
+  const paths = commitPaths(workspaceRoot, buildId);
+  const existing = readCheckoutRecord(paths.checkoutRecord);
+  if (existing && (await isValidCheckout(paths.worktree, commit))) {
+    return { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt, reused: true };
+  }
+  await removeCheckout(repoRoot, paths.worktree);
+  const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
+  writeJsonAtomically(paths.checkoutRecord, record);
+  // The user's hooks (post-checkout) must not run in a checkout made for a build.
+  await simpleGit(repoRoot, { unsafe: { allowUnsafeHooksPath: true } }).raw([
+    '-c',
+    'core.hooksPath=/dev/null',
+    'worktree',
+    'add',
+    '--detach',
+    paths.worktree,
+    commit,
+  ]);
+  return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, reused: false };
 }
 
 /**
@@ -73,7 +102,7 @@ export function allocateBuildId(workspaceRoot: string, commit: string): string {
   throw new Error(`no free .dot folder for commit ${commit}`);
 }
 
-function readCheckoutRecord(path: string): CheckoutRecord | undefined {
+export function readCheckoutRecord(path: string): CheckoutRecord | undefined {
   const record = readJson<CheckoutRecord>(path);
   return typeof record?.commit === 'string' ? record : undefined;
 }

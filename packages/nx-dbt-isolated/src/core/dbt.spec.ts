@@ -220,6 +220,25 @@ describe('run artifacts', () => {
       ]);
     });
 
+    it('adds the audit schema of tests that store their failures', () => {
+      const file = write('manifest.json', {
+        nodes: {
+          'test.a.unique': {
+            resource_type: 'test',
+            schema: 'main_abcd1234_dbt_test__audit',
+            config: { store_failures: true },
+          },
+          'test.a.accepted': {
+            resource_type: 'test',
+            schema: 'main_abcd1234_audit',
+            config: { store_failures_as: 'view' },
+          },
+          'test.a.not_null': { resource_type: 'test', schema: 'not_stored', config: { store_failures: null } },
+        },
+      });
+      expect(schemasInManifest(file)).toEqual(['main_abcd1234_audit', 'main_abcd1234_dbt_test__audit']);
+    });
+
     it('gives no schemas for a missing or unreadable manifest', () => {
       expect(schemasInManifest(join(dir, 'missing.json'))).toEqual([]);
       expect(schemasInManifest(write('broken.json', 'not json'))).toEqual([]);

@@ -132,6 +132,32 @@ export function runDbt(executable: string, args: string[], cwd: string, env: Nod
   });
 }
 
+export interface CapturedDbt {
+  code: number | null;
+  /** stdout and stderr, interleaved as dbt wrote them. */
+  output: string;
+}
+
+/** Runs dbt for its output: the plugin reads what dbt prints instead of streaming it to the user. */
+export function captureDbt(
+  executable: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<CapturedDbt> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(executable, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (chunk: Buffer) => (output += chunk.toString('utf8'));
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', (error) =>
+      reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`)),
+    );
+    child.on('close', (code) => resolvePromise({ code, output }));
+  });
+}
+
 export interface RunResultsSummary {
   /** Count of results per status: success, pass, error, fail, skipped, warn… */
   byStatus: Record<string, number>;
@@ -154,9 +180,18 @@ export function summarizeRunResults(file: string): RunResultsSummary | undefined
   return { byStatus, failures };
 }
 
-/** Schemas holding the relations the manifest says this build materialises. */
+interface ManifestNode {
+  resource_type: string;
+  schema: string;
+  config?: { materialized?: string; store_failures?: boolean | null; store_failures_as?: string | null };
+}
+
+/**
+ * Schemas holding the relations the manifest says this build materialises: models, seeds and
+ * snapshots, and the audit schema of tests that store their failures.
+ */
 export function schemasInManifest(file: string): string[] {
-  let nodes: Record<string, { resource_type: string; schema: string; config?: { materialized?: string } }>;
+  let nodes: Record<string, ManifestNode>;
   try {
     nodes = JSON.parse(readFileSync(file, 'utf8')).nodes ?? {};
   } catch {
@@ -164,9 +199,12 @@ export function schemasInManifest(file: string): string[] {
   }
   const schemas = new Set<string>();
   for (const node of Object.values(nodes)) {
-    const materialised =
-      ['model', 'seed', 'snapshot'].includes(node.resource_type) && node.config?.materialized !== 'ephemeral';
-    if (materialised) schemas.add(node.schema);
+    if (isMaterialised(node)) schemas.add(node.schema);
   }
   return [...schemas].sort();
+}
+
+function isMaterialised({ resource_type, config }: ManifestNode): boolean {
+  if (resource_type === 'test') return Boolean(config?.store_failures) || Boolean(config?.store_failures_as);
+  return ['model', 'seed', 'snapshot'].includes(resource_type) && config?.materialized !== 'ephemeral';
 }

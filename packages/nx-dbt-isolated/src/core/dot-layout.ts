@@ -29,6 +29,11 @@ export function locksDir(workspaceRoot: string): string {
   return join(dotRoot(workspaceRoot), 'locks');
 }
 
+/** `.dot/locks/leases/<commit>`: one lease per build running at that commit (see holdLease). */
+export function leasesDir(workspaceRoot: string, commit: string): string {
+  return join(locksDir(workspaceRoot), 'leases', commit);
+}
+
 /**
  * `.dot/cache/<project>`: the folder Nx caches and restores, holding a build's artifacts under
  * its key. Nx cannot name the commit's folder in a task's outputs, so a hit is copied from here
@@ -49,8 +54,8 @@ export function commitPaths(workspaceRoot: string, buildId: string) {
 
 export function buildPaths(workspaceRoot: string, buildId: string, project: string, dbtTarget: string): BuildPaths {
   const commit = commitPaths(workspaceRoot, buildId);
-  const projectDir = join(commit.commitDir, project);
-  const buildDir = join(projectDir, dbtTarget);
+  const projectDir = join(commit.commitDir, folderName(project));
+  const buildDir = join(projectDir, folderName(dbtTarget));
   return {
     ...commit,
     projectDir,
@@ -60,6 +65,11 @@ export function buildPaths(workspaceRoot: string, buildId: string, project: stri
     logPath: join(buildDir, 'logs'),
     buildRecord: join(buildDir, 'build.json'),
   };
+}
+
+/** Nx project names may hold `/` (`@scope/name`) and dbt target names anything: one folder each. */
+function folderName(name: string): string {
+  return encodeURIComponent(name);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { readdirOrEmpty } from './files';
 import lockfile from 'proper-lockfile';
 
 export interface LockOptions {
@@ -50,6 +51,52 @@ export async function withLock<T>(
   } finally {
     await release().catch(() => undefined);
   }
+}
+
+/** Runs `work` holding every lock of `names`, taken in sorted order so that two callers never deadlock. */
+export async function withLocks<T>(
+  dir: string,
+  names: string[],
+  work: () => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
+  const [first, ...rest] = [...new Set(names)].sort();
+  if (first === undefined) return work();
+  return withLock(dir, first, () => withLocks(dir, rest, work, options), options);
+}
+
+const LEASE_SUFFIX = '.lease';
+
+/**
+ * Takes a lease in `dir` for `holder` and returns its release. Leases never exclude each other:
+ * any number may be held at once. They tell another process (clean) what is in use, and one
+ * left by a killed process goes stale like a lock.
+ */
+export async function holdLease(dir: string, holder: string): Promise<() => Promise<void>> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(
+    dir,
+    `${encodeURIComponent(holder).replace(/\./g, '%2E')}.${process.pid}.${randomUUID()}${LEASE_SUFFIX}`,
+  );
+  const release = await lockfile.lock(file, {
+    realpath: false,
+    stale: STALE_AFTER_MS,
+    onCompromised: () => undefined,
+  });
+  return () => release().catch(() => undefined);
+}
+
+/** The holders of the leases in `dir` that are still held by a live process. */
+export async function liveLeaseHolders(dir: string): Promise<string[]> {
+  const holders: string[] = [];
+  for (const entry of readdirOrEmpty(dir)) {
+    if (!entry.endsWith(`${LEASE_SUFFIX}.lock`)) continue;
+    const file = join(dir, entry.slice(0, -'.lock'.length));
+    if (await lockfile.check(file, { realpath: false, stale: STALE_AFTER_MS })) {
+      holders.push(decodeURIComponent(entry.split('.')[0]));
+    }
+  }
+  return holders;
 }
 
 /** A file-system-safe lock name: readable prefix plus a hash of the full key. */

@@ -1,4 +1,8 @@
-import { readJson, writeJsonAtomically } from './files';
+import { randomUUID } from 'node:crypto';
+import { linkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
+import { buildPaths, dotRoot, type BuildPaths } from './dot-layout';
 import type { WarehouseIdentity } from './profiles';
 import type { RunResultsSummary } from './dbt';
 
@@ -12,6 +16,8 @@ export interface BuildRecord {
   ref: string;
   project: string;
   dbtProject: string;
+  /** The profile of dbt_project.yml, as named in the generated profiles.yml. */
+  profile?: string;
   target: string;
   command: string;
   warehouse: WarehouseIdentity;
@@ -22,12 +28,16 @@ export interface BuildRecord {
   status: BuildStatus;
   /** The key Nx cached the build under, when it was cached. */
   key?: string;
+  /** The workspace whose build ran dbt (see workspaceId); a record restored from a cache keeps it. */
+  builtBy?: string;
   startedAt: string;
   endedAt?: string;
   results?: RunResultsSummary;
   error?: string;
   /** Set when the artifacts came from Nx's cache instead of a dbt run here. */
   restoredFromCacheAt?: string;
+  /** Set by a clean that kept the warehouse: the record stays so that a later clean can drop the schemas. */
+  filesRemovedAt?: string;
 }
 
 export function writeBuildRecord(file: string, record: BuildRecord): void {
@@ -35,5 +45,52 @@ export function writeBuildRecord(file: string, record: BuildRecord): void {
 }
 
 export function readBuildRecord(file: string): BuildRecord | undefined {
-  return readJson<BuildRecord>(file);
+  const record = readJson<BuildRecord>(file);
+  return typeof record?.commit === 'string' && typeof record.buildId === 'string' ? record : undefined;
+}
+
+export interface RecordedBuild {
+  record: BuildRecord;
+  paths: BuildPaths;
+}
+
+/** Every build recorded under `.dot/<id>/<project>/<dbt target>/build.json`, of one project or all. */
+export function listRecordedBuilds(workspaceRoot: string, project?: string): RecordedBuild[] {
+  const builds: RecordedBuild[] = [];
+  const root = dotRoot(workspaceRoot);
+  for (const buildId of readdirOrEmpty(root)) {
+    for (const projectFolder of readdirOrEmpty(join(root, buildId))) {
+      for (const target of readdirOrEmpty(join(root, buildId, projectFolder))) {
+        const record = readBuildRecord(join(root, buildId, projectFolder, target, 'build.json'));
+        if (!record || record.buildId !== buildId || (project !== undefined && record.project !== project)) continue;
+        const paths = buildPaths(workspaceRoot, buildId, record.project, record.target);
+        if (paths.buildRecord === join(root, buildId, projectFolder, target, 'build.json')) {
+          builds.push({ record, paths });
+        }
+      }
+    }
+  }
+  return builds;
+}
+
+/**
+ * This workspace's id, made once and kept in `.dot/workspace.json`. Records name the workspace
+ * that ran dbt, so that a build restored from a cache filled by another clone is told apart
+ * from one made here: clean drops only the schemas this workspace created.
+ */
+export function workspaceId(workspaceRoot: string): string {
+  const file = join(dotRoot(workspaceRoot), 'workspace.json');
+  const existing = readJson<{ id?: unknown }>(file)?.id;
+  if (typeof existing === 'string') return existing;
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeJsonAtomically(temporary, { id: randomUUID() });
+  try {
+    // A link fails where the file exists: of two processes making the id at once, one wins.
+    linkSync(temporary, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+  return readJson<{ id: string }>(file)!.id;
 }

@@ -33,3 +33,56 @@ export async function resolveCommit(repoRoot: string, ref: string): Promise<stri
   }
   return sha;
 }
+
+/**
+ * The commits that the given refs point at, each with the ref that names it. An entry starting
+ * with `refs/` is a pattern of `git for-each-ref` (`refs/tags` is every tag); any other entry is
+ * a branch, remote branch or tag of that name, or anything `git rev-parse` resolves (a sha).
+ * Entries that name nothing are skipped.
+ */
+export async function commitsNamedBy(repoRoot: string, entries: string[]): Promise<Map<string, string>> {
+  const git = simpleGit(repoRoot);
+  const named = new Map<string, string>();
+  const patterns = entries.flatMap((entry) =>
+    entry.startsWith('refs/') ? [entry] : [`refs/heads/${entry}`, `refs/remotes/*/${entry}`, `refs/tags/${entry}`],
+  );
+  if (patterns.length > 0) {
+    const listing = await git.raw([
+      'for-each-ref',
+      '--format=%(objectname) %(*objectname) %(refname:short)',
+      ...patterns,
+    ]);
+    for (const line of listing.split('\n').filter(Boolean)) {
+      const [object, peeled, name] = line.split(' ');
+      const commit = peeled || object;
+      if (!named.has(commit)) named.set(commit, name);
+    }
+  }
+  for (const entry of entries.filter((candidate) => !candidate.startsWith('refs/'))) {
+    const commit = await resolveCommit(repoRoot, entry).catch(() => undefined);
+    if (commit && !named.has(commit)) named.set(commit, entry);
+  }
+  return named;
+}
+
+/** Whether a branch, remote branch, tag or HEAD still leads to `commit`. */
+export async function isReachable(repoRoot: string, commit: string): Promise<boolean> {
+  const git = simpleGit(repoRoot);
+  const containing = await git
+    .raw([
+      'for-each-ref',
+      '--count=1',
+      '--format=%(refname)',
+      '--contains',
+      commit,
+      'refs/heads',
+      'refs/remotes',
+      'refs/tags',
+    ])
+    .catch(() => '');
+  if (containing.trim() !== '') return true;
+  return git
+    .raw(['merge-base', '--is-ancestor', commit, 'HEAD'])
+    .then(() => true)
+    .catch(() => false);
+}

@@ -103,6 +103,7 @@ warehouse:
   const keyAt = (project: string, commit: string, dbtTarget?: string) =>
     buildKey({
       workspaceRoot: repo.root,
+      project,
       projectRoot: project,
       commit,
       profile: 'warehouse',

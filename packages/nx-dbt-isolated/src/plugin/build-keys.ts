@@ -9,6 +9,7 @@ import { parseDbtProject } from '../core/dbt-project';
 import { repositoryRoot, resolveCommit } from '../core/refs';
 
 export const ISOLATED_BUILD_EXECUTOR = 'nx-dbt-isolated:isolated-build';
+export const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
 
 /**
  * The environment variable holding the build key of one isolated-build target. Nx hashes it
@@ -74,6 +75,7 @@ export async function setBuildKeys(
       const commit = await commits.get(ref)!;
       env[buildKeyVariable(task.project, task.target)] = buildKey({
         workspaceRoot,
+        project: task.project,
         projectRoot: task.root,
         commit,
         profile: await profileAtCommit(repoRoot, join(realpathSync(workspaceRoot), task.root), commit),

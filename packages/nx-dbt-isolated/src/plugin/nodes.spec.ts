@@ -36,7 +36,7 @@ describe('dbtProjectNodes', () => {
   });
   afterEach(() => removeDir(workspaceRoot));
 
-  it('makes a project named after the dbt project, rooted at its folder, with an isolated build target', () => {
+  it('makes a project named after the dbt project, rooted at its folder, with isolated build and clean targets', () => {
     const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', normalizeOptions(undefined), {
       workspaceRoot,
     });
@@ -45,7 +45,7 @@ describe('dbtProjectNodes', () => {
     expect(project?.name).toBe('jaffle_shop');
     expect(project?.root).toBe('warehouse/analytics');
     expect(project?.metadata?.technologies).toEqual(['dbt']);
-    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build']);
+    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build', 'clean']);
     const target = project?.targets?.['isolated-build'];
     expect(target?.executor).toBe('nx-dbt-isolated:isolated-build');
     expect(target?.cache).toBe(true);
@@ -58,15 +58,20 @@ describe('dbtProjectNodes', () => {
     expect(target?.outputs).toEqual(['{workspaceRoot}/.dot/cache/{projectName}']);
     expect(target?.metadata?.technologies).toEqual(['dbt']);
     expect(target?.metadata?.description).toContain('nx run jaffle_shop:isolated-build --ref=main');
+    const clean = project?.targets?.clean;
+    expect(clean?.executor).toBe('nx-dbt-isolated:clean');
+    expect(clean?.cache).toBe(false);
+    expect(clean?.metadata?.description).toContain('nx run jaffle_shop:clean --keep=5 --dryRun');
   });
 
-  it('names the target as configured', () => {
-    const options = normalizeOptions({ isolatedBuildTargetName: 'ib' }, {}, '23.2.1');
-    expect(options).toEqual({ isolatedBuildTargetName: 'ib', taskLevelAffected: false });
+  it('names the targets as configured', () => {
+    const options = normalizeOptions({ isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean' }, {}, '23.2.1');
+    expect(options).toEqual({ isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean', taskLevelAffected: false });
     const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', options, { workspaceRoot });
     const targets = result.projects?.['warehouse/analytics']?.targets ?? {};
-    expect(Object.keys(targets)).toEqual(['ib']);
+    expect(Object.keys(targets)).toEqual(['ib', 'dbt-clean']);
     expect(targets.ib.executor).toBe('nx-dbt-isolated:isolated-build');
+    expect(targets['dbt-clean'].executor).toBe('nx-dbt-isolated:clean');
   });
 
   it('gives a dbt package without a profile no build target, since dbt cannot build it alone', () => {
@@ -121,14 +126,14 @@ describe('createNodes', () => {
     const projects = results[0][1].projects ?? {};
     expect(Object.keys(projects)).toEqual(['analytics']);
     expect(projects.analytics.name).toBe('analytics');
-    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build']);
+    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean']);
     expect(hashes).toHaveBeenCalledTimes(1);
     expect(hashes.mock.calls[0][0]).toEqual(['analytics']);
   });
 
   it('uses the configured target name', async () => {
     const results = await createNodesFn(['analytics/dbt_project.yml'], { isolatedBuildTargetName: 'ib' }, context);
-    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib']);
+    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean']);
   });
 
   it('serves a project from the cache while its hash is unchanged, without reading the file', async () => {

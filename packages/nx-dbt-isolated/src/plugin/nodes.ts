@@ -10,12 +10,14 @@ import {
 import { calculateHashesForCreateNodes, hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
 import { pluginVersion } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
-import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { buildKeyVariable, CLEAN_EXECUTOR, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { DBT_TARGET_FROM_CLI } from './pre-tasks';
 
 export interface DbtIsolatedPluginOptions {
   /** Name of the inferred isolated build target. Default: `isolated-build`. */
   isolatedBuildTargetName?: string;
+  /** Name of the inferred clean target. Default: `clean`. */
+  cleanTargetName?: string;
 }
 
 type NormalizedOptions = Required<DbtIsolatedPluginOptions> & {
@@ -86,6 +88,7 @@ export function normalizeOptions(
 ): NormalizedOptions {
   return {
     isolatedBuildTargetName: options?.isolatedBuildTargetName ?? 'isolated-build',
+    cleanTargetName: options?.cleanTargetName ?? 'clean',
     taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
   };
 }
@@ -112,7 +115,12 @@ export function dbtProjectNodes(
           technologies: ['dbt'],
           description: buildable ? `dbt project ${dbtProject.name}` : `dbt package ${dbtProject.name} (no profile)`,
         },
-        targets: buildable ? { [options.isolatedBuildTargetName]: isolatedBuildTarget(dbtProject.name, options) } : {},
+        targets: buildable
+          ? {
+              [options.isolatedBuildTargetName]: isolatedBuildTarget(dbtProject.name, options),
+              [options.cleanTargetName]: cleanTarget(dbtProject.name, options),
+            }
+          : {},
       },
     },
   };
@@ -140,6 +148,18 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
     metadata: {
       technologies: ['dbt'],
       description: `Build the dbt project at a git commit into <schema>_<short_hash>, e.g. nx run ${project}:${options.isolatedBuildTargetName} --ref=main`,
+    },
+  };
+}
+
+function cleanTarget(project: string, options: NormalizedOptions): TargetConfiguration {
+  return {
+    executor: CLEAN_EXECUTOR,
+    options: {},
+    cache: false,
+    metadata: {
+      technologies: ['dbt'],
+      description: `Remove old isolated builds, their schemas and checkouts, e.g. nx run ${project}:${options.cleanTargetName} --keep=5 --dryRun`,
     },
   };
 }

@@ -5,7 +5,7 @@ import { stageArtifacts } from '../core/artifacts';
 import { buildPaths, stagingDir } from '../core/dot-layout';
 import { buildRecord } from '../core/testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
-import { ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { postTasksExecution } from './post-tasks';
 
 jest.mock('@nx/devkit', () => ({
@@ -38,6 +38,9 @@ describe('postTasksExecution', () => {
 
   beforeEach(() => {
     workspaceRoot = makeTempDir();
+    // Set by preTasksExecution in the same process before Nx hashed the task.
+    process.env[buildKeyVariable('analytics', 'isolated-build')] = 'key1';
+    process.env[buildKeyVariable('web', 'build')] = 'key1';
     jest.mocked(readCachedProjectGraph).mockReturnValue(graph);
     // What Nx restores for a cache hit: the staging folder a build of analytics left.
     const paths = buildPaths(workspaceRoot, build.buildId, 'analytics', 'dev');
@@ -47,6 +50,8 @@ describe('postTasksExecution', () => {
     installed = join(paths.targetPath, 'manifest.json');
   });
   afterEach(() => {
+    delete process.env[buildKeyVariable('analytics', 'isolated-build')];
+    delete process.env[buildKeyVariable('web', 'build')];
     jest.mocked(readCachedProjectGraph).mockReset();
     removeDir(workspaceRoot);
   });
@@ -88,6 +93,12 @@ describe('postTasksExecution', () => {
 
     await run(result('web', 'build', 'local-cache'), result('analytics', 'lint', 'local-cache'));
     expect(existsSync(web.targetPath)).toBe(false);
+    expect(existsSync(installed)).toBe(false);
+  });
+
+  it('installs nothing without the key of the task: the hook did not key it', async () => {
+    delete process.env[buildKeyVariable('analytics', 'isolated-build')];
+    await run(result('analytics', 'isolated-build', 'local-cache'));
     expect(existsSync(installed)).toBe(false);
   });
 

@@ -1,12 +1,13 @@
 import { readCachedProjectGraph, type PostTasksExecution } from '@nx/devkit';
 import { installStagedArtifacts } from '../core/artifacts';
-import { ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 
 const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 'remote-cache']);
 
 /**
- * After a cache hit Nx has restored `.dot/cache/<project>`; this puts the artifacts where the
- * build of that commit keeps them, `.dot/<short_hash>/<project>/<target>/target`.
+ * After a cache hit Nx has restored `.dot/cache/<project>`; this puts the artifacts of the build
+ * keyed by the preTasksExecution hook where a build of that commit keeps them,
+ * `.dot/<short_hash>/<project>/<target>/target`.
  */
 export const postTasksExecution: PostTasksExecution = (_options, context) => {
   const restored = Object.values(context.taskResults).filter((result) => FROM_CACHE.has(result.status));
@@ -14,8 +15,9 @@ export const postTasksExecution: PostTasksExecution = (_options, context) => {
   const graph = readCachedProjectGraph();
   for (const { task } of restored) {
     const { project, target } = task.target;
-    if (graph.nodes[project]?.data.targets?.[target]?.executor === ISOLATED_BUILD_EXECUTOR) {
-      installStagedArtifacts(context.workspaceRoot, project);
+    const key = process.env[buildKeyVariable(project, target)];
+    if (key && graph.nodes[project]?.data.targets?.[target]?.executor === ISOLATED_BUILD_EXECUTOR) {
+      installStagedArtifacts(context.workspaceRoot, project, key);
     }
   }
 };

@@ -1,0 +1,352 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { stagingDir, commitPaths, leasesDir, locksDir } from './dot-layout';
+import { commitLockName, GIT_WORKTREES_LOCK, removeCheckout } from './checkout';
+import { markSchemasDropped } from './clean-marks';
+import { decide, type CleanSelector, type Decision } from './clean-policy';
+import { findDbt, schemasInManifest } from './dbt';
+import { errorMessage, UserError } from './errors';
+import { readdirOrEmpty } from './files';
+import { liveLeaseHolders, withLock, withLocks } from './lock';
+import { duckDbFile, parseProfiles, PROFILES_FILE } from './profiles';
+import {
+  listRecordedBuilds,
+  readBuildRecord,
+  workspaceId,
+  writeBuildRecord,
+  type BuildRecord,
+  type RecordedBuild,
+} from './records';
+import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from './refs';
+import { dropSchemas } from './schema-drop';
+
+export interface CleanRequest {
+  workspaceRoot: string;
+  project: string;
+  selector: CleanSelector;
+  /** Only the builds against this dbt target. */
+  dbtTarget?: string;
+  /** Refs whose commits only `--ref` cleans (see commitsNamedBy). */
+  protect: string[];
+  /** False: leave the warehouse alone and keep the records, so a later clean can still drop the schemas. */
+  dropSchemas: boolean;
+  dbtExecutable?: string;
+  env: NodeJS.ProcessEnv;
+  now: Date;
+}
+
+export interface PlannedBuild extends RecordedBuild {
+  decision: Decision;
+  /** What a clean of this build drops. */
+  schemas: string[];
+  /** The build's schemas it leaves, with why. */
+  keptSchemas: { schema: string; reason: string }[];
+}
+
+export interface CleanPlan {
+  /** Every recorded build of the project (and dbt target), newest first. */
+  builds: PlannedBuild[];
+}
+
+/** Lists the project's recorded builds with what a clean would do to each; changes nothing. */
+export async function planClean(request: CleanRequest): Promise<CleanPlan> {
+  const everyBuild = listRecordedBuilds(request.workspaceRoot);
+  const builds = everyBuild
+    .filter(({ record }) => record.project === request.project)
+    .filter(({ record }) => request.dbtTarget === undefined || record.target === request.dbtTarget)
+    .sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
+  const decisions = decide(
+    builds.map(({ record }) => record),
+    request.selector,
+    await selectionFacts(request, builds),
+  );
+  const planned = builds.map((build, index) => ({
+    ...build,
+    decision: decisions[index],
+    schemas: [],
+    keptSchemas: [],
+  }));
+  const cleaning = new Set(planned.filter((build) => build.decision.clean).map((build) => build.record));
+  const staying = everyBuild.filter(({ record }) => !cleaning.has(record));
+  const owner = workspaceId(request.workspaceRoot);
+  for (const build of planned.filter((candidate) => candidate.decision.clean)) {
+    if (request.dropSchemas) Object.assign(build, schemasOf(build, staying, owner));
+    else if (build.record.filesRemovedAt !== undefined) {
+      build.decision = { clean: false, reason: 'files already removed, schemas kept' };
+    }
+  }
+  return { builds: planned };
+}
+
+async function selectionFacts(request: CleanRequest, builds: RecordedBuild[]) {
+  const repoRoot = await repositoryRoot(request.workspaceRoot);
+  const { selector } = request;
+  const namedCommits = new Map<string, string>();
+  if (selector.kind === 'refs') {
+    for (const ref of selector.refs) namedCommits.set(await commitOfRef(repoRoot, ref, builds, request.project), ref);
+  }
+  const unreachableCommits = new Set<string>();
+  if (selector.kind === 'filters' && selector.unreachable) {
+    for (const commit of new Set(builds.map(({ record }) => record.commit))) {
+      if (!(await isReachable(repoRoot, commit))) unreachableCommits.add(commit);
+    }
+  }
+  const protectedCommits = await commitsNamedBy(repoRoot, request.protect);
+  return { now: request.now, namedCommits, protectedCommits, unreachableCommits };
+}
+
+/** The commit of a ref; a ref git no longer knows may still be the start of a recorded build's commit. */
+async function commitOfRef(repoRoot: string, ref: string, builds: RecordedBuild[], project: string): Promise<string> {
+  const resolved = await resolveCommit(repoRoot, ref).catch(() => undefined);
+  if (resolved) return resolved;
+  const commits = new Set(builds.map(({ record }) => record.commit));
+  const matching = [...commits].filter((commit) => /^[0-9a-f]{4,}$/.test(ref) && commit.startsWith(ref));
+  if (matching.length === 1) return matching[0];
+  const known = [...new Set(builds.map(({ record }) => `${record.buildId} (${record.ref})`))].join(', ') || 'none';
+  throw new UserError(
+    `ref '${ref}' names no commit here and no recorded build of ${project} (builds: ${known}): pass a branch, tag or sha, or one of those ids.`,
+  );
+}
+
+/**
+ * The schemas a clean of `build` drops: those its record and manifest list that are the build's
+ * own, `<schema>_<id>` or `<schema>_<id>_<custom>`, and that no build staying in the workspace
+ * uses in the same warehouse. Builds restored from a cache another workspace filled leave the
+ * warehouse to that workspace.
+ */
+function schemasOf(build: RecordedBuild, staying: RecordedBuild[], owner: string) {
+  const { record, paths } = build;
+  const listed = [
+    ...new Set([record.schema, ...record.schemas, ...schemasInManifest(join(paths.targetPath, 'manifest.json'))]),
+  ];
+  if (!ownsSchemas(record, owner)) {
+    return { schemas: [], keptSchemas: listed.map((schema) => ({ schema, reason: 'built by another workspace' })) };
+  }
+  const schemas: string[] = [];
+  const keptSchemas: { schema: string; reason: string }[] = [];
+  for (const schema of listed.sort()) {
+    const user = staying.find(
+      (other) => sameWarehouse(other.record, record) && [other.record.schema, ...other.record.schemas].includes(schema),
+    );
+    if (!isIsolatedSchema(schema, record)) keptSchemas.push({ schema, reason: `not under ${record.schema}` });
+    else if (user) keptSchemas.push({ schema, reason: `used by ${user.record.project} at ${user.record.buildId}` });
+    else schemas.push(schema);
+  }
+  return { schemas, keptSchemas };
+}
+
+function ownsSchemas(record: BuildRecord, owner: string): boolean {
+  return record.builtBy === undefined ? record.restoredFromCacheAt === undefined : record.builtBy === owner;
+}
+
+function isIsolatedSchema(schema: string, record: BuildRecord): boolean {
+  if (!record.schema.endsWith(`_${record.buildId}`)) return false;
+  return schema === record.schema || schema.startsWith(`${record.schema}_`);
+}
+
+function sameWarehouse(a: BuildRecord, b: BuildRecord): boolean {
+  return a.warehouse.type === b.warehouse.type && a.warehouse.location === b.warehouse.location;
+}
+
+export interface CleanOutcome {
+  build: PlannedBuild;
+  status: 'cleaned' | 'skipped' | 'failed';
+  detail: string;
+}
+
+export interface CleanReporter {
+  info(line: string): void;
+}
+
+/**
+ * Finds out which of the schemas a clean would drop exist, without changing anything: what a
+ * dry run shows. Builds whose warehouse cannot be reached are left out of the map.
+ */
+export async function existingSchemas(plan: CleanPlan, request: CleanRequest): Promise<Map<PlannedBuild, string[]>> {
+  const found = new Map<PlannedBuild, string[]>();
+  const selected = plan.builds.filter((build) => build.decision.clean && build.schemas.length > 0);
+  for (const group of warehouseGroups(selected)) {
+    const existing = await inWarehouse(request, group, false).catch((error: unknown) => {
+      if (error instanceof UserError) return undefined;
+      throw error;
+    });
+    if (!existing) continue;
+    for (const build of group)
+      found.set(
+        build,
+        build.schemas.filter((schema) => existing.includes(schema)),
+      );
+  }
+  return found;
+}
+
+/**
+ * Cleans the selected builds of the plan. Each selected commit's lock is held throughout, so no
+ * build of it starts meanwhile; a build already running there is skipped. Schemas are dropped
+ * before any file goes, and the drop is noted in the build key first, so a clean interrupted at
+ * any point can run again and finish, and no cache hit claims a dropped schema.
+ */
+export async function executeClean(
+  plan: CleanPlan,
+  request: CleanRequest,
+  reporter: CleanReporter,
+): Promise<CleanOutcome[]> {
+  const selected = plan.builds.filter((build) => build.decision.clean);
+  if (selected.length === 0) return [];
+  const repoRoot = await repositoryRoot(request.workspaceRoot);
+  const locks = locksDir(request.workspaceRoot);
+  const commits = [...new Set(selected.map((build) => build.record.commit))];
+  return withLocks(
+    locks,
+    commits.map(commitLockName),
+    async () => {
+      const outcomes = new Map<PlannedBuild, CleanOutcome>();
+      const ready: PlannedBuild[] = [];
+      for (const build of selected) {
+        const blocked = await whyNotNow(build, request);
+        if (blocked) outcomes.set(build, { build, status: 'skipped', detail: blocked });
+        else ready.push(build);
+      }
+      const dropped = await dropSelectedSchemas(ready, request, outcomes, reporter);
+      for (const build of dropped) {
+        removeBuildFiles(request, build);
+        outcomes.set(build, { build, status: 'cleaned', detail: cleanedDetail(build, request) });
+      }
+      const checkouts = new Map(dropped.map(({ record }) => [record.commit, record.buildId]));
+      for (const [commit, buildId] of checkouts) {
+        const removed = await removeCheckoutIfUnused(repoRoot, request.workspaceRoot, commit, buildId);
+        if (removed) reporter.info(`  removed checkout ${relative(request.workspaceRoot, removed)}`);
+      }
+      return selected.map((build) => outcomes.get(build)!);
+    },
+    { onWait: () => reporter.info('waiting for builds of these commits to finish their checkout') },
+  );
+}
+
+async function whyNotNow({ record, paths }: PlannedBuild, request: CleanRequest): Promise<string | undefined> {
+  const holders = await liveLeaseHolders(leasesDir(request.workspaceRoot, record.commit));
+  if (holders.includes(record.project)) {
+    return `an isolated build of ${record.project} at ${record.buildId} is running now: clean it once that build has finished`;
+  }
+  const current = readBuildRecord(paths.buildRecord);
+  if (current === undefined) return 'already cleaned by another clean';
+  if (current.startedAt !== record.startedAt) return 'built again since the plan was made: run the clean again';
+  return undefined;
+}
+
+/** Drops the schemas of the builds, one dbt run per warehouse; returns the builds whose schemas are gone. */
+async function dropSelectedSchemas(
+  builds: PlannedBuild[],
+  request: CleanRequest,
+  outcomes: Map<PlannedBuild, CleanOutcome>,
+  reporter: CleanReporter,
+): Promise<PlannedBuild[]> {
+  const done = builds.filter((build) => build.schemas.length === 0);
+  for (const build of builds.filter((candidate) => candidate.schemas.length > 0)) {
+    markSchemasDropped(request.workspaceRoot, build.record.project, build.record.commit);
+  }
+  for (const group of warehouseGroups(builds.filter((build) => build.schemas.length > 0))) {
+    try {
+      const existing = await inWarehouse(request, group, true);
+      reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
+      done.push(...group);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      for (const build of group) outcomes.set(build, { build, status: 'failed', detail: errorMessage(error) });
+    }
+  }
+  return done;
+}
+
+/** Builds whose schemas one dbt connection can drop: same warehouse, profile and dbt target. */
+function warehouseGroups(builds: PlannedBuild[]): PlannedBuild[][] {
+  const groups = new Map<string, PlannedBuild[]>();
+  for (const build of builds) {
+    const { warehouse, target } = build.record;
+    const key = JSON.stringify([warehouse.type, warehouse.location, profileOf(build), target]);
+    groups.set(key, [...(groups.get(key) ?? []), build]);
+  }
+  return [...groups.values()];
+}
+
+/** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
+async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
+  const [first] = group;
+  const schemas = [...new Set(group.flatMap((build) => build.schemas))];
+  const file = duckDbFile(first.record.warehouse);
+  // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
+  if (file && !existsSync(file)) return [];
+  const run = () =>
+    dropSchemas({
+      workspaceRoot: request.workspaceRoot,
+      dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
+      profilesDir: first.paths.profilesDir,
+      profile: profileOf(first),
+      target: first.record.target,
+      schemas,
+      drop,
+      env: request.env,
+    });
+  if (!file) return run();
+  return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
+}
+
+/** The profile the build connected with, named in its generated profiles.yml. */
+function profileOf({ record, paths }: RecordedBuild): string {
+  if (record.profile) return record.profile;
+  const file = join(paths.profilesDir, PROFILES_FILE);
+  if (!existsSync(file)) {
+    throw new UserError(
+      `the generated profile of build ${record.buildId} (${record.target}) is gone (${file}), so its schemas cannot be reached: drop ${record.schema}* by hand, then clean it with --schemas=false.`,
+    );
+  }
+  const names = Object.keys(parseProfiles(readFileSync(file, 'utf8'), file)).filter((name) => name !== 'config');
+  return names[0];
+}
+
+function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild): void {
+  if (record.key)
+    rmSync(join(stagingDir(request.workspaceRoot, record.project), record.key), { recursive: true, force: true });
+  if (!request.dropSchemas && ownsSchemas(record, workspaceId(request.workspaceRoot))) {
+    rmSync(paths.targetPath, { recursive: true, force: true });
+    rmSync(paths.logPath, { recursive: true, force: true });
+    writeBuildRecord(paths.buildRecord, { ...record, filesRemovedAt: new Date().toISOString() });
+    return;
+  }
+  rmSync(paths.buildDir, { recursive: true, force: true });
+  const otherBuilds = readdirOrEmpty(paths.projectDir).filter((entry) =>
+    existsSync(join(paths.projectDir, entry, 'build.json')),
+  );
+  if (otherBuilds.length === 0) {
+    rmSync(paths.projectDir, { recursive: true, force: true });
+  }
+}
+
+function cleanedDetail(build: PlannedBuild, request: CleanRequest): string {
+  const kept = !request.dropSchemas ? 'schemas kept (--schemas=false)' : undefined;
+  const dropped = build.schemas.length > 0 ? `schemas ${build.schemas.join(', ')} dropped` : 'no schema to drop';
+  return `${kept ?? dropped}; removed ${relative(request.workspaceRoot, build.paths.buildDir)}`;
+}
+
+/**
+ * Removes the commit's checkout once no build uses it: none running (leases) and none whose files
+ * remain. The commit's folder goes too when no record is left in it. Returns the checkout removed.
+ */
+async function removeCheckoutIfUnused(
+  repoRoot: string,
+  workspaceRoot: string,
+  commit: string,
+  buildId: string,
+): Promise<string | undefined> {
+  if ((await liveLeaseHolders(leasesDir(workspaceRoot, commit))).length > 0) return undefined;
+  const remaining = listRecordedBuilds(workspaceRoot).filter(({ record }) => record.commit === commit);
+  if (remaining.some(({ record }) => record.filesRemovedAt === undefined)) return undefined;
+  const paths = commitPaths(workspaceRoot, buildId);
+  if (!existsSync(paths.worktree) && remaining.length > 0) return undefined;
+  await withLock(locksDir(workspaceRoot), GIT_WORKTREES_LOCK, () => removeCheckout(repoRoot, paths.worktree));
+  if (remaining.length === 0) {
+    rmSync(paths.commitDir, { recursive: true, force: true });
+    rmSync(leasesDir(workspaceRoot, commit), { recursive: true, force: true });
+  }
+  return paths.worktree;
+}
