@@ -209,8 +209,13 @@ export async function executeClean(
       }
       const dropped = await dropSelectedSchemas(ready, request, outcomes, reporter);
       for (const build of dropped) {
-        removeBuildFiles(request, build);
-        outcomes.set(build, { build, status: 'cleaned', detail: cleanedDetail(build, request) });
+        const dropped = !request.dropSchemas
+          ? 'schemas kept (--schemas=false)'
+          : build.schemas.length > 0
+            ? `dropped ${build.schemas.join(', ')}`
+            : 'no schema of its own to drop';
+        const removed = removeBuildFiles(request, build);
+        outcomes.set(build, { build, status: 'cleaned', detail: `${dropped}; ${removed}` });
       }
       const checkouts = new Map(dropped.map(({ record }) => [record.commit, record.buildId]));
       for (const [commit, buildId] of checkouts) {
@@ -304,28 +309,24 @@ function profileOf({ record, paths }: RecordedBuild): string {
   return names[0];
 }
 
-function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild): void {
-  if (record.key)
+/** Removes the build's folder, or with --schemas=false all but what a later drop needs. Says what went. */
+function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild): string {
+  const where = relative(request.workspaceRoot, paths.buildDir);
+  if (record.key) {
     rmSync(join(stagingDir(request.workspaceRoot, record.project), record.key), { recursive: true, force: true });
+  }
   if (!request.dropSchemas && ownsSchemas(record, workspaceId(request.workspaceRoot))) {
     rmSync(paths.targetPath, { recursive: true, force: true });
     rmSync(paths.logPath, { recursive: true, force: true });
     writeBuildRecord(paths.buildRecord, { ...record, filesRemovedAt: new Date().toISOString() });
-    return;
+    return `removed the artifacts and logs in ${where}, kept its record and profile to drop its schemas later`;
   }
   rmSync(paths.buildDir, { recursive: true, force: true });
   const otherBuilds = readdirOrEmpty(paths.projectDir).filter((entry) =>
     existsSync(join(paths.projectDir, entry, 'build.json')),
   );
-  if (otherBuilds.length === 0) {
-    rmSync(paths.projectDir, { recursive: true, force: true });
-  }
-}
-
-function cleanedDetail(build: PlannedBuild, request: CleanRequest): string {
-  const kept = !request.dropSchemas ? 'schemas kept (--schemas=false)' : undefined;
-  const dropped = build.schemas.length > 0 ? `schemas ${build.schemas.join(', ')} dropped` : 'no schema to drop';
-  return `${kept ?? dropped}; removed ${relative(request.workspaceRoot, build.paths.buildDir)}`;
+  if (otherBuilds.length === 0) rmSync(paths.projectDir, { recursive: true, force: true });
+  return `removed ${where}`;
 }
 
 /**

@@ -81,8 +81,6 @@ export async function isReachable(repoRoot: string, commit: string): Promise<boo
     ])
     .catch(() => '');
   if (containing.trim() !== '') return true;
-  return git
-    .raw(['merge-base', '--is-ancestor', commit, 'HEAD'])
-    .then(() => true)
-    .catch(() => false);
+  const common = await git.raw(['merge-base', commit, 'HEAD']).catch(() => '');
+  return common.trim() === commit;
 }

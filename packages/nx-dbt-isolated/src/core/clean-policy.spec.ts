@@ -1,0 +1,166 @@
+import { cleanSelector, decide, lastUsed, parseAge, type CleanSelector, type SelectionFacts } from './clean-policy';
+import { UserError } from './errors';
+import { buildRecord } from './testing/build-record';
+import { thrown } from './testing/thrown';
+
+const commit = (prefix: string) => prefix.padEnd(40, '0');
+const DAY = 86_400_000;
+const now = new Date('2026-11-24T12:00:00.000Z');
+const daysAgo = (days: number) => new Date(now.getTime() - days * DAY).toISOString();
+
+/** A build of `prefix`'s commit against `target`, last used `days` ago. */
+const build = (prefix: string, days: number, target = 'dev') =>
+  buildRecord({ commit: commit(prefix), buildId: prefix, target, startedAt: daysAgo(days), endedAt: daysAgo(days) });
+
+const facts = (overrides: Partial<SelectionFacts> = {}): SelectionFacts => ({
+  now,
+  namedCommits: new Map(),
+  protectedCommits: new Map(),
+  unreachableCommits: new Set(),
+  ...overrides,
+});
+
+describe('cleanSelector', () => {
+  it('reads each way of choosing builds', () => {
+    expect(cleanSelector({ ref: 'v1.2' })).toEqual({ kind: 'refs', refs: ['v1.2'] });
+    expect(cleanSelector({ ref: ['a', 'b'] })).toEqual({ kind: 'refs', refs: ['a', 'b'] });
+    expect(cleanSelector({ all: true })).toEqual({ kind: 'all' });
+    expect(cleanSelector({ keep: 5 })).toEqual({ kind: 'filters', keep: 5, olderThan: undefined, unreachable: false });
+    expect(cleanSelector({ keep: 0, olderThan: '7d', unreachable: true })).toEqual({
+      kind: 'filters',
+      keep: 0,
+      olderThan: { text: '7d', ms: 7 * DAY },
+      unreachable: true,
+    });
+  });
+
+  it.each([
+    [{}, /clean needs to know what to remove: pass --ref=<ref>, --keep=<n>/],
+    [{ all: false, unreachable: false }, /clean needs to know what to remove/],
+    [{ ref: 'main', keep: 2 }, /--ref and --keep\/--olderThan\/--unreachable cannot be combined/],
+    [{ all: true, olderThan: '1d' }, /--all and --keep\/--olderThan\/--unreachable cannot be combined/],
+    [{ ref: 'main', all: true }, /--ref and --all cannot be combined/],
+    [{ keep: -1 }, /--keep=-1 is not a count of builds: pass a whole number of 0 or more/],
+    [{ keep: 1.5 }, /--keep=1.5 is not a count/],
+    [{ olderThan: '7x' }, /--olderThan=7x is not an age: write a number and a unit, s, m, h, d or w/],
+  ])('refuses %j with one line saying what to pass', (options, message) => {
+    const error = thrown(() => cleanSelector(options));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain('\n');
+  });
+});
+
+describe('parseAge', () => {
+  it.each([
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['12h', 43_200_000],
+    ['7d', 7 * DAY],
+    ['2w', 14 * DAY],
+    [' 3d ', 3 * DAY],
+  ])('reads %s', (text, ms) => expect(parseAge(text).ms).toBe(ms));
+
+  it.each(['7', 'd', '7days', '-1d', '1.5d', ''])('refuses %j', (text) => {
+    expect(() => parseAge(text)).toThrow(UserError);
+  });
+});
+
+describe('lastUsed', () => {
+  it('is the latest of start, end and restore from the cache', () => {
+    expect(lastUsed(build('a', 3))).toBe(daysAgo(3));
+    expect(lastUsed({ ...build('a', 3), endedAt: undefined })).toBe(daysAgo(3));
+    expect(lastUsed({ ...build('a', 3), restoredFromCacheAt: daysAgo(1) })).toBe(daysAgo(1));
+  });
+});
+
+describe('decide', () => {
+  const newest = build('aaaa0001', 1);
+  const middle = build('aaaa0002', 5);
+  const oldest = build('aaaa0003', 10);
+  const records = [middle, oldest, newest];
+  const verdicts = (selector: CleanSelector, given: Partial<SelectionFacts> = {}) =>
+    decide(records, selector, facts(given)).map(({ clean }) => clean);
+
+  it('cleans the commits named by --ref, protected or not, and nothing else', () => {
+    const given = {
+      namedCommits: new Map([[oldest.commit, 'v1.0']]),
+      protectedCommits: new Map([[oldest.commit, 'v1.0']]),
+    };
+    expect(decide(records, { kind: 'refs', refs: ['v1.0'] }, facts(given))).toEqual([
+      { clean: false, reason: 'not named by --ref' },
+      { clean: true, reason: 'named by --ref=v1.0' },
+      { clean: false, reason: 'not named by --ref' },
+    ]);
+  });
+
+  it('cleans every build but the protected ones with --all', () => {
+    const given = { protectedCommits: new Map([[newest.commit, 'main']]) };
+    expect(decide(records, { kind: 'all' }, facts(given))).toEqual([
+      { clean: true, reason: '--all' },
+      { clean: true, reason: '--all' },
+      { clean: false, reason: 'protected (main)' },
+    ]);
+  });
+
+  it('keeps the most recently used builds, counted per dbt target', () => {
+    const keepOne: CleanSelector = { kind: 'filters', keep: 1, unreachable: false };
+    expect(verdicts(keepOne)).toEqual([true, true, false]);
+    expect(decide(records, keepOne, facts())[0].reason).toBe('not among the 1 most recent');
+    expect(decide(records, keepOne, facts())[2].reason).toBe('among the 1 most recent');
+    expect(verdicts({ kind: 'filters', keep: 0, unreachable: false })).toEqual([true, true, true]);
+    expect(verdicts({ kind: 'filters', keep: 3, unreachable: false })).toEqual([false, false, false]);
+
+    const prod = build('aaaa0004', 20, 'prod');
+    expect(decide([...records, prod], keepOne, facts()).map(({ clean }) => clean)).toEqual([true, true, false, false]);
+  });
+
+  it('counts a build restored from the cache as used when it was restored', () => {
+    const restored = { ...oldest, restoredFromCacheAt: daysAgo(0) };
+    expect(decide([middle, restored, newest], { kind: 'filters', keep: 1, unreachable: false }, facts())[1]).toEqual({
+      clean: false,
+      reason: 'among the 1 most recent',
+    });
+  });
+
+  it('cleans builds unused for longer than --olderThan', () => {
+    const olderThan = { text: '7d', ms: 7 * DAY };
+    expect(decide(records, { kind: 'filters', olderThan, unreachable: false }, facts())).toEqual([
+      { clean: false, reason: 'used in the last 7d' },
+      { clean: true, reason: 'unused for over 7d' },
+      { clean: false, reason: 'used in the last 7d' },
+    ]);
+  });
+
+  it('cleans builds of unreachable commits with --unreachable', () => {
+    const given = { unreachableCommits: new Set([middle.commit]) };
+    expect(decide(records, { kind: 'filters', unreachable: true }, facts(given))).toEqual([
+      { clean: true, reason: 'unreachable' },
+      { clean: false, reason: 'reachable from a branch, tag or HEAD' },
+      { clean: false, reason: 'reachable from a branch, tag or HEAD' },
+    ]);
+  });
+
+  it('cleans only what every given filter selects, and never a protected commit', () => {
+    const selector: CleanSelector = {
+      kind: 'filters',
+      keep: 1,
+      olderThan: { text: '7d', ms: 7 * DAY },
+      unreachable: true,
+    };
+    const given = {
+      unreachableCommits: new Set([middle.commit, oldest.commit, newest.commit]),
+      protectedCommits: new Map([[oldest.commit, 'v1.0']]),
+    };
+    expect(decide(records, selector, facts(given))).toEqual([
+      { clean: false, reason: 'used in the last 7d' },
+      { clean: false, reason: 'protected (v1.0)' },
+      { clean: false, reason: 'among the 1 most recent' },
+    ]);
+    const unprotected = facts({ unreachableCommits: given.unreachableCommits });
+    expect(decide(records, selector, unprotected)[1]).toEqual({
+      clean: true,
+      reason: 'not among the 1 most recent, unused for over 7d, unreachable',
+    });
+  });
+});

@@ -1,0 +1,308 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureCheckout } from './checkout';
+import { schemasDroppedToken } from './clean-marks';
+import { executeClean, existingSchemas, planClean, type CleanRequest, type PlannedBuild } from './clean';
+import type { CleanSelector } from './clean-policy';
+import { buildPaths, ensureDotFolder } from './dot-layout';
+import { UserError } from './errors';
+import { readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
+import { buildRecord } from './testing/build-record';
+import { writeFakeWarehouseDbt, type FakeWarehouse } from './testing/fake-warehouse-dbt';
+import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from './testing/git-repo';
+
+const POSTGRES = { type: 'postgres', location: '127.0.0.1:5432/test' };
+const PROFILE = 'analytics:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: "analytics_x"\n';
+const quiet = { info: () => undefined };
+
+describe('clean', () => {
+  let repo: TempRepo;
+  /** Outside the repository: commits there must not carry the fake dbt in or out of the working tree. */
+  let fakeDir: string;
+  let warehouse: FakeWarehouse;
+  /** Commits on main, oldest first: the first is tagged v1.0 and the last is main's tip. */
+  let commits: string[];
+  let minutes = 0;
+
+  beforeEach(() => {
+    repo = makeTempRepo();
+    commits = ['one', 'two', 'three', 'four'].map((name) =>
+      repo.commit(name, {
+        'analytics/dbt_project.yml': 'name: analytics\nprofile: analytics\n',
+        [`${name}.txt`]: name,
+      }),
+    );
+    repo.git('tag', 'v1.0', commits[0]);
+    ensureDotFolder(repo.root);
+    fakeDir = makeTempDir();
+    warehouse = writeFakeWarehouseDbt(fakeDir, []);
+    minutes = 0;
+  });
+  afterEach(() => {
+    repo.cleanup();
+    removeDir(fakeDir);
+  });
+
+  const id = (commit: string) => commit.slice(0, 8);
+  const ownSchemas = (commit: string) => [`analytics_${id(commit)}`, `analytics_${id(commit)}_finance`];
+
+  /** A build of `commit` as isolatedBuild leaves it: checkout, generated profile, artifacts, record. */
+  async function recordBuild(commit: string, overrides: Partial<BuildRecord> = {}) {
+    const project = overrides.project ?? 'analytics';
+    const checkout = await ensureCheckout(repo.root, repo.root, commit, { holder: project });
+    await checkout.release();
+    const paths = buildPaths(repo.root, checkout.buildId, project, overrides.target ?? 'dev');
+    writeFiles(paths.profilesDir, { 'profiles.yml': PROFILE });
+    writeFiles(paths.targetPath, { 'manifest.json': '{"nodes": {}}' });
+    const startedAt = new Date(Date.UTC(2026, 10, 1, 0, minutes++)).toISOString();
+    const record = buildRecord({
+      commit,
+      buildId: checkout.buildId,
+      profile: 'analytics',
+      warehouse: POSTGRES,
+      schema: `analytics_${checkout.buildId}`,
+      schemas: ownSchemas(commit),
+      builtBy: workspaceId(repo.root),
+      startedAt,
+      endedAt: startedAt,
+      ...overrides,
+    });
+    writeBuildRecord(paths.buildRecord, record);
+    return paths;
+  }
+
+  const request = (selector: CleanSelector, overrides: Partial<CleanRequest> = {}): CleanRequest => ({
+    workspaceRoot: repo.root,
+    project: 'analytics',
+    selector,
+    protect: ['main', 'master', 'refs/tags'],
+    dropSchemas: true,
+    dbtExecutable: warehouse.dbt,
+    env: process.env,
+    now: new Date('2026-11-24T00:00:00.000Z'),
+    ...overrides,
+  });
+  const clean = async (selector: CleanSelector, overrides: Partial<CleanRequest> = {}) => {
+    const plan = await planClean(request(selector, overrides));
+    return { plan, outcomes: await executeClean(plan, request(selector, overrides), quiet) };
+  };
+  const planned = (builds: PlannedBuild[], commit: string) => builds.find(({ record }) => record.commit === commit)!;
+  const worktrees = () => repo.git('worktree', 'list', '--porcelain');
+  const byRef = (...refs: string[]): CleanSelector => ({ kind: 'refs', refs });
+
+  it("drops the build's own schemas and nothing else, then removes its folder and checkout", async () => {
+    const lookalikes = [`analytics_${id(commits[1])}_lookalike`, `analytics_${id(commits[1])}x`, 'analytics'];
+    warehouse = writeFakeWarehouseDbt(fakeDir, [...ownSchemas(commits[1]), ...ownSchemas(commits[2]), ...lookalikes]);
+    const paths = await recordBuild(commits[1], { schemas: [...ownSchemas(commits[1]), 'analytics'] });
+    const other = await recordBuild(commits[2]);
+
+    const { plan, outcomes } = await clean(byRef(commits[1]));
+    expect(planned(plan.builds, commits[1])).toMatchObject({
+      decision: { clean: true, reason: `named by --ref=${commits[1]}` },
+      schemas: ownSchemas(commits[1]),
+      keptSchemas: [{ schema: 'analytics', reason: `not under analytics_${id(commits[1])}` }],
+    });
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
+      ['cleaned', `dropped ${ownSchemas(commits[1]).join(', ')}; removed .dot/${id(commits[1])}/analytics/dev`],
+    ]);
+    expect(warehouse.schemas().sort()).toEqual([...ownSchemas(commits[2]), ...lookalikes].sort());
+    expect(existsSync(paths.commitDir)).toBe(false);
+    expect(worktrees()).not.toContain(paths.worktree);
+    expect(worktrees()).toContain(other.worktree);
+    expect(existsSync(other.buildRecord)).toBe(true);
+    expect(schemasDroppedToken(repo.root, 'analytics', commits[1])).toEqual(expect.any(String));
+    expect(schemasDroppedToken(repo.root, 'analytics', commits[2])).toBeUndefined();
+  });
+
+  it('drops the schemas of many builds in one dbt run per warehouse, and a second run finds nothing to do', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, [...ownSchemas(commits[1]), ...ownSchemas(commits[2])]);
+    await recordBuild(commits[1]);
+    await recordBuild(commits[2]);
+    const { outcomes } = await clean({ kind: 'all' });
+    expect(outcomes.map(({ status }) => status)).toEqual(['cleaned', 'cleaned']);
+    expect(warehouse.schemas()).toEqual([]);
+    expect(warehouse.calls()).toHaveLength(1);
+    expect(warehouse.calls()[0]).toEqual(expect.arrayContaining(['run-operation', '--profile', 'analytics']));
+
+    const again = await clean({ kind: 'all' });
+    expect(again.outcomes).toEqual([]);
+    expect(warehouse.calls()).toHaveLength(1);
+  });
+
+  it('protects the commits of main and of tags from every policy but --ref', async () => {
+    for (const commit of commits) await recordBuild(commit);
+    const { plan } = await clean({ kind: 'filters', keep: 0, unreachable: false });
+    expect(plan.builds.map(({ record, decision }) => [record.commit, decision.clean, decision.reason])).toEqual([
+      [commits[3], false, 'protected (main)'],
+      [commits[2], true, 'not among the 0 most recent'],
+      [commits[1], true, 'not among the 0 most recent'],
+      [commits[0], false, 'protected (v1.0)'],
+    ]);
+    const named = await clean(byRef('v1.0'));
+    expect(named.outcomes.map(({ build }) => build.record.commit)).toEqual([commits[0]]);
+  });
+
+  it('keeps a schema that a build staying in the workspace uses in the same warehouse', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const analytics = await recordBuild(commits[1]);
+    await recordBuild(commits[1], { project: 'finance', schemas: [`analytics_${id(commits[1])}`] });
+
+    const { plan } = await clean(byRef(commits[1]));
+    expect(plan.builds[0].schemas).toEqual([`analytics_${id(commits[1])}_finance`]);
+    expect(plan.builds[0].keptSchemas).toEqual([
+      { schema: `analytics_${id(commits[1])}`, reason: `used by finance at ${id(commits[1])}` },
+    ]);
+    expect(warehouse.schemas()).toEqual([`analytics_${id(commits[1])}`]);
+    expect(worktrees()).toContain(analytics.worktree);
+
+    await clean(byRef(commits[1]), { project: 'finance' });
+    expect(warehouse.schemas()).toEqual([]);
+    expect(worktrees()).not.toContain(analytics.worktree);
+    expect(existsSync(analytics.commitDir)).toBe(false);
+  });
+
+  it('skips a build of a commit that is being built now, and cleans it once that build is over', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+    const running = await ensureCheckout(repo.root, repo.root, commits[1], { holder: 'analytics' });
+
+    const { outcomes } = await clean(byRef(commits[1]));
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
+      [
+        'skipped',
+        `an isolated build of analytics at ${id(commits[1])} is running now: clean it once that build has finished`,
+      ],
+    ]);
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
+    expect(existsSync(paths.buildRecord)).toBe(true);
+    expect(worktrees()).toContain(paths.worktree);
+
+    await running.release();
+    expect((await clean(byRef(commits[1]))).outcomes[0].status).toBe('cleaned');
+    expect(warehouse.schemas()).toEqual([]);
+  });
+
+  it("leaves the warehouse of a build restored from another workspace's cache, and removes its files", async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1], {
+      builtBy: 'another-clone',
+      restoredFromCacheAt: '2026-11-02T00:00:00Z',
+    });
+    const { plan, outcomes } = await clean(byRef(commits[1]));
+    expect(plan.builds[0].schemas).toEqual([]);
+    expect(plan.builds[0].keptSchemas.map(({ reason }) => reason)).toEqual([
+      'built by another workspace',
+      'built by another workspace',
+    ]);
+    expect(outcomes[0].status).toBe('cleaned');
+    expect(warehouse.calls()).toEqual([]);
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
+    expect(existsSync(paths.commitDir)).toBe(false);
+    expect(schemasDroppedToken(repo.root, 'analytics', commits[1])).toBeUndefined();
+  });
+
+  it('with --schemas=false keeps the warehouse and the record, so a later clean can drop the schemas', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+
+    await clean(byRef(commits[1]), { dropSchemas: false });
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
+    expect(existsSync(paths.targetPath)).toBe(false);
+    expect(worktrees()).not.toContain(paths.worktree);
+    expect(readBuildRecord(paths.buildRecord)?.filesRemovedAt).toEqual(expect.any(String));
+    expect(schemasDroppedToken(repo.root, 'analytics', commits[1])).toBeUndefined();
+
+    const again = await clean(byRef(commits[1]), { dropSchemas: false });
+    expect(again.plan.builds[0].decision).toEqual({ clean: false, reason: 'files already removed, schemas kept' });
+
+    const { outcomes } = await clean(byRef(commits[1]));
+    expect(outcomes[0].status).toBe('cleaned');
+    expect(warehouse.schemas()).toEqual([]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+  });
+
+  it('keeps a build whose schemas could not be dropped, and a later run finishes the job', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+    warehouse.failWith('could not connect to server: Connection refused');
+
+    const failed = await clean(byRef(commits[1]));
+    expect(failed.outcomes[0].status).toBe('failed');
+    expect(failed.outcomes[0].detail).toMatch(
+      /^dbt could not drop schemas .* \(could not connect to server: Connection refused\): check that the warehouse is reachable/,
+    );
+    expect(existsSync(paths.buildRecord)).toBe(true);
+    expect(worktrees()).toContain(paths.worktree);
+
+    warehouse.failWith(undefined);
+    expect((await clean(byRef(commits[1]))).outcomes[0].status).toBe('cleaned');
+    expect(warehouse.schemas()).toEqual([]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+  });
+
+  it('shows in a dry run which schemas exist, changing nothing', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, [`analytics_${id(commits[1])}`]);
+    const paths = await recordBuild(commits[1]);
+    const plan = await planClean(request(byRef(commits[1])));
+    const existing = await existingSchemas(plan, request(byRef(commits[1])));
+    expect(existing.get(plan.builds[0])).toEqual([`analytics_${id(commits[1])}`]);
+    expect(warehouse.schemas()).toEqual([`analytics_${id(commits[1])}`]);
+    expect(warehouse.calls()[0]).toEqual(expect.arrayContaining(['--args', expect.stringContaining('"drop":false')]));
+    expect(existsSync(paths.buildRecord)).toBe(true);
+  });
+
+  it('cleans the builds of commits no branch, tag or HEAD leads to with --unreachable', async () => {
+    repo.git('checkout', '--quiet', '-b', 'experiment');
+    const lost = repo.commit('experiment', { 'experiment.txt': 'x' });
+    repo.git('checkout', '--quiet', 'main');
+    await recordBuild(lost);
+    await recordBuild(commits[1]);
+    repo.git('branch', '--quiet', '-D', 'experiment');
+
+    const { outcomes } = await clean({ kind: 'filters', unreachable: true });
+    expect(outcomes.map(({ status, build }) => [status, build.record.commit])).toEqual([['cleaned', lost]]);
+  });
+
+  it('finds by its id the build of a commit git no longer has, and refuses a ref that names nothing', async () => {
+    repo.git('checkout', '--quiet', '-b', 'gone');
+    const gone = repo.commit('gone', { 'gone.txt': 'x' });
+    repo.git('checkout', '--quiet', 'main');
+    const paths = await recordBuild(gone);
+    repo.git('worktree', 'remove', '--force', paths.worktree);
+    repo.git('branch', '--quiet', '-D', 'gone');
+    repo.git('reflog', 'expire', '--expire=now', '--all');
+    repo.git('gc', '--quiet', '--prune=now');
+    expect(() => repo.git('cat-file', '-e', gone)).toThrow();
+
+    const { outcomes } = await clean(byRef(id(gone)));
+    expect(outcomes.map(({ status, detail, build }) => [status, detail, build.record.commit])).toEqual([
+      ['cleaned', expect.any(String), gone],
+    ]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+
+    await expect(planClean(request(byRef('no-such-branch')))).rejects.toThrow(UserError);
+    await expect(planClean(request(byRef('no-such-branch')))).rejects.toThrow(
+      /^ref 'no-such-branch' names no commit here and no recorded build of analytics \(builds: none\)/,
+    );
+  });
+
+  it('cleans a DuckDB build whose database file is gone without connecting, which would create the file', async () => {
+    const file = join(repo.root, 'gone.duckdb');
+    const paths = await recordBuild(commits[1], { warehouse: { type: 'duckdb', location: file } });
+    const { outcomes } = await clean(byRef(commits[1]));
+    expect(outcomes[0].status).toBe('cleaned');
+    expect(warehouse.calls()).toEqual([]);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(paths.commitDir)).toBe(false);
+  });
+
+  it('lists only the builds against the dbt target asked for', async () => {
+    await recordBuild(commits[1]);
+    await recordBuild(commits[1], { target: 'ci' });
+    const { plan } = await clean({ kind: 'all' }, { dbtTarget: 'ci' });
+    expect(plan.builds.map(({ record }) => record.target)).toEqual(['ci']);
+    expect(existsSync(buildPaths(repo.root, id(commits[1]), 'analytics', 'dev').buildRecord)).toBe(true);
+    expect(execFileSync('git', ['worktree', 'list'], { cwd: repo.root, encoding: 'utf8' })).toContain(id(commits[1]));
+  });
+});
