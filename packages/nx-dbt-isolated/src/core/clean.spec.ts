@@ -115,6 +115,15 @@ describe('clean', () => {
     expect(schemasDroppedToken(repo.root, 'analytics', commits[2])).toBeUndefined();
   });
 
+  it('drops nothing for a record whose schema was written as an unrendered template', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    await recordBuild(commits[1], { schema: `{{ env_var('S') }}_${id(commits[1])}` });
+    const { plan, outcomes } = await clean(byRef(commits[1]));
+    expect(plan.builds[0].schemas).toEqual([]);
+    expect(outcomes[0].status).toBe('cleaned');
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
+  });
+
   it('drops the schemas of many builds in one dbt run per warehouse, and a second run finds nothing to do', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, [...ownSchemas(commits[1]), ...ownSchemas(commits[2])]);
     await recordBuild(commits[1]);

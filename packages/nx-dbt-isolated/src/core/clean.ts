@@ -140,7 +140,8 @@ function ownsSchemas(record: BuildRecord, owner: string): boolean {
 }
 
 function isIsolatedSchema(schema: string, record: BuildRecord): boolean {
-  if (!record.schema.endsWith(`_${record.buildId}`)) return false;
+  // A record of an older build may hold an unrendered `{{ env_var() }}` schema: nothing is known to be its own.
+  if (record.schema.includes('{{') || !record.schema.endsWith(`_${record.buildId}`)) return false;
   return schema === record.schema || schema.startsWith(`${record.schema}_`);
 }
 

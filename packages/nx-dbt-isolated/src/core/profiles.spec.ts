@@ -125,7 +125,7 @@ describe('isolateProfile', () => {
     expect(error.message).toContain(FILE);
   });
 
-  it('keeps env_var() text verbatim, in a password and in the schema itself', () => {
+  it('keeps env_var() text verbatim in the file, in a password and in the schema, and names the schema rendered', () => {
     const text = `
 analytics:
   target: dev
@@ -138,8 +138,9 @@ analytics:
       dbname: warehouse
       schema: "{{ env_var('S') }}"
 `;
-    const result = isolate(text);
-    expect(result.schema).toBe("{{ env_var('S') }}_abcd1234");
+    const result = isolate(text, { env: { S: 'analytics', DBT_PASSWORD: 'secret' } });
+    expect(result.schema).toBe('analytics_abcd1234');
+    expect(result.yaml).not.toContain('secret');
     expect(result.yaml).toContain(`password: "{{ env_var('DBT_PASSWORD') }}"`);
     expect(result.yaml).toContain(`schema: "{{ env_var('S') }}_abcd1234"`);
     const output = parse(result.yaml).analytics.outputs.dev;

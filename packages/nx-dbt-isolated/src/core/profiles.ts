@@ -85,6 +85,7 @@ export interface IsolatedProfile {
   yaml: string;
   target: string;
   baseSchema: string;
+  /** `<schema>_<suffix>` as dbt will name it: `{{ env_var() }}` rendered with the request's env. */
   schema: string;
   warehouse: WarehouseIdentity;
 }
@@ -129,23 +130,31 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
     yaml: document.toString({ defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }),
     target,
     baseSchema,
-    schema,
+    schema: String(renderEnvVars(schema, request.env ?? {})),
     warehouse: warehouseIdentity(type, isolated),
   };
 }
 
-const ENV_VAR_TEMPLATE = /^\{\{\s*env_var\(\s*'([^']+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}$/;
-
-/** The profile's `target:`, rendered where it is the common `{{ env_var('X', 'default') }}`. */
+/** The profile's `target:`, rendered where it is an `{{ env_var('X', 'default') }}` template. */
 function defaultTarget(value: unknown, request: IsolateProfileRequest): string {
   if (value === undefined) return 'default';
   const text = String(value).trim();
-  if (!text.includes('{{')) return text;
-  const match = ENV_VAR_TEMPLATE.exec(text);
-  const rendered = match ? (request.env?.[match[1]] ?? match[2]) : undefined;
-  if (rendered) return rendered;
+  const rendered = String(renderEnvVars(text, request.env ?? {}));
+  if (rendered !== '' && !rendered.includes('{{')) return rendered;
   throw new UserError(
     `the default target of profile '${request.profile}' in ${request.file} is a template the plugin cannot render (${text}): pass the target with --target.`,
+  );
+}
+
+/** `{{ env_var('X') }}`, `{{ env_var("X", "default") }}`, `{{ env_var('PORT') | int }}`. */
+const ENV_VAR_CALL = /\{\{\s*env_var\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]*)\3\s*)?\)\s*(?:\|\s*\w+\s*)*\}\}/g;
+
+/** A profile value with its `env_var()` calls rendered as dbt would; other templates stay as text. */
+export function renderEnvVars(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value !== 'string') return value;
+  return value.replace(
+    ENV_VAR_CALL,
+    (_match, _quote, name: string, _fallbackQuote, fallback?: string) => env[name] ?? fallback ?? '',
   );
 }
 

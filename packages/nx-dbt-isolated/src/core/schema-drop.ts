@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { captureDbt, dbtEnvironment } from './dbt';
 import { dotRoot } from './dot-layout';
@@ -92,6 +92,15 @@ export async function dropSchemas(request: SchemaDropRequest): Promise<string[]>
     );
   } finally {
     rmSync(projectDir, { recursive: true, force: true });
+    removeIfEmpty(dirname(projectDir));
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Another clean's project is still in it; that clean removes the folder.
   }
 }
 

@@ -3,7 +3,7 @@ import { readJson, writeJsonAtomically } from './files';
 import { isAbsolute, join, relative } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { dotRoot } from './dot-layout';
-import { absoluteDuckDbPath, isMap, parseProfiles } from './profiles';
+import { absoluteDuckDbPath, isMap, parseProfiles, renderEnvVars } from './profiles';
 
 /** Fields that say where a target's relations live. Credentials and tuning are left out. */
 const LOCATION_FIELDS = [
@@ -22,9 +22,6 @@ const LOCATION_FIELDS = [
   'http_path',
   'location',
 ];
-
-/** `{{ env_var('X') }}`, `{{ env_var("X", "default") }}`, `{{ env_var('PORT') | int }}`. */
-const ENV_VAR_CALL = /\{\{\s*env_var\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]*)\3\s*)?\)\s*(?:\|\s*\w+\s*)*\}\}/g;
 
 export interface WarehouseKeyRequest {
   profilesText: string;
@@ -53,7 +50,7 @@ export function warehouseLocations(request: WarehouseKeyRequest): unknown {
 }
 
 function targetLocation(profile: Record<string, unknown>, request: WarehouseKeyRequest): unknown {
-  const target = request.target ?? render(profile.target, request.env) ?? 'default';
+  const target = request.target ?? renderEnvVars(profile.target, request.env) ?? 'default';
   const output = isMap(profile.outputs) ? profile.outputs[String(target)] : undefined;
   return { profile: request.profile, target, location: isMap(output) ? outputLocation(output, request) : null };
 }
@@ -62,7 +59,7 @@ function everyLocation(profiles: Record<string, unknown>, request: WarehouseKeyR
   const locations: Record<string, unknown> = {};
   for (const [name, profile] of Object.entries(profiles).sort()) {
     if (!isMap(profile) || !isMap(profile.outputs)) continue;
-    const targets: Record<string, unknown> = { '(default)': render(profile.target, request.env) };
+    const targets: Record<string, unknown> = { '(default)': renderEnvVars(profile.target, request.env) };
     for (const [target, output] of Object.entries(profile.outputs).sort()) {
       if (isMap(output)) targets[target] = outputLocation(output, request);
     }
@@ -74,18 +71,10 @@ function everyLocation(profiles: Record<string, unknown>, request: WarehouseKeyR
 function outputLocation(output: Record<string, unknown>, request: WarehouseKeyRequest): Record<string, unknown> {
   const location: Record<string, unknown> = {};
   for (const field of LOCATION_FIELDS) {
-    if (output[field] !== undefined) location[field] = render(output[field], request.env);
+    if (output[field] !== undefined) location[field] = renderEnvVars(output[field], request.env);
   }
   if (location.type === 'duckdb') location.path = duckDbLocation(location.path, request);
   return location;
-}
-
-function render(value: unknown, env: NodeJS.ProcessEnv): unknown {
-  if (typeof value !== 'string') return value;
-  return value.replace(
-    ENV_VAR_CALL,
-    (_match, _quote, name: string, _fallbackQuote, fallback?: string) => env[name] ?? fallback ?? '',
-  );
 }
 
 /**
