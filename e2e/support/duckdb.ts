@@ -24,3 +24,27 @@ export function relationsIn(file: string, schemaPrefix: string): string[] {
      where starts_with(table_schema, '${schemaPrefix.replace(/'/g, "''")}') order by 1`,
   ).map((row) => row.relation);
 }
+
+const EXECUTE_SCRIPT = `
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+for statement in sys.argv[2:]:
+    con.execute(statement)
+con.close()
+`;
+
+/** Runs statements against a DuckDB file, in one writing connection: for a test that puts something there. */
+export function executeDuckDb(file: string, ...statements: string[]): void {
+  execFileSync(join(VENV_BIN, 'python'), ['-c', EXECUTE_SCRIPT, file, ...statements], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Schemas whose names start with `prefix`, sorted. */
+export function schemasIn(file: string, prefix: string): string[] {
+  return queryDuckDb<{ name: string }>(
+    file,
+    `select distinct schema_name as name from information_schema.schemata
+     where starts_with(schema_name, '${prefix.replace(/'/g, "''")}') order by 1`,
+  ).map((row) => row.name);
+}
