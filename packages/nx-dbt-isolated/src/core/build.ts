@@ -13,8 +13,10 @@ import {
   summarizeRunResults,
   type DbtCommand,
   type DbtExit,
+  type DbtLocations,
   type DbtSelection,
 } from './dbt';
+import { escapeError, escapingNodes } from './guard';
 import { readJson, writeJsonAtomically } from './files';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from './errors';
@@ -40,6 +42,8 @@ export interface IsolatedBuildRequest {
   dbtExecutable?: string;
   env: NodeJS.ProcessEnv;
   homeDir: string;
+  /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
+  isolationExceptions?: string[];
   /**
    * The key Nx cached this build under (see build-key.ts); checked against the commit actually
    * built so that a cache entry never holds another commit's build. Absent when not cached.
@@ -101,10 +105,13 @@ async function buildInCheckout(
       await installPackages(dbt, checkout, paths, request, locations, env, reporter);
     }
     rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
-    const args = dbtArgs(request.command, locations, request.selection);
     // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
     // against the working directory, so run where the user's own dbt would run: the project folder.
     const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
+    await timed(reporter, 'dbt parse and isolation check', () =>
+      checkIsolation(dbt, { locations, cwd, env }, profile, request),
+    );
+    const args = dbtArgs(request.command, locations, request.selection);
     const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
       withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, env)),
     );
@@ -121,6 +128,29 @@ async function buildInCheckout(
     writeBuildRecord(paths.buildRecord, record);
   }
   return { success: record.status === 'succeeded', record, paths };
+}
+
+/**
+ * Parses the project with the isolated profile and refuses the build when a node would create or
+ * change a relation outside `<schema>_<id>` or the target's database — before any SQL runs.
+ * The dbt run after it reuses this parse (dbt's partial parsing, same target folder).
+ */
+async function checkIsolation(
+  dbt: string,
+  run: { locations: DbtLocations; cwd: string; env: NodeJS.ProcessEnv },
+  profile: IsolatedProfile,
+  request: IsolatedBuildRequest,
+): Promise<void> {
+  const exit = await runDbt(dbt, dbtArgs('parse', run.locations, { vars: request.selection.vars }), run.cwd, run.env);
+  if (exit.interrupted) throw new BuildInterrupted('dbt parse');
+  if (exit.code !== 0) {
+    throw new UserError(
+      `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
+    );
+  }
+  const bounds = { schema: profile.schema, database: profile.database, exceptions: request.isolationExceptions ?? [] };
+  const escaping = escapingNodes(join(run.locations.targetPath, 'manifest.json'), bounds);
+  if (escaping.length > 0) throw escapeError(escaping, bounds);
 }
 
 function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string): void {

@@ -180,10 +180,22 @@ export function summarizeRunResults(file: string): RunResultsSummary | undefined
   return { byStatus, failures };
 }
 
-interface ManifestNode {
+export interface ManifestNode {
+  unique_id: string;
+  name: string;
   resource_type: string;
+  database?: string | null;
   schema: string;
   config?: { materialized?: string; store_failures?: boolean | null; store_failures_as?: string | null };
+}
+
+/** The nodes of a manifest.json; undefined when it is missing or unreadable. */
+export function readManifestNodes(file: string): ManifestNode[] | undefined {
+  try {
+    return Object.values(JSON.parse(readFileSync(file, 'utf8')).nodes ?? {});
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -191,20 +203,12 @@ interface ManifestNode {
  * snapshots, and the audit schema of tests that store their failures.
  */
 export function schemasInManifest(file: string): string[] {
-  let nodes: Record<string, ManifestNode>;
-  try {
-    nodes = JSON.parse(readFileSync(file, 'utf8')).nodes ?? {};
-  } catch {
-    return [];
-  }
-  const schemas = new Set<string>();
-  for (const node of Object.values(nodes)) {
-    if (isMaterialised(node)) schemas.add(node.schema);
-  }
-  return [...schemas].sort();
+  const nodes = (readManifestNodes(file) ?? []).filter(writesRelation);
+  return [...new Set(nodes.map((node) => node.schema))].sort();
 }
 
-function isMaterialised({ resource_type, config }: ManifestNode): boolean {
+/** Whether running the node creates or changes a relation. */
+export function writesRelation({ resource_type, config }: ManifestNode): boolean {
   if (resource_type === 'test') return Boolean(config?.store_failures) || Boolean(config?.store_failures_as);
   return ['model', 'seed', 'snapshot'].includes(resource_type) && config?.materialized !== 'ephemeral';
 }

@@ -68,6 +68,7 @@ describe('isolateProfile', () => {
     expect(result.baseSchema).toBe('analytics');
     expect(result.schema).toBe('analytics_abcd1234');
     expect(result.warehouse).toEqual({ type: 'postgres', location: 'prod.example.com:5433/warehouse_prod' });
+    expect(result.database).toBe('warehouse_prod');
     expect(parse(result.yaml)).toEqual({
       analytics: {
         target: 'prod',
@@ -160,6 +161,13 @@ analytics:
       expect(result.warehouse).toEqual({ type: 'duckdb', location: '/ws/analytics/warehouse.duckdb' });
     });
 
+    it('names the database as dbt-duckdb does: after the file, or as configured', () => {
+      expect(isolate(duckdb('path: data/warehouse.duckdb\nschema: main')).database).toBe('warehouse');
+      expect(isolate(duckdb("path: ':memory:'\nschema: main")).database).toBe('memory');
+      expect(isolate(duckdb('path: w.duckdb\ndatabase: lake\nschema: main')).database).toBe('lake');
+      expect(isolate(duckdb('path: "md:my_db"\nschema: main')).database).toBeUndefined();
+    });
+
     it.each([
       ['an absolute path', '/data/warehouse.duckdb'],
       ['the in-memory database', "':memory:'"],
@@ -215,6 +223,7 @@ analytics:
     expect(dev.dataset).toBe('marts_abcd1234');
     expect(dev).not.toHaveProperty('schema');
     expect(withDataset.warehouse).toEqual({ type: 'bigquery', location: 'my-gcp-project/' });
+    expect(withDataset.database).toBe('my-gcp-project');
 
     const withSchema = isolate(bigquery('schema'));
     expect(withSchema.schema).toBe('marts_abcd1234');

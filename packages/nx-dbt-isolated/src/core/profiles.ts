@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { Document, parseDocument } from 'yaml';
 import { UserError } from './errors';
 
@@ -87,6 +87,8 @@ export interface IsolatedProfile {
   baseSchema: string;
   /** `<schema>_<suffix>` as dbt will name it: `{{ env_var() }}` rendered with the request's env. */
   schema: string;
+  /** The target's database as dbt names it in the manifest, when the profile tells it. */
+  database?: string;
   warehouse: WarehouseIdentity;
 }
 
@@ -131,6 +133,7 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
     target,
     baseSchema,
     schema: String(renderEnvVars(schema, request.env ?? {})),
+    database: targetDatabase(type, isolated, request.env ?? {}),
     warehouse: warehouseIdentity(type, isolated),
   };
 }
@@ -194,6 +197,26 @@ function warehouseIdentity(type: string, output: Output): WarehouseIdentity {
   const database = output.dbname ?? output.database ?? output.catalog ?? '';
   const port = output.port === undefined ? '' : `:${String(output.port)}`;
   return { type, location: `${String(host)}${port}/${String(database)}` };
+}
+
+/** Where each adapter keeps the database (BigQuery: project; DuckDB: the file's name). */
+function targetDatabase(type: string, output: Output, env: NodeJS.ProcessEnv): string | undefined {
+  const configured =
+    type === 'bigquery'
+      ? (output.project ?? output.database)
+      : (output.database ??
+        output.dbname ??
+        output.catalog ??
+        (type === 'duckdb' ? duckDbName(output.path) : undefined));
+  const rendered = renderEnvVars(configured, env);
+  return typeof rendered === 'string' && rendered !== '' && !rendered.includes('{{') ? rendered : undefined;
+}
+
+/** dbt-duckdb names the database after the file: `warehouse.duckdb` is `warehouse`. */
+function duckDbName(path: unknown): string | undefined {
+  if (path === ':memory:') return 'memory';
+  if (typeof path !== 'string' || !isAbsolute(path)) return undefined;
+  return basename(path, extname(path));
 }
 
 export function isMap(value: unknown): value is Record<string, unknown> {

@@ -58,6 +58,7 @@ function buildRequest(
       fullRefresh: options.fullRefresh,
       extraArgs: asList(options.args),
     },
+    isolationExceptions: options.isolationExceptions,
     profilesDir: options.profilesDir,
     dbtExecutable: options.dbtExecutable,
     env: process.env,

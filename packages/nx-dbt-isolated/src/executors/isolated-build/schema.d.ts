@@ -11,6 +11,7 @@ export interface IsolatedBuildExecutorOptions {
   threads?: number;
   fullRefresh?: boolean;
   args?: string[] | string;
+  isolationExceptions?: string[];
   profilesDir?: string;
   dbtExecutable?: string;
 }
