@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { schemasDroppedToken } from './clean-marks';
-import { findDbt } from './dbt';
+import { dbtPython, findDbt } from './dbt';
 import { readdirOrEmpty } from './files';
 import { profilesFileFor } from './profiles';
 import { warehouseLocations } from './warehouse-key';
@@ -71,20 +71,8 @@ export function installedDbtPackages(dbt: string): string[] {
 }
 
 function pythonPrefix(dbt: string): string | undefined {
-  const firstLine = readFirstLine(dbt);
-  const python = firstLine.startsWith('#!') ? firstLine.slice(2).trim().split(/\s+/)[0] : undefined;
+  const python = dbtPython(dbt);
   return python ? dirname(dirname(python)) : undefined;
-}
-
-function readFirstLine(file: string): string {
-  const buffer = Buffer.alloc(512);
-  const fd = openSync(file, 'r');
-  try {
-    const length = readSync(fd, buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, length).toString('utf8').split('\n')[0];
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const DBT_DISTRIBUTION = /^((?:dbt[_-].+)|duckdb|psycopg2(?:[_-]binary)?|psycopg)-([^-]+)\.dist-info$/i;

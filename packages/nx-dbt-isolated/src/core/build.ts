@@ -9,11 +9,11 @@ import {
   dbtEnvironment,
   findDbt,
   runDbt,
+  runDbtParsedFirst,
   schemasInManifest,
   summarizeRunResults,
   type DbtCommand,
   type DbtExit,
-  type DbtLocations,
   type DbtSelection,
 } from './dbt';
 import { escapeError, escapingNodes } from './guard';
@@ -108,13 +108,19 @@ async function buildInCheckout(
     // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
     // against the working directory, so run where the user's own dbt would run: the project folder.
     const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
-    await timed(reporter, 'dbt parse and isolation check', () =>
-      checkIsolation(dbt, { locations, cwd, env }, profile, request),
-    );
-    const args = dbtArgs(request.command, locations, request.selection);
+    const run = {
+      parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
+      commandArgs: dbtArgs(request.command, locations, request.selection),
+      check: () => checkIsolation(paths, profile, request, reporter),
+    };
     const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
-      withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbt(dbt, args, cwd, env)),
+      withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbtParsedFirst(dbt, run, cwd, env)),
     );
+    if (!exit.parsed && !exit.interrupted) {
+      throw new UserError(
+        `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
+      );
+    }
     finishRecord(record, paths, exit);
     if (record.status === 'succeeded' && request.expectedKey !== undefined) {
       keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
@@ -131,26 +137,20 @@ async function buildInCheckout(
 }
 
 /**
- * Parses the project with the isolated profile and refuses the build when a node would create or
- * change a relation outside `<schema>_<id>` or the target's database — before any SQL runs.
- * The dbt run after it reuses this parse (dbt's partial parsing, same target folder).
+ * Refuses the build when a node of the parsed manifest would create or change a relation outside
+ * `<schema>_<id>` or the target's database. Runs between dbt's parse and its command, so before
+ * any SQL.
  */
-async function checkIsolation(
-  dbt: string,
-  run: { locations: DbtLocations; cwd: string; env: NodeJS.ProcessEnv },
+function checkIsolation(
+  paths: BuildPaths,
   profile: IsolatedProfile,
   request: IsolatedBuildRequest,
-): Promise<void> {
-  const exit = await runDbt(dbt, dbtArgs('parse', run.locations, { vars: request.selection.vars }), run.cwd, run.env);
-  if (exit.interrupted) throw new BuildInterrupted('dbt parse');
-  if (exit.code !== 0) {
-    throw new UserError(
-      `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
-    );
-  }
+  reporter: Reporter,
+) {
   const bounds = { schema: profile.schema, database: profile.database, exceptions: request.isolationExceptions ?? [] };
-  const escaping = escapingNodes(join(run.locations.targetPath, 'manifest.json'), bounds);
+  const escaping = escapingNodes(join(paths.targetPath, 'manifest.json'), bounds);
   if (escaping.length > 0) throw escapeError(escaping, bounds);
+  reporter.info(`• isolation check: every relation stays in ${profile.schema} or ${profile.schema}_*`);
 }
 
 function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string): void {

@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { UserError } from './errors';
 
 export const DBT_COMMANDS = ['build', 'run', 'seed', 'test', 'snapshot', 'compile'] as const;
@@ -111,16 +112,20 @@ export interface DbtExit {
  * after dbt has let go of the warehouse.
  */
 export function runDbt(executable: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<DbtExit> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(executable, args, { cwd, env, stdio: 'inherit' });
-    let interrupted = false;
-    const forward = (signal: NodeJS.Signals) => {
-      interrupted = true;
-      child.kill(signal);
-    };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-    signals.forEach((signal) => process.on(signal, forward));
-    const detach = () => signals.forEach((signal) => process.off(signal, forward));
+  return startForwardingSignals(executable, args, { cwd, env, stdio: 'inherit' }).exited;
+}
+
+function startForwardingSignals(executable: string, args: string[], options: SpawnOptions) {
+  const child = spawn(executable, args, options);
+  let interrupted = false;
+  const forward = (signal: NodeJS.Signals) => {
+    interrupted = true;
+    child.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  signals.forEach((signal) => process.on(signal, forward));
+  const detach = () => signals.forEach((signal) => process.off(signal, forward));
+  const exited = new Promise<DbtExit>((resolvePromise, reject) => {
     child.on('error', (error) => {
       detach();
       reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`));
@@ -130,6 +135,95 @@ export function runDbt(executable: string, args: string[], cwd: string, env: Nod
       resolvePromise({ code, signal, interrupted });
     });
   });
+  return { child, exited };
+}
+
+export interface ParsedRun {
+  /** `parse` with the build's locations. */
+  parseArgs: string[];
+  /** The dbt command to run on that parse. */
+  commandArgs: string[];
+  /** Called once dbt has parsed and written the manifest: throws to stop before the command runs. */
+  check(): void;
+}
+
+export interface ParsedRunExit extends DbtExit {
+  /** False when dbt stopped while parsing. */
+  parsed: boolean;
+}
+
+const PARSE_THEN_RUN = join(__dirname, 'parse-then-run.py');
+
+/**
+ * Runs `dbt parse`, then `check`, then the dbt command. Where dbt is a Python console script both
+ * run in one Python process on one parse (parse-then-run.py), which costs no more than the
+ * command alone; otherwise as two dbt runs. A `check` that throws stops dbt and rethrows.
+ */
+export async function runDbtParsedFirst(
+  executable: string,
+  run: ParsedRun,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<ParsedRunExit> {
+  const python = dbtPython(executable);
+  if (!python || !isExecutable(python)) return runParseThenCommand(executable, run, cwd, env);
+  const { child, exited } = startForwardingSignals(
+    python,
+    [PARSE_THEN_RUN, ...run.parseArgs, '--then', ...run.commandArgs],
+    {
+      cwd,
+      env,
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    },
+  );
+  const channel = child.stdio[3] as Duplex;
+  let parsed = false;
+  let refusal: unknown;
+  channel.on('data', (chunk: Buffer) => {
+    if (parsed || !chunk.toString('utf8').includes('parsed')) return;
+    parsed = true;
+    try {
+      run.check();
+      channel.write('go\n');
+    } catch (error) {
+      refusal = error;
+      channel.write('stop\n');
+    }
+  });
+  channel.on('error', () => undefined);
+  const exit = await exited;
+  if (refusal !== undefined) throw refusal;
+  return { ...exit, parsed };
+}
+
+async function runParseThenCommand(
+  executable: string,
+  run: ParsedRun,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<ParsedRunExit> {
+  const parse = await runDbt(executable, run.parseArgs, cwd, env);
+  if (parse.code !== 0 || parse.interrupted) return { ...parse, parsed: false };
+  run.check();
+  return { ...(await runDbt(executable, run.commandArgs, cwd, env)), parsed: true };
+}
+
+/** The python a dbt console script names in its shebang; undefined for anything else. */
+export function dbtPython(dbt: string): string | undefined {
+  const firstLine = readFirstLine(dbt);
+  const interpreter = firstLine.startsWith('#!') ? firstLine.slice(2).trim().split(/\s+/)[0] : undefined;
+  return interpreter && /^python[\d.]*$/.test(basename(interpreter)) ? interpreter : undefined;
+}
+
+function readFirstLine(file: string): string {
+  const buffer = Buffer.alloc(512);
+  const fd = openSync(file, 'r');
+  try {
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, length).toString('utf8').split('\n')[0];
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface CapturedDbt {
