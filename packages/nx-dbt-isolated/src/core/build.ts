@@ -23,7 +23,7 @@ import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
 import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
-import { workspaceId, writeBuildRecord, type BuildRecord } from './records';
+import { readBuildRecord, workspaceId, writeBuildRecord, type BuildPhase, type BuildRecord } from './records';
 import { rememberDuckDbFile } from './warehouse-key';
 
 export interface IsolatedBuildRequest {
@@ -76,8 +76,9 @@ async function buildInCheckout(
   request: IsolatedBuildRequest,
   reporter: Reporter,
   dbt: string,
-  { commit, checkout, projectDir, workingProjectDir }: ProjectCheckout,
+  checkedOut: ProjectCheckout,
 ): Promise<IsolatedBuildResult> {
+  const { commit, checkout, projectDir, workingProjectDir } = checkedOut;
   const dbtProject = readDbtProject(projectDir);
   if (!dbtProject.profile) {
     throw new UserError(
@@ -87,13 +88,35 @@ async function buildInCheckout(
   if (request.expectedKey !== undefined) verifyKey(request, commit, dbtProject.profile);
   const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
   const paths = buildPaths(request.workspaceRoot, checkout.buildId, request.project, profile.target);
+  // Two builds of one commit, project and target would share this folder and these schemas.
+  return withLock(
+    locksDir(request.workspaceRoot),
+    `build-${commit}-${request.project}-${profile.target}`,
+    () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths }),
+    { onWait: () => reporter.info(`waiting for another build of ${request.project} at this commit to finish`) },
+  );
+}
+
+interface BuildContext {
+  request: IsolatedBuildRequest;
+  reporter: Reporter;
+  dbt: string;
+  checkedOut: ProjectCheckout;
+  dbtProject: DbtProjectFile;
+  profile: IsolatedProfile;
+  paths: BuildPaths;
+}
+
+async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
+  const { request, reporter, dbt, checkedOut, profile, paths } = context;
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
-
-  const record = newRecord(request, checkout, dbtProject, profile);
+  const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile);
+  noteDeadPredecessor(record, paths, reporter);
   writeBuildRecord(paths.buildRecord, record);
   try {
     const env = dbtEnvironment(request.env);
+    const { projectDir, workingProjectDir } = checkedOut;
     const locations = {
       projectDir,
       profilesDir: paths.profilesDir,
@@ -102,8 +125,10 @@ async function buildInCheckout(
       logPath: paths.logPath,
     };
     if (declaresPackages(projectDir)) {
-      await installPackages(dbt, checkout, paths, request, locations, env, reporter);
+      enterPhase(record, paths, 'deps');
+      await installPackages(dbt, checkedOut.checkout, paths, request, locations, env, reporter);
     }
+    enterPhase(record, paths, 'dbt');
     rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
     // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
     // against the working directory, so run where the user's own dbt would run: the project folder.
@@ -131,9 +156,28 @@ async function buildInCheckout(
     throw error;
   } finally {
     record.endedAt = new Date().toISOString();
+    delete record.phase;
     writeBuildRecord(paths.buildRecord, record);
   }
   return { success: record.status === 'succeeded', record, paths };
+}
+
+/**
+ * A record still `running` when this build holds the build's lock belongs to a process that
+ * died (killed, crashed): the new record says so, and the build starts over.
+ */
+function noteDeadPredecessor(record: BuildRecord, paths: BuildPaths, reporter: Reporter): void {
+  const previous = readBuildRecord(paths.buildRecord);
+  if (previous?.status !== 'running') return;
+  record.recoveredFrom = { startedAt: previous.startedAt, phase: previous.phase ?? 'start' };
+  reporter.info(
+    `• the build started at ${previous.startedAt} died during ${record.recoveredFrom.phase}; building again`,
+  );
+}
+
+function enterPhase(record: BuildRecord, paths: BuildPaths, phase: BuildPhase): void {
+  record.phase = phase;
+  writeBuildRecord(paths.buildRecord, record);
 }
 
 /**
@@ -233,6 +277,7 @@ function newRecord(
     status: 'running',
     key: request.expectedKey,
     builtBy: workspaceId(request.workspaceRoot),
+    checkout: checkout.state,
     startedAt: new Date().toISOString(),
   };
 }

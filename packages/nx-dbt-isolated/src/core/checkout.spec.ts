@@ -43,7 +43,7 @@ describe('ensureCheckout', () => {
 
   it('checks the commit out, detached, under .dot/<8 hex>/worktree', async () => {
     const checkout = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
-    expect(checkout.reused).toBe(false);
+    expect(checkout.state).toBe('made');
     expect(checkout.commit).toBe(first);
     expect(checkout.buildId).toBe(first.slice(0, 8));
     expect(checkout.buildId).toMatch(/^[0-9a-f]{8}$/);
@@ -59,7 +59,7 @@ describe('ensureCheckout', () => {
   it('reuses a valid checkout', async () => {
     const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
     const again = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
-    expect(again).toEqual({ ...made, reused: true, release: expect.any(Function) });
+    expect(again).toEqual({ ...made, state: 'reused', release: expect.any(Function) });
   });
 
   it('holds a lease on the commit for its holder until released', async () => {
@@ -82,13 +82,13 @@ describe('ensureCheckout', () => {
     await expect(isValidCheckout(made.worktree, first)).resolves.toBe(false);
 
     const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
-    expect(remade.reused).toBe(false);
+    expect(remade.state).toBe('repaired');
     expect(remade.worktree).toBe(made.worktree);
     expect(remade.createdAt).not.toBe(made.createdAt);
     expect(readFileSync(model, 'utf8')).toBe('select 1\n');
     await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
     await expect(ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' })).resolves.toMatchObject({
-      reused: true,
+      state: 'reused',
     });
   });
 
@@ -97,11 +97,23 @@ describe('ensureCheckout', () => {
     rmSync(made.worktree, { recursive: true, force: true });
 
     const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
-    expect(remade.reused).toBe(false);
+    expect(remade.state).toBe('repaired');
     expect(gitIn(remade.worktree, 'rev-parse', 'HEAD')).toBe(first);
     await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
     const registered = repo.git('worktree', 'list', '--porcelain').match(/^worktree /gm) ?? [];
     expect(registered).toHaveLength(2);
+  });
+
+  it('repairs a checkout left half-made by a killed git worktree add', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    // What a kill during `git worktree add` leaves: the registration locked, the files partly there.
+    repo.git('worktree', 'lock', '--reason', 'initializing', made.worktree);
+    rmSync(join(made.worktree, 'analytics'), { recursive: true, force: true });
+
+    const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    expect(remade.state).toBe('repaired');
+    await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
+    expect(repo.git('worktree', 'list', '--porcelain')).not.toMatch(/locked|prunable/);
   });
 
   it('recreates a checkout moved to another commit', async () => {
@@ -109,7 +121,7 @@ describe('ensureCheckout', () => {
     gitIn(made.worktree, 'checkout', '--quiet', '--detach', second);
 
     const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
-    expect(remade.reused).toBe(false);
+    expect(remade.state).toBe('repaired');
     expect(gitIn(remade.worktree, 'rev-parse', 'HEAD')).toBe(first);
   });
 

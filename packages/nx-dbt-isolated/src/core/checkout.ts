@@ -12,7 +12,8 @@ export interface Checkout {
   worktree: string;
   /** When this checkout was made; a marker made against an older checkout is void. */
   createdAt: string;
-  reused: boolean;
+  /** Reused as it was, made anew, or remade because a killed or edited one was left broken. */
+  state: 'reused' | 'made' | 'repaired';
 }
 
 interface CheckoutRecord {
@@ -71,8 +72,9 @@ async function checkOut(repoRoot: string, workspaceRoot: string, commit: string)
   const paths = commitPaths(workspaceRoot, buildId);
   const existing = readCheckoutRecord(paths.checkoutRecord);
   if (existing && (await isValidCheckout(paths.worktree, commit))) {
-    return { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt, reused: true };
+    return { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt, state: 'reused' };
   }
+  const state = existing || existsSync(paths.worktree) ? 'repaired' : 'made';
   await removeCheckout(repoRoot, paths.worktree);
   const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
   writeJsonAtomically(paths.checkoutRecord, record);
@@ -86,7 +88,7 @@ async function checkOut(repoRoot: string, workspaceRoot: string, commit: string)
     paths.worktree,
     commit,
   ]);
-  return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, reused: false };
+  return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, state };
 }
 
 /**

@@ -7,6 +7,8 @@ import type { WarehouseIdentity } from './profiles';
 import type { RunResultsSummary } from './dbt';
 
 export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+/** What a running build is doing; a record left `running` by a dead process keeps it. */
+export type BuildPhase = 'start' | 'deps' | 'dbt';
 
 /** One record per build of a project at a commit against a dbt target: what clean acts on. */
 export interface BuildRecord {
@@ -26,6 +28,11 @@ export interface BuildRecord {
   /** Every schema the build's manifest materialises into: `schema` and its custom siblings. */
   schemas: string[];
   status: BuildStatus;
+  phase?: BuildPhase;
+  /** Whether the build reused the commit's checkout, made it, or remade a broken one. */
+  checkout?: 'reused' | 'made' | 'repaired';
+  /** A build of the same commit, project and target that died before this one started over. */
+  recoveredFrom?: { startedAt: string; phase: BuildPhase };
   /** The key Nx cached the build under, when it was cached. */
   key?: string;
   /** The workspace whose build ran dbt (see workspaceId); a record restored from a cache keeps it. */
