@@ -24,6 +24,7 @@ describe('cleanSelector', () => {
   it('reads each way of choosing builds', () => {
     expect(cleanSelector({ ref: 'v1.2' })).toEqual({ kind: 'refs', refs: ['v1.2'] });
     expect(cleanSelector({ ref: ['a', 'b'] })).toEqual({ kind: 'refs', refs: ['a', 'b'] });
+    expect(cleanSelector({ ref: [1234567, 'b'] })).toEqual({ kind: 'refs', refs: ['1234567', 'b'] });
     expect(cleanSelector({ all: true })).toEqual({ kind: 'all' });
     expect(cleanSelector({ keep: 5 })).toEqual({ kind: 'filters', keep: 5, olderThan: undefined, unreachable: false });
     expect(cleanSelector({ keep: 0, olderThan: '7d', unreachable: true })).toEqual({

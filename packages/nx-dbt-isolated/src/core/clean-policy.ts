@@ -14,7 +14,8 @@ export interface Age {
 }
 
 export interface CleanSelectorOptions {
-  ref?: string | string[];
+  /** Nx reads a short sha made of digits only as a number. */
+  ref?: string | number | (string | number)[];
   keep?: number;
   olderThan?: string;
   unreachable?: boolean;

@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UserError } from './errors';
 
 /** Everything the plugin writes lives under `<workspaceRoot>/.dot`. */
 export const DOT_FOLDER = '.dot';
@@ -75,14 +76,45 @@ function folderName(name: string): string {
 /**
  * Creates `.dot` with a `.gitignore` holding `*`, which keeps the folder out of `git status`
  * and out of Nx's project graph even where the workspace's own `.gitignore` does not name it:
- * a checkout under `.dot` holds a second copy of every `dbt_project.yml`.
+ * a checkout under `.dot` holds a second copy of every `dbt_project.yml`. A `.dot` that cannot
+ * be made or written to (a file in its place, no permission, a read-only disk) is a UserError.
  */
 export function ensureDotFolder(workspaceRoot: string): string {
   const root = dotRoot(workspaceRoot);
   const gitignore = join(root, '.gitignore');
-  if (!existsSync(gitignore)) {
-    mkdirSync(root, { recursive: true });
-    writeFileSync(gitignore, '# Written by nx-dbt-isolated: keeps isolated builds out of git and Nx.\n*\n');
+  try {
+    if (!existsSync(gitignore)) {
+      mkdirSync(root, { recursive: true });
+      writeFileSync(gitignore, '# Written by nx-dbt-isolated: keeps isolated builds out of git and Nx.\n*\n');
+    }
+    accessSync(root, constants.W_OK);
+  } catch (error) {
+    throw unwritableDotFolder(root, error as NodeJS.ErrnoException);
   }
   return root;
+}
+
+function unwritableDotFolder(root: string, error: NodeJS.ErrnoException): UserError {
+  const code = error.code ?? 'error';
+  if (isSomethingButAFolder(root)) {
+    return new UserError(
+      `${root} is not a folder (${code}), so isolated builds have nowhere to keep their checkouts: move that file out of the way (nx-dbt-isolated owns ${DOT_FOLDER}), then build again.`,
+    );
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new UserError(
+      `cannot write to ${root} (${code}), where isolated builds keep their checkouts: give your user write access to it${existsSync(root) ? '' : ' (or to the folder that holds it)'}, or run from a workspace on a writable disk.`,
+    );
+  }
+  return new UserError(
+    `cannot create ${root} (${code}: ${error.message.split('\n')[0]}), where isolated builds keep their checkouts: make it a folder you can write to, then build again.`,
+  );
+}
+
+function isSomethingButAFolder(path: string): boolean {
+  try {
+    return !statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

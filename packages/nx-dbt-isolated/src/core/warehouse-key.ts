@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { readJson, writeJsonAtomically } from './files';
 import { isAbsolute, join, relative } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
-import { dotRoot } from './dot-layout';
+import { dotRoot, ensureDotFolder } from './dot-layout';
 import { absoluteDuckDbPath, isMap, parseProfiles, renderEnvVars } from './profiles';
 
 /** Fields that say where a target's relations live. Credentials and tuning are left out. */
@@ -116,6 +116,8 @@ export function duckDbToken(workspaceRoot: string, file: string): string {
   const record = readJson<TokenRecord>(path);
   if (record && (record.inode === undefined || record.inode === inodeOf(file))) return record.token;
   const fresh: TokenRecord = { file, token: randomUUID() };
+  // Keys are computed before a build makes `.dot`: its .gitignore must come first.
+  ensureDotFolder(workspaceRoot);
   writeJsonAtomically(path, fresh);
   return fresh.token;
 }

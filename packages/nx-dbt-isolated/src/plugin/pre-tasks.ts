@@ -10,12 +10,19 @@ import { requestedTasks } from './command-line';
 export const DBT_TARGET_FROM_CLI = 'NX_DBT_ISOLATED_TARGET';
 
 /**
+ * Carries `--ref` as typed to the executor: Nx turns a value made of digits only (a short sha such
+ * as 1234567) into a number.
+ */
+export const REF_FROM_CLI = 'NX_DBT_ISOLATED_REF';
+
+/**
  * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,
  * so that Nx's cache entry is the commit's, not the branch name's.
  */
 export const preTasksExecution: PreTasksExecution = async (_options, context) => {
   const requested = requestedTasks(context.argv);
   if (requested.dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = requested.dbtTarget;
+  if (requested.ref !== undefined) process.env[REF_FROM_CLI] = requested.ref;
   const tasks = isolatedBuildTasks(cachedGraph(), requested.targets, requested.configuration);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };

@@ -1,5 +1,5 @@
 export interface CleanExecutorOptions {
-  ref?: string | string[];
+  ref?: string | number | (string | number)[];
   keep?: number;
   olderThan?: string;
   unreachable?: boolean;

@@ -2,7 +2,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
 import { UserError } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
-import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
+import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import executor from './executor';
 
 jest.mock('../../core/build');
@@ -50,7 +50,16 @@ describe('isolated-build executor', () => {
     build.mockReset();
     jest.restoreAllMocks();
     delete process.env[DBT_TARGET_FROM_CLI];
+    delete process.env[REF_FROM_CLI];
     delete process.env[keyVariable];
+  });
+
+  it('builds --ref as typed on the command line, which Nx turns into a number when it is all digits', async () => {
+    await executor({ ref: 1234567 }, context);
+    expect(requestOfLastCall().ref).toBe('1234567');
+    process.env[REF_FROM_CLI] = '0012345';
+    await executor({ ref: 12345 }, context);
+    expect(requestOfLastCall().ref).toBe('0012345');
   });
 
   it('builds HEAD with dbt build by default, for the project at its root', async () => {

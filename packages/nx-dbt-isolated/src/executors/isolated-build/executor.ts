@@ -4,7 +4,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
 import { UserError, errorMessage } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
-import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
+import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
 export default async function isolatedBuildExecutor(
@@ -46,7 +46,7 @@ function buildRequest(
     workspaceRoot: context.root,
     projectRoot,
     project,
-    ref: options.ref ?? 'HEAD',
+    ref: process.env[REF_FROM_CLI] || String(options.ref ?? 'HEAD'),
     target: process.env[DBT_TARGET_FROM_CLI] || options.target,
     command: options.command ?? 'build',
     selection: {

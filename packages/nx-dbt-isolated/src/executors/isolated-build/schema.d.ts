@@ -1,7 +1,8 @@
 import type { DbtCommand } from '../../core/dbt';
 
 export interface IsolatedBuildExecutorOptions {
-  ref?: string;
+  /** A number when Nx read a short sha made of digits only. */
+  ref?: string | number;
   target?: string;
   command?: DbtCommand;
   select?: string[] | string;
