@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allocateBuildId, ensureCheckout, isValidCheckout } from './checkout';
 import { commitPaths, ensureDotFolder, leasesDir } from './dot-layout';
@@ -114,6 +114,19 @@ describe('ensureCheckout', () => {
     expect(remade.state).toBe('repaired');
     await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
     expect(repo.git('worktree', 'list', '--porcelain')).not.toMatch(/locked|prunable/);
+  });
+
+  it('repairs a checkout git registered and locked before the kill, whose folder has no .git yet', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    repo.git('worktree', 'lock', '--reason', 'initializing', made.worktree);
+    rmSync(made.worktree, { recursive: true, force: true });
+    mkdirSync(made.worktree);
+
+    const remade = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+    expect(remade.state).toBe('repaired');
+    await expect(isValidCheckout(remade.worktree, first)).resolves.toBe(true);
+    expect(repo.git('worktree', 'list', '--porcelain')).not.toMatch(/locked|prunable/);
+    expect(repo.git('fsck')).not.toMatch(/error/);
   });
 
   it('recreates a checkout moved to another commit', async () => {

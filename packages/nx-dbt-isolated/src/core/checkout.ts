@@ -123,9 +123,14 @@ export async function isValidCheckout(worktree: string, commit: string): Promise
   }
 }
 
-/** Removes a checkout and its registration in git, whatever state it was left in. */
+/**
+ * Removes a checkout and its registration in git, whatever state it was left in — including a
+ * `git worktree add` killed before the folder got its `.git`, which leaves the registration
+ * locked ("initializing"): `prune` keeps locked entries, so it is unlocked first.
+ */
 export async function removeCheckout(repoRoot: string, worktree: string): Promise<void> {
   const git = simpleGit(repoRoot);
+  await git.raw(['worktree', 'unlock', worktree]).catch(() => undefined);
   if (existsSync(worktree)) {
     await git.raw(['worktree', 'remove', '--force', '--force', worktree]).catch(() => undefined);
     rmSync(worktree, { recursive: true, force: true });
