@@ -3,6 +3,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { executeDuckDb, queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
 import { git } from '../support/fixture-repo';
+import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
 
@@ -24,10 +25,8 @@ function actionOf(result: NxResult, commit: string): string | undefined {
   return row?.match(/\b(clean|keep)\b/i)?.[1].toLowerCase();
 }
 
-/** nx exited 0; when it did not, the failure shows its output. */
-function expectSuccess(result: NxResult): void {
-  expect(result.code === 0 ? 'exit code 0' : `exit code ${result.code}\n${result.output}`).toBe('exit code 0');
-}
+/** nx exited 0; when it did not, the failure shows the end of its output. */
+const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);
 
 /** The paths of the worktrees git has registered for the repository in `dir`. */
 function worktrees(dir: string): string[] {
