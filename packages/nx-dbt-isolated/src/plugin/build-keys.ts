@@ -9,7 +9,6 @@ import { parseDbtProject } from '../core/dbt-project';
 import { repositoryRoot, resolveCommit } from '../core/refs';
 
 export const ISOLATED_BUILD_EXECUTOR = 'nx-dbt-isolated:isolated-build';
-export const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
 
 /**
  * The environment variable holding the build key of one isolated-build target. Nx hashes it

@@ -10,7 +10,7 @@ import {
 import { calculateHashesForCreateNodes, hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
 import { pluginVersion } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
-import { buildKeyVariable, CLEAN_EXECUTOR, ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { DBT_TARGET_FROM_CLI } from './pre-tasks';
 
 export interface DbtIsolatedPluginOptions {
@@ -26,6 +26,7 @@ type NormalizedOptions = Required<DbtIsolatedPluginOptions> & {
 };
 
 const DBT_PROJECT_GLOB = '**/dbt_project.yml';
+const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
 
 /** Folders whose dbt projects are copies, never the user's own: checkouts and installed node packages. */
 const COPY_FOLDERS = new Set(['.dot', 'node_modules']);
