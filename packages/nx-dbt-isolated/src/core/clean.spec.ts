@@ -306,6 +306,13 @@ describe('clean', () => {
     expect(existsSync(paths.commitDir)).toBe(false);
   });
 
+  it('plans in a workspace that never built anything without showing up in git status', async () => {
+    removeDir(join(repo.root, '.dot'));
+    const plan = await planClean(request({ kind: 'all' }));
+    expect(plan.builds).toEqual([]);
+    expect(repo.git('status', '--porcelain', '--untracked-files=all')).toBe('');
+  });
+
   it('lists only the builds against the dbt target asked for', async () => {
     await recordBuild(commits[1]);
     await recordBuild(commits[1], { target: 'ci' });

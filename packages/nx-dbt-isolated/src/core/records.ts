@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { linkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
-import { buildPaths, dotRoot, type BuildPaths } from './dot-layout';
+import { buildPaths, dotRoot, ensureDotFolder, type BuildPaths } from './dot-layout';
 import type { WarehouseIdentity } from './profiles';
 import type { RunResultsSummary } from './dbt';
 
@@ -89,6 +89,8 @@ export function workspaceId(workspaceRoot: string): string {
   const file = join(dotRoot(workspaceRoot), 'workspace.json');
   const existing = readJson<{ id?: unknown }>(file)?.id;
   if (typeof existing === 'string') return existing;
+  // Made by the first build or clean: `.dot` gets its .gitignore before anything lands in it.
+  ensureDotFolder(workspaceRoot);
   const temporary = `${file}.${process.pid}.tmp`;
   writeJsonAtomically(temporary, { id: randomUUID() });
   try {
