@@ -25,6 +25,7 @@ import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type Isolat
 import { repositoryRoot, resolveCommit } from './refs';
 import { readBuildRecord, workspaceId, writeBuildRecord, type BuildPhase, type BuildRecord } from './records';
 import { rememberDuckDbFile } from './warehouse-key';
+import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
 
 export interface IsolatedBuildRequest {
   workspaceRoot: string;
@@ -42,6 +43,10 @@ export interface IsolatedBuildRequest {
   dbtExecutable?: string;
   env: NodeJS.ProcessEnv;
   homeDir: string;
+  /** Check out only the folders the build reads (default); false checks out every file. */
+  sparseCheckout?: boolean;
+  /** More folders the build reads, relative to the workspace root, for a sparse checkout. */
+  checkoutFolders?: string[];
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
   /**
@@ -234,18 +239,20 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
   const repoRoot = await repositoryRoot(workspaceRoot);
   const commit = await timed(reporter, `resolve ref ${request.ref}`, () => resolveCommit(repoRoot, request.ref));
   ensureDotFolder(workspaceRoot);
-  const checkout = await timed(reporter, `checkout ${commit.slice(0, 12)}`, () =>
+  // git names the repository by its real path; the workspace root may be reached through a link.
+  const inRepository = (path: string) => relative(repoRoot, join(realpathSync(workspaceRoot), path));
+  const projectPath = inRepository(request.projectRoot);
+  const scope = await folderScope(request, repoRoot, commit, projectPath, inRepository);
+  if (scope.fullBecause) reporter.info(`• checking out every file: ${scope.fullBecause}`);
+  const checkout = await timed(reporter, `checkout ${commit.slice(0, 12)} (${describeFolders(scope.folders)})`, () =>
     ensureCheckout(repoRoot, workspaceRoot, commit, {
       holder: request.project,
+      folders: scope.folders,
       onWait: () => reporter.info('waiting for another build or clean of this commit to finish with its checkout'),
     }),
   );
   const workingProjectDir = join(workspaceRoot, request.projectRoot);
-  // git names the repository by its real path; the workspace root may be reached through a link.
-  const projectDir = join(
-    checkout.worktree,
-    relative(repoRoot, join(realpathSync(workspaceRoot), request.projectRoot)),
-  );
+  const projectDir = join(checkout.worktree, projectPath);
   if (!existsSync(join(projectDir, DBT_PROJECT_FILE))) {
     await checkout.release();
     throw new UserError(
@@ -253,6 +260,21 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
     );
   }
   return { commit, checkout, projectDir, workingProjectDir };
+}
+
+function folderScope(
+  request: IsolatedBuildRequest,
+  repoRoot: string,
+  commit: string,
+  projectPath: string,
+  inRepository: (path: string) => string,
+): Promise<CheckoutScope> {
+  if (request.sparseCheckout === false) return Promise.resolve({ folders: 'all' });
+  return checkoutScope(repoRoot, commit, projectPath, (request.checkoutFolders ?? []).map(inRepository));
+}
+
+function describeFolders(folders: CheckoutFolders): string {
+  return folders === 'all' ? 'every file' : `sparse: ${folders.join(', ')}`;
 }
 
 function newRecord(
@@ -278,6 +300,7 @@ function newRecord(
     key: request.expectedKey,
     builtBy: workspaceId(request.workspaceRoot),
     checkout: checkout.state,
+    checkoutFolders: checkout.folders,
     startedAt: new Date().toISOString(),
   };
 }

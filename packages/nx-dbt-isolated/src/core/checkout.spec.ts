@@ -180,6 +180,106 @@ describe('ensureCheckout', () => {
   });
 });
 
+describe('sparse checkouts', () => {
+  let repo: TempRepo;
+  let commit: string;
+
+  beforeEach(() => {
+    repo = makeTempRepo();
+    commit = repo.commit('first', {
+      'README.md': 'root file\n',
+      'dbt/README.md': 'parent file\n',
+      'dbt/analytics/dbt_project.yml': 'name: analytics\n',
+      'dbt/analytics/models/a.sql': 'select 1\n',
+      'dbt/finance/dbt_project.yml': 'name: finance\n',
+      'dbt/shared/macros/m.sql': '{% macro m() %}1{% endmacro %}\n',
+      'services/api/main.ts': 'export {};\n',
+    });
+    ensureDotFolder(repo.root);
+  });
+  afterEach(() => repo.cleanup());
+
+  const filesIn = (worktree: string) => gitIn(worktree, 'ls-files', '-t').split('\n');
+  const present = (worktree: string, file: string) => existsSync(join(worktree, file));
+
+  it("holds the folders asked for, the root's and parents' own files, and leaves the rest out", async () => {
+    const configBefore = readFileSync(join(repo.root, '.git', 'config'), 'utf8');
+    const checkout = await ensureCheckout(repo.root, repo.root, commit, {
+      holder: 'analytics',
+      folders: ['dbt/analytics', 'dbt/shared'],
+    });
+    expect(checkout).toMatchObject({ state: 'made', folders: ['dbt/analytics', 'dbt/shared'] });
+    for (const file of ['README.md', 'dbt/README.md', 'dbt/analytics/models/a.sql', 'dbt/shared/macros/m.sql']) {
+      expect(present(checkout.worktree, file)).toBe(true);
+    }
+    expect(present(checkout.worktree, 'dbt/finance')).toBe(false);
+    expect(present(checkout.worktree, 'services')).toBe(false);
+    // Left-out files are git's skip-worktree entries: the checkout is valid, and its status clean.
+    expect(filesIn(checkout.worktree)).toEqual(expect.arrayContaining(['S services/api/main.ts', 'H dbt/README.md']));
+    await expect(isValidCheckout(checkout.worktree, commit)).resolves.toBe(true);
+    // The user's repository settings stay as they were (no extensions.worktreeConfig).
+    expect(readFileSync(join(repo.root, '.git', 'config'), 'utf8')).toBe(configBefore);
+    expect(existsSync(join(repo.root, '.git', 'config.worktree'))).toBe(false);
+  });
+
+  it('widens a checkout for another project at the same commit, keeping what it held', async () => {
+    const first = await ensureCheckout(repo.root, repo.root, commit, {
+      holder: 'analytics',
+      folders: ['dbt/analytics'],
+    });
+    writeFiles(first.worktree, { 'dbt/analytics/target/run.json': '{}' });
+    const second = await ensureCheckout(repo.root, repo.root, commit, { holder: 'finance', folders: ['dbt/finance'] });
+    expect(second).toMatchObject({ state: 'widened', folders: ['dbt/analytics', 'dbt/finance'] });
+    expect(second.createdAt).toBe(first.createdAt);
+    expect(present(second.worktree, 'dbt/finance/dbt_project.yml')).toBe(true);
+    expect(present(second.worktree, 'dbt/analytics/target/run.json')).toBe(true);
+    expect(present(second.worktree, 'services')).toBe(false);
+    await expect(
+      ensureCheckout(repo.root, repo.root, commit, { holder: 'analytics', folders: ['dbt/analytics'] }),
+    ).resolves.toMatchObject({ state: 'reused', folders: ['dbt/analytics', 'dbt/finance'] });
+  });
+
+  it('widens to every file for a build that needs them, and a full checkout serves sparse builds as it is', async () => {
+    await ensureCheckout(repo.root, repo.root, commit, { holder: 'analytics', folders: ['dbt/analytics'] });
+    const full = await ensureCheckout(repo.root, repo.root, commit, { holder: 'finance' });
+    expect(full).toMatchObject({ state: 'widened', folders: 'all' });
+    expect(present(full.worktree, 'services/api/main.ts')).toBe(true);
+    expect(filesIn(full.worktree).filter((line) => line.startsWith('S '))).toEqual([]);
+    await expect(
+      ensureCheckout(repo.root, repo.root, commit, { holder: 'analytics', folders: ['dbt/analytics'] }),
+    ).resolves.toMatchObject({ state: 'reused', folders: 'all' });
+  });
+
+  it('remakes a checkout whose widening git cannot do (a killed read-tree left its index lock)', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, commit, {
+      holder: 'analytics',
+      folders: ['dbt/analytics'],
+    });
+    const gitDir = gitIn(made.worktree, 'rev-parse', '--absolute-git-dir');
+    writeFileSync(join(gitDir, 'index.lock'), '');
+    const remade = await ensureCheckout(repo.root, repo.root, commit, { holder: 'finance', folders: ['dbt/finance'] });
+    expect(remade).toMatchObject({ state: 'repaired', folders: ['dbt/finance'] });
+    expect(present(remade.worktree, 'dbt/finance/dbt_project.yml')).toBe(true);
+    await expect(isValidCheckout(remade.worktree, commit)).resolves.toBe(true);
+  });
+
+  it('remakes a sparse checkout killed before git filled it in', async () => {
+    const made = await ensureCheckout(repo.root, repo.root, commit, {
+      holder: 'analytics',
+      folders: ['dbt/analytics'],
+    });
+    // What a kill between `worktree add --no-checkout` and read-tree leaves: HEAD set, no index.
+    rmSync(join(gitIn(made.worktree, 'rev-parse', '--absolute-git-dir'), 'index'));
+    await expect(isValidCheckout(made.worktree, commit)).resolves.toBe(false);
+    const remade = await ensureCheckout(repo.root, repo.root, commit, {
+      holder: 'analytics',
+      folders: ['dbt/analytics'],
+    });
+    expect(remade.state).toBe('repaired');
+    await expect(isValidCheckout(remade.worktree, commit)).resolves.toBe(true);
+  });
+});
+
 describe('allocateBuildId', () => {
   let repo: TempRepo;
   let commit: string;

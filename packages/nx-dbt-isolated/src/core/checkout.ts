@@ -1,9 +1,11 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { readJson, writeJsonAtomically } from './files';
 import { simpleGit } from 'simple-git';
 import { commitPaths, leasesDir, locksDir } from './dot-layout';
 import { holdLease, withLock } from './lock';
 import { SHORT_HASH_LENGTH } from './refs';
+import { conePatterns, foldersInPatterns, outermost, type CheckoutFolders } from './sparse';
 
 export interface Checkout {
   commit: string;
@@ -12,9 +14,16 @@ export interface Checkout {
   worktree: string;
   /** When this checkout was made; a marker made against an older checkout is void. */
   createdAt: string;
-  /** Reused as it was, made anew, or remade because a killed or edited one was left broken. */
-  state: 'reused' | 'made' | 'repaired';
+  /** The folders it holds now: the ones asked for, and those earlier builds of the commit asked for. */
+  folders: CheckoutFolders;
+  /**
+   * Reused as it was, widened to more folders, made anew, or remade because a killed or edited
+   * one was left broken.
+   */
+  state: CheckoutState;
 }
+
+export type CheckoutState = 'reused' | 'widened' | 'made' | 'repaired';
 
 interface CheckoutRecord {
   commit: string;
@@ -24,6 +33,8 @@ interface CheckoutRecord {
 export interface CheckoutOptions {
   /** Names the build that uses the checkout (its project), for a clean that finds it in use. */
   holder: string;
+  /** The repository folders the build reads (see sparse.ts); every file when absent. */
+  folders?: CheckoutFolders;
   /** Told when another process holds the commit or git's worktree list and this one waits. */
   onWait?: () => void;
 }
@@ -43,16 +54,19 @@ export async function ensureCheckout(
   repoRoot: string,
   workspaceRoot: string,
   commit: string,
-  { holder, onWait }: CheckoutOptions,
+  { holder, folders = 'all', onWait }: CheckoutOptions,
 ): Promise<LeasedCheckout> {
   const locks = locksDir(workspaceRoot);
   return withLock(
     locks,
     commitLockName(commit),
     async () => {
-      const checkout = await withLock(locks, GIT_WORKTREES_LOCK, () => checkOut(repoRoot, workspaceRoot, commit), {
-        onWait,
-      });
+      const checkout = await withLock(
+        locks,
+        GIT_WORKTREES_LOCK,
+        () => checkOut(repoRoot, workspaceRoot, commit, folders),
+        { onWait },
+      );
       const release = await holdLease(leasesDir(workspaceRoot, commit), holder);
       return { ...checkout, release };
     },
@@ -67,28 +81,86 @@ export function commitLockName(commit: string): string {
 
 export const GIT_WORKTREES_LOCK = 'git-worktrees';
 
-async function checkOut(repoRoot: string, workspaceRoot: string, commit: string): Promise<Checkout> {
+async function checkOut(
+  repoRoot: string,
+  workspaceRoot: string,
+  commit: string,
+  wanted: CheckoutFolders,
+): Promise<Checkout> {
   const buildId = allocateBuildId(workspaceRoot, commit);
   const paths = commitPaths(workspaceRoot, buildId);
   const existing = readCheckoutRecord(paths.checkoutRecord);
   if (existing && (await isValidCheckout(paths.worktree, commit))) {
-    return { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt, state: 'reused' };
+    const reused = { commit, buildId, worktree: paths.worktree, createdAt: existing.createdAt };
+    const held = checkedOutFolders(paths.worktree);
+    const widened = coveringBoth(held, wanted);
+    if (sameFolders(widened, held)) return { ...reused, folders: held, state: 'reused' };
+    // A failed widening (a killed read-tree leaves git's index lock behind) remakes the checkout.
+    const ok = await applyFolders(paths.worktree, widened).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return { ...reused, folders: widened, state: 'widened' };
   }
   const state = existing || existsSync(paths.worktree) ? 'repaired' : 'made';
   await removeCheckout(repoRoot, paths.worktree);
   const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
   writeJsonAtomically(paths.checkoutRecord, record);
-  // The user's hooks (post-checkout) must not run in a checkout made for a build.
-  await simpleGit(repoRoot, { unsafe: { allowUnsafeHooksPath: true } }).raw([
+  await addWorktree(repoRoot, paths.worktree, commit, wanted);
+  return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, folders: wanted, state };
+}
+
+/**
+ * `git worktree add`, or for a sparse checkout the same without files followed by a read-tree
+ * under the folders' patterns. The user's hooks (post-checkout) must not run in a build's checkout.
+ */
+async function addWorktree(repoRoot: string, worktree: string, commit: string, folders: CheckoutFolders) {
+  const git = simpleGit(repoRoot, { unsafe: { allowUnsafeHooksPath: true } });
+  const noCheckout = folders === 'all' ? [] : ['--no-checkout'];
+  await git.raw(['-c', 'core.hooksPath=/dev/null', 'worktree', 'add', '--detach', ...noCheckout, worktree, commit]);
+  if (folders !== 'all') await applyFolders(worktree, folders);
+}
+
+/**
+ * Makes the checkout hold `folders`, adding files and never removing any a running build reads.
+ * The patterns live in the checkout's own `info/sparse-checkout` and the setting is given on the
+ * command line: `git sparse-checkout` would turn on `extensions.worktreeConfig` in the user's
+ * repository, which older git tools (libgit2, JGit) refuse to open.
+ */
+async function applyFolders(worktree: string, folders: CheckoutFolders): Promise<void> {
+  const patternsFile = sparsePatternsFile(worktree);
+  mkdirSync(dirname(patternsFile), { recursive: true });
+  writeFileSync(patternsFile, folders === 'all' ? '/*\n' : conePatterns(folders));
+  await simpleGit(worktree).raw([
     '-c',
-    'core.hooksPath=/dev/null',
-    'worktree',
-    'add',
-    '--detach',
-    paths.worktree,
-    commit,
+    'core.sparseCheckout=true',
+    '-c',
+    'core.sparseCheckoutCone=true',
+    'read-tree',
+    '-mu',
+    'HEAD',
   ]);
-  return { commit, buildId, worktree: paths.worktree, createdAt: record.createdAt, state };
+  if (folders === 'all') rmSync(patternsFile);
+}
+
+/** A checkout's pattern file: git keeps it in the worktree's own folder under `.git/worktrees/`. */
+function sparsePatternsFile(worktree: string): string {
+  const gitFile = readFileSync(resolve(worktree, '.git'), 'utf8');
+  const gitDir = gitFile.replace(/^gitdir:\s*/, '').trim();
+  return resolve(worktree, gitDir, 'info', 'sparse-checkout');
+}
+
+function checkedOutFolders(worktree: string): CheckoutFolders {
+  const patternsFile = sparsePatternsFile(worktree);
+  return existsSync(patternsFile) ? foldersInPatterns(readFileSync(patternsFile, 'utf8')) : 'all';
+}
+
+function coveringBoth(held: CheckoutFolders, wanted: CheckoutFolders): CheckoutFolders {
+  return held === 'all' || wanted === 'all' ? 'all' : outermost([...held, ...wanted]);
+}
+
+function sameFolders(a: CheckoutFolders, b: CheckoutFolders): boolean {
+  return a === 'all' || b === 'all' ? a === b : a.join('\n') === b.join('\n');
 }
 
 /**

@@ -31,7 +31,36 @@ export function parseDbtProject(text: string, file: string): DbtProjectFile {
   return { name: fields.name, profile };
 }
 
+/** The files where a dbt project declares what it uses. */
+export const PACKAGE_FILES = ['packages.yml', 'dependencies.yml'];
+
+/** What a packages.yml or dependencies.yml names: local packages (paths as written) and dbt Mesh projects. */
+export interface PackageReferences {
+  local: string[];
+  projects: string[];
+}
+
+/** Reads the references of a package file; a broken file has none here, and dbt reports it. */
+export function parsePackageReferences(text: string): PackageReferences {
+  let content: unknown;
+  try {
+    content = parse(text);
+  } catch {
+    return { local: [], projects: [] };
+  }
+  const fields = (content ?? {}) as Record<string, unknown>;
+  return { local: entryValues(fields.packages, 'local'), projects: entryValues(fields.projects, 'name') };
+}
+
+function entryValues(entries: unknown, key: string): string[] {
+  if (!Array.isArray(entries)) return [];
+  return entries.flatMap((entry) => {
+    const value = (entry as Record<string, unknown> | null)?.[key];
+    return typeof value === 'string' && value !== '' ? [value] : [];
+  });
+}
+
 /** dbt deps has work to do only where the project declares packages. */
 export function declaresPackages(projectDir: string): boolean {
-  return ['packages.yml', 'dependencies.yml'].some((file) => existsSync(join(projectDir, file)));
+  return PACKAGE_FILES.some((file) => existsSync(join(projectDir, file)));
 }

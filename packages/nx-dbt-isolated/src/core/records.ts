@@ -5,6 +5,8 @@ import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
 import { buildPaths, dotRoot, ensureDotFolder, type BuildPaths } from './dot-layout';
 import type { WarehouseIdentity } from './profiles';
 import type { RunResultsSummary } from './dbt';
+import type { CheckoutState } from './checkout';
+import type { CheckoutFolders } from './sparse';
 
 export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 /** What a running build is doing; a record left `running` by a dead process keeps it. */
@@ -29,8 +31,10 @@ export interface BuildRecord {
   schemas: string[];
   status: BuildStatus;
   phase?: BuildPhase;
-  /** Whether the build reused the commit's checkout, made it, or remade a broken one. */
-  checkout?: 'reused' | 'made' | 'repaired';
+  /** Whether the build reused the commit's checkout, widened it, made it, or remade a broken one. */
+  checkout?: CheckoutState;
+  /** The folders the checkout held for the build: the repository's, or a sparse few. */
+  checkoutFolders?: CheckoutFolders;
   /** A build of the same commit, project and target that died before this one started over. */
   recoveredFrom?: { startedAt: string; phase: BuildPhase };
   /** The key Nx cached the build under, when it was cached. */

@@ -157,7 +157,7 @@ describe('createNodes', () => {
 });
 
 describe('normalizeOptions', () => {
-  it("adds the project's files to the inputs where Nx 24 selects affected tasks by them", () => {
+  it("adds the project's files and its dependencies' to the inputs where Nx 24 selects affected tasks by them", () => {
     expect(normalizeOptions({}, {}, '24.0.6').taskLevelAffected).toBe(true);
     expect(normalizeOptions({}, { affected: { legacy: true } }, '24.0.6').taskLevelAffected).toBe(false);
     expect(normalizeOptions({}, {}, '23.2.1').taskLevelAffected).toBe(false);
@@ -170,8 +170,13 @@ describe('normalizeOptions', () => {
       const inputs = (version: string) =>
         dbtProjectNodes('a/dbt_project.yml', normalizeOptions({}, {}, version), { workspaceRoot: root }).projects?.a
           .targets?.['isolated-build'].inputs;
-      expect(inputs('24.0.6')?.slice(0, 2)).toEqual(['{projectRoot}/**/*', '!{projectRoot}/profiles.yml']);
+      expect(inputs('24.0.6')?.slice(0, 3)).toEqual([
+        '{projectRoot}/**/*',
+        '!{projectRoot}/profiles.yml',
+        '^{projectRoot}/**/*',
+      ]);
       expect(inputs('23.2.1')).not.toContain('{projectRoot}/**/*');
+      expect(inputs('23.2.1')).not.toContain('^{projectRoot}/**/*');
     } finally {
       removeDir(root);
     }

@@ -136,10 +136,12 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
     // plugin's preTasksExecution, stands for the commit, where the dbt target points and the
     // dbt and plugin versions; the options and configuration are hashed by Nx.
     inputs: [
-      // Nx 24 finds affected tasks through file inputs: without the project's files,
-      // `nx affected` would never select the build (and working-tree edits then cost a rebuild).
-      // profiles.yml is keyed by where its target points, not by its text.
-      ...(options.taskLevelAffected ? ['{projectRoot}/**/*', '!{projectRoot}/profiles.yml'] : []),
+      // Nx 24 finds affected tasks through file inputs: without the project's files and those of
+      // the dbt projects it uses, `nx affected` would never select the build (and working-tree
+      // edits then cost a rebuild). profiles.yml is keyed by where its target points, not its text.
+      ...(options.taskLevelAffected
+        ? ['{projectRoot}/**/*', '!{projectRoot}/profiles.yml', '^{projectRoot}/**/*']
+        : []),
       { env: buildKeyVariable(project, options.isolatedBuildTargetName) },
       { env: DBT_TARGET_FROM_CLI },
       { env: 'DBT_TARGET' },

@@ -59,6 +59,8 @@ function buildRequest(
       extraArgs: asList(options.args),
     },
     isolationExceptions: options.isolationExceptions,
+    sparseCheckout: options.sparseCheckout,
+    checkoutFolders: options.checkoutFolders,
     profilesDir: options.profilesDir,
     dbtExecutable: options.dbtExecutable,
     env: process.env,

@@ -13,6 +13,8 @@ export interface IsolatedBuildExecutorOptions {
   fullRefresh?: boolean;
   args?: string[] | string;
   isolationExceptions?: string[];
+  sparseCheckout?: boolean;
+  checkoutFolders?: string[];
   profilesDir?: string;
   dbtExecutable?: string;
 }
