@@ -45,7 +45,7 @@ function mostAtOnce(records: BuildRecord[]): number {
 
 const tail = (result: NxResult) => result.output.slice(-2500);
 const BULK_FILES = Object.fromEntries(
-  Array.from({ length: 8_000 }, (_, index) => [`bulk/file-${String(index).padStart(4, '0')}.txt`, 'bulk\n']),
+  Array.from({ length: 8_000 }, (_, index) => [`analytics/bulk/file-${String(index).padStart(4, '0')}.txt`, 'bulk\n']),
 );
 
 describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL', () => {
@@ -101,8 +101,9 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
     for (let round = 1; round <= rounds; round++) {
       // Odd rounds build a new commit, so the two processes race to make its checkout and run
       // dbt deps; even rounds build that commit again, on the checkout it has. The new commits
-      // carry 8,000 more files, so that making the checkout takes long enough (about half a
-      // second) for the two processes, which nx starts at slightly different moments, to meet there.
+      // carry 8,000 more files in the project (so in its sparse checkout), so that making the
+      // checkout takes long enough (about half a second) for the two processes, which nx starts
+      // at slightly different moments, to meet there.
       if (round % 2 === 1) {
         commit = commitBeside(ws.dir, ws.main, `concurrency/round-${round}`, `Round ${round}`, BULK_FILES);
       }
@@ -180,8 +181,8 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
     expect(relationsIn(marketingWarehouse, 'analytics')).toEqual([]);
     const records = [recordOf(commit, 'analytics'), recordOf(commit, 'marketing')];
     expect(records.map((record) => record.status)).toEqual(['succeeded', 'succeeded']);
-    // One made the checkout, the other used it; and the two builds ran at the same time.
-    expect(records.map((record) => record.checkout).sort()).toEqual(['made', 'reused']);
+    // One made the checkout, the other widened it to its own folder; the two ran at the same time.
+    expect(records.map((record) => record.checkout).sort()).toEqual(['made', 'widened']);
     expect(mostAtOnce(records)).toBe(2);
     expect(repositoryProblems([commit])).toEqual([]);
     figures.push(
