@@ -1,14 +1,13 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AggregateCreateNodesError, type CreateNodesContextV2 } from '@nx/devkit';
-import { calculateHashesForCreateNodes, workspaceDataDirectory } from '@nx/devkit/internal';
+import { workspaceDataDirectory } from '@nx/devkit/internal';
+import { parseDbtProject } from '../core/dbt-project';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
 import { buildKeyVariable } from './build-keys';
 import { createNodes, dbtProjectNodes, normalizeOptions, userDbtProjectFiles } from './nodes';
 
-// Nx hashes project folders through its workspace context (a daemon or a native index of the
-// real workspace) and keeps the plugin cache in the real workspace's .nx folder. Both are
-// faked at this boundary: fixed hashes, and a cache folder of the test's own.
+// Nx keeps the plugin cache in the real workspace's .nx folder: the test gets a folder of its own.
 jest.mock('@nx/devkit/internal', () => {
   const actual = jest.requireActual('@nx/devkit/internal');
   const { mkdtempSync } = jest.requireActual('node:fs');
@@ -17,29 +16,24 @@ jest.mock('@nx/devkit/internal', () => {
   return {
     ...actual,
     workspaceDataDirectory: mkdtempSync(joinPath(tmpdir(), 'nx-dbt-isolated-workspace-data-')),
-    calculateHashesForCreateNodes: jest.fn(),
   };
 });
+// Counted, to see which dbt_project.yml files the cache spares a parse.
+jest.mock('../core/dbt-project', () => {
+  const actual = jest.requireActual('../core/dbt-project');
+  return { ...actual, parseDbtProject: jest.fn(actual.parseDbtProject) };
+});
 
-const hashes = jest.mocked(calculateHashesForCreateNodes);
+const parses = jest.mocked(parseDbtProject);
 const [glob, createNodesFn] = createNodes;
 
 afterAll(() => removeDir(workspaceDataDirectory));
 
 describe('dbtProjectNodes', () => {
-  let workspaceRoot: string;
-  beforeEach(() => {
-    workspaceRoot = makeTempDir();
-    writeFiles(workspaceRoot, {
-      'warehouse/analytics/dbt_project.yml': "name: jaffle_shop\nprofile: duck\nversion: '1.0'\n",
-    });
-  });
-  afterEach(() => removeDir(workspaceRoot));
+  const analytics = "name: jaffle_shop\nprofile: duck\nversion: '1.0'\n";
 
   it('makes a project named after the dbt project, rooted at its folder, with isolated build and clean targets', () => {
-    const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', normalizeOptions(undefined), {
-      workspaceRoot,
-    });
+    const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', analytics, normalizeOptions(undefined));
     expect(Object.keys(result.projects ?? {})).toEqual(['warehouse/analytics']);
     const project = result.projects?.['warehouse/analytics'];
     expect(project?.name).toBe('jaffle_shop');
@@ -67,7 +61,7 @@ describe('dbtProjectNodes', () => {
   it('names the targets as configured', () => {
     const options = normalizeOptions({ isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean' }, {}, '23.2.1');
     expect(options).toEqual({ isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean', taskLevelAffected: false });
-    const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', options, { workspaceRoot });
+    const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', analytics, options);
     const targets = result.projects?.['warehouse/analytics']?.targets ?? {};
     expect(Object.keys(targets)).toEqual(['ib', 'dbt-clean']);
     expect(targets.ib.executor).toBe('nx-dbt-isolated:isolated-build');
@@ -75,16 +69,15 @@ describe('dbtProjectNodes', () => {
   });
 
   it('gives a dbt package without a profile no build target, since dbt cannot build it alone', () => {
-    writeFiles(workspaceRoot, { 'shared/dbt_project.yml': "name: shared_macros\nversion: '1.0'\n" });
-    const project = dbtProjectNodes('shared/dbt_project.yml', normalizeOptions({}), { workspaceRoot }).projects?.shared;
+    const text = "name: shared_macros\nversion: '1.0'\n";
+    const project = dbtProjectNodes('shared/dbt_project.yml', text, normalizeOptions({})).projects?.shared;
     expect(project?.name).toBe('shared_macros');
     expect(project?.targets).toEqual({});
     expect(project?.metadata?.description).toContain('no profile');
   });
 
   it('refuses a dbt_project.yml without a name, naming the file', () => {
-    writeFiles(workspaceRoot, { 'nameless/dbt_project.yml': "version: '1.0'\n" });
-    expect(() => dbtProjectNodes('nameless/dbt_project.yml', normalizeOptions({}), { workspaceRoot })).toThrow(
+    expect(() => dbtProjectNodes('nameless/dbt_project.yml', "version: '1.0'\n", normalizeOptions({}))).toThrow(
       /nameless\/dbt_project\.yml has no 'name:'/,
     );
   });
@@ -104,8 +97,8 @@ describe('createNodes', () => {
       'analytics/dbt_packages/x/dbt_project.yml': project('x'),
       'node_modules/p/dbt_project.yml': project('p'),
     });
-    hashes.mockReset();
-    hashes.mockImplementation(async (roots) => roots.map((root) => `${workspaceRoot}:${root}:v1`));
+    parses.mockClear();
+    rmSync(workspaceDataDirectory, { recursive: true, force: true });
   });
   afterEach(() => removeDir(workspaceRoot));
 
@@ -127,8 +120,6 @@ describe('createNodes', () => {
     expect(Object.keys(projects)).toEqual(['analytics']);
     expect(projects.analytics.name).toBe('analytics');
     expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean']);
-    expect(hashes).toHaveBeenCalledTimes(1);
-    expect(hashes.mock.calls[0][0]).toEqual(['analytics']);
   });
 
   it('uses the configured target name', async () => {
@@ -136,15 +127,26 @@ describe('createNodes', () => {
     expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean']);
   });
 
-  it('serves a project from the cache while its hash is unchanged, without reading the file', async () => {
+  it('serves a project from the cache while its dbt_project.yml is unchanged, and parses it again when it changes', async () => {
     const first = await createNodesFn(files, {}, context);
-    rmSync(join(workspaceRoot, 'analytics/dbt_project.yml'));
-
     const second = await createNodesFn(files, {}, context);
     expect(second).toEqual(first);
+    expect(parses).toHaveBeenCalledTimes(1);
 
-    // A new hash means the folder changed: the file is read again, and now it is gone.
-    hashes.mockImplementation(async (roots) => roots.map((root) => `${workspaceRoot}:${root}:v2`));
+    writeFiles(workspaceRoot, { 'analytics/dbt_project.yml': 'name: analytics_v2\nprofile: analytics\n' });
+    const changed = await createNodesFn(files, {}, context);
+    expect(changed[0][1].projects?.analytics.name).toBe('analytics_v2');
+    expect(parses).toHaveBeenCalledTimes(2);
+  });
+
+  it('keys the cache on the file too: two projects with the same text are two projects', async () => {
+    writeFiles(workspaceRoot, { 'copy/dbt_project.yml': 'name: analytics\nprofile: analytics\n' });
+    const results = await createNodesFn(['analytics/dbt_project.yml', 'copy/dbt_project.yml'], {}, context);
+    expect(results.map(([, result]) => Object.keys(result.projects ?? {}))).toEqual([['analytics'], ['copy']]);
+  });
+
+  it('names a dbt_project.yml it cannot read', async () => {
+    rmSync(join(workspaceRoot, 'analytics/dbt_project.yml'));
     const error = await Promise.resolve(createNodesFn(files, {}, context)).then(
       () => undefined,
       (reason: unknown) => reason,
@@ -164,22 +166,16 @@ describe('normalizeOptions', () => {
   });
 
   it('puts them first in the inputs of the target', () => {
-    const root = makeTempDir();
-    try {
-      writeFiles(root, { 'a/dbt_project.yml': 'name: a\nprofile: a\n' });
-      const inputs = (version: string) =>
-        dbtProjectNodes('a/dbt_project.yml', normalizeOptions({}, {}, version), { workspaceRoot: root }).projects?.a
-          .targets?.['isolated-build'].inputs;
-      expect(inputs('24.0.6')?.slice(0, 3)).toEqual([
-        '{projectRoot}/**/*',
-        '!{projectRoot}/profiles.yml',
-        '^{projectRoot}/**/*',
-      ]);
-      expect(inputs('23.2.1')).not.toContain('{projectRoot}/**/*');
-      expect(inputs('23.2.1')).not.toContain('^{projectRoot}/**/*');
-    } finally {
-      removeDir(root);
-    }
+    const inputs = (version: string) =>
+      dbtProjectNodes('a/dbt_project.yml', 'name: a\nprofile: a\n', normalizeOptions({}, {}, version)).projects?.a
+        .targets?.['isolated-build'].inputs;
+    expect(inputs('24.0.6')?.slice(0, 3)).toEqual([
+      '{projectRoot}/**/*',
+      '!{projectRoot}/profiles.yml',
+      '^{projectRoot}/**/*',
+    ]);
+    expect(inputs('23.2.1')).not.toContain('{projectRoot}/**/*');
+    expect(inputs('23.2.1')).not.toContain('^{projectRoot}/**/*');
   });
 });
 

@@ -1,13 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  createNodesFromFiles,
-  type CreateNodesContextV2,
-  type CreateNodesResult,
-  type CreateNodesV2,
-  type TargetConfiguration,
-} from '@nx/devkit';
-import { calculateHashesForCreateNodes, hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
+import { createNodesFromFiles, type CreateNodesResult, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
+import { hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
 import { pluginVersion } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
@@ -53,23 +48,24 @@ export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
   DBT_PROJECT_GLOB,
   async (files, rawOptions, context) => {
     const options = normalizeOptions(rawOptions, context.nxJsonConfiguration as NxJsonAffected);
-    const projectFiles = userDbtProjectFiles(files);
     // The plugin's version names the file: an upgrade must not serve targets inferred by the old one.
     const cache = new PluginCache<CreateNodesResult>(
       join(workspaceDataDirectory, `nx-dbt-isolated-${pluginVersion()}-${hashObject(options)}.hash`),
     );
-    const hashes = await calculateHashesForCreateNodes(projectFiles.map(dirname), options, context);
     try {
       return await createNodesFromFiles(
-        (file, _options, nodeContext, index) => {
-          const hash = hashes[index];
-          const cached = cache.get(hash);
+        (file, _options, nodeContext) => {
+          // A project's nodes follow from its dbt_project.yml alone: its text is the cache key.
+          // (Hashing each project's folder through Nx costs more than parsing the file again.)
+          const text = readFileSync(join(nodeContext.workspaceRoot, file), 'utf8');
+          const key = createHash('sha256').update(file).update('\0').update(text).digest('hex');
+          const cached = cache.get(key);
           if (cached) return cached;
-          const nodes = dbtProjectNodes(file, options, nodeContext);
-          cache.set(hash, nodes);
+          const nodes = dbtProjectNodes(file, text, options);
+          cache.set(key, nodes);
           return nodes;
         },
-        projectFiles,
+        userDbtProjectFiles(files),
         options,
         context,
       );
@@ -98,13 +94,9 @@ function installedNxVersion(): string {
   return JSON.parse(readFileSync(require.resolve('nx/package.json'), 'utf8')).version;
 }
 
-export function dbtProjectNodes(
-  file: string,
-  options: NormalizedOptions,
-  context: Pick<CreateNodesContextV2, 'workspaceRoot'>,
-): CreateNodesResult {
+export function dbtProjectNodes(file: string, text: string, options: NormalizedOptions): CreateNodesResult {
   const root = dirname(file);
-  const dbtProject = parseDbtProject(readFileSync(join(context.workspaceRoot, file), 'utf8'), file);
+  const dbtProject = parseDbtProject(text, file);
   // Without a profile dbt cannot build the project on its own: it is a package for others.
   const buildable = dbtProject.profile !== undefined;
   return {
