@@ -46,11 +46,32 @@ const GIT_ENV = {
   GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
 };
 
-type Variant = 'with' | 'without';
+/**
+ * A plugin that does nothing, for what Nx charges any plugin. nx.json names it by its absolute
+ * path: Nx 23 accepts `./tools/empty-plugin.js` too, but resolves a path inside the workspace by
+ * loading its default plugins first (about 1 s here), which an installed plugin does not pay.
+ */
+const EMPTY_PLUGIN = {
+  path: 'tools/empty-plugin.js',
+  source: "exports.createNodesV2 = ['**/dbt_project.yml', async () => []];\n",
+};
+
+type Variant = 'with' | 'floor' | 'without';
+const VARIANTS: Variant[] = ['with', 'floor', 'without'];
 const NX_JSON: Record<Variant, { plugins: string[] }> = {
   with: { plugins: ['nx-dbt-isolated'] },
+  floor: { plugins: [join(WORKSPACE, EMPTY_PLUGIN.path)] },
   without: { plugins: [] },
 };
+/** The differences reported, each variant a − variant b. */
+const DIFFERENCES = {
+  /** The plugin's added time, which the goals are about. */
+  added: ['with', 'without'],
+  /** What any plugin costs: the do-nothing one. */
+  floor: ['floor', 'without'],
+  /** What this plugin adds beyond that. */
+  beyondFloor: ['with', 'floor'],
+} as const satisfies Record<string, readonly [Variant, Variant]>;
 
 interface NxTimes {
   cold: number[];
@@ -60,6 +81,13 @@ interface NxTimes {
 interface NxRound {
   cold: number;
   warm: number;
+}
+
+interface Difference {
+  /** Median of a − median of b. */
+  ofMedians: number;
+  /** Median of the per-round differences a − b. */
+  perRoundMedian: number;
 }
 
 interface CheckoutTimes {
@@ -75,10 +103,8 @@ interface CheckoutTimes {
 
 interface Summary {
   nx: Record<Variant, Record<keyof NxTimes, Stats>>;
-  /** Median with the plugin − median without it. */
-  addedSeconds: Record<keyof NxTimes, number>;
-  /** Medians of the per-round differences with − without. */
-  addedPerRoundMedianSeconds: Record<keyof NxTimes, number>;
+  /** In seconds, for each of DIFFERENCES. */
+  differences: Record<keyof typeof DIFFERENCES, Record<keyof NxTimes, Difference>>;
   consumersWithEdgeToShared: number;
   /** Nx's perf marks naming the plugin, in one cold and one warm run with it (not medians). */
   pluginPerfMarksMs: Record<keyof NxTimes, Record<string, number>>;
@@ -129,14 +155,12 @@ async function main(): Promise<void> {
   const over = (x: number, y: number) => x / y;
   const summary: Summary = {
     nx: mapValues(nxTimes, (times) => mapValues(times, stats)),
-    addedSeconds: {
-      cold: median(nxTimes.with.cold) - median(nxTimes.without.cold),
-      warm: median(nxTimes.with.warm) - median(nxTimes.without.warm),
-    },
-    addedPerRoundMedianSeconds: {
-      cold: perRound(nxTimes.with.cold, nxTimes.without.cold, minus),
-      warm: perRound(nxTimes.with.warm, nxTimes.without.warm, minus),
-    },
+    differences: mapValues(DIFFERENCES, ([a, b]) =>
+      mapValues(nxTimes[a], (times, key) => ({
+        ofMedians: median(times) - median(nxTimes[b][key]),
+        perRoundMedian: perRound(times, nxTimes[b][key], minus),
+      })),
+    ),
     consumersWithEdgeToShared,
     pluginPerfMarksMs,
     checkout: mapValues(checkoutTimes, stats),
@@ -153,6 +177,7 @@ async function main(): Promise<void> {
     commands: recordedCommands(commands),
     environment: { NX_DAEMON: env.NX_DAEMON, NX_NO_CLOUD: env.NX_NO_CLOUD },
     nxJson: NX_JSON,
+    emptyPlugin: EMPTY_PLUGIN,
     checkout: { project: CHECKOUT_PROJECT, folders: scope.folders, files: checkedOutFiles },
     goals: GOALS,
     seconds: { nxShowProjects: nxTimes, checkout: checkoutTimes },
@@ -165,12 +190,13 @@ async function main(): Promise<void> {
  * Writes the repository, an Nx workspace with the packaged plugin: 500 dbt projects that install
  * one shared local package, and 20,000 other files; commits it. Returns how many files of each.
  */
-function generateRepository(): { dbt: number; other: number; root: number } {
+function generateRepository(): { dbt: number; other: number; root: number; tools: number } {
   rmSync(ROOT, { recursive: true, force: true });
   const files = new Map<string, string>([
     ['package.json', json({ name: 'bench-monorepo', private: true })],
     ['.gitignore', 'node_modules\n.nx\n'],
     ['nx.json', json(NX_JSON.with)],
+    [EMPTY_PLUGIN.path, EMPTY_PLUGIN.source],
     [`${SHARED.folder}/dbt_project.yml`, `name: ${SHARED.name}\nversion: '1.0.0'\nconfig-version: 2\n`],
     [
       `${SHARED.folder}/macros/cents_to_dollars.sql`,
@@ -202,26 +228,32 @@ function generateRepository(): { dbt: number; other: number; root: number } {
   git('add', '-A');
   git('-c', 'commit.gpgsign=false', 'commit', '-q', '-m', '500 dbt projects and 20,000 other files');
   const count = (test: RegExp) => [...files.keys()].filter((path) => test.test(path)).length;
-  return { dbt: count(/^(dbt|shared)\//), other: count(/^services\//), root: count(/^[^/]+$/) };
+  return {
+    dbt: count(/^(dbt|shared)\//),
+    other: count(/^services\//),
+    root: count(/^[^/]+$/),
+    tools: count(/^tools\//),
+  };
 }
 
-/** Warms up, then `runs` rounds of both variants, taking turns at going first. */
+/** Warms up, then `runs` rounds of the variants, their order rotated by one each round. */
 async function timeNx(runs: number, commands: Record<'reset' | 'show', Command>): Promise<Record<Variant, NxTimes>> {
   console.log('Warming up: one cold and one warm nx show projects of each variant…');
-  for (const variant of ['with', 'without'] as const) await nxRound(variant, commands);
-  const times: Record<Variant, NxTimes> = { with: { cold: [], warm: [] }, without: { cold: [], warm: [] } };
+  for (const variant of VARIANTS) await nxRound(variant, commands);
+  const times: Record<Variant, NxTimes> = {
+    with: { cold: [], warm: [] },
+    floor: { cold: [], warm: [] },
+    without: { cold: [], warm: [] },
+  };
   for (let round = 1; round <= runs; round++) {
-    const order: Variant[] = round % 2 ? ['with', 'without'] : ['without', 'with'];
-    for (const variant of order) {
+    const first = (round - 1) % VARIANTS.length;
+    for (const variant of [...VARIANTS.slice(first), ...VARIANTS.slice(0, first)]) {
       const { cold, warm } = await nxRound(variant, commands);
       times[variant].cold.push(cold);
       times[variant].warm.push(warm);
     }
-    const t = (variant: Variant, key: keyof NxTimes) => times[variant][key][round - 1].toFixed(2);
-    console.log(
-      `round ${round}/${runs}: nx show projects cold ${t('with', 'cold')}s with, ${t('without', 'cold')}s without;` +
-        ` warm ${t('with', 'warm')}s with, ${t('without', 'warm')}s without`,
-    );
+    const t = (key: keyof NxTimes) => VARIANTS.map((v) => `${times[v][key][round - 1].toFixed(2)}s ${v}`).join(', ');
+    console.log(`round ${round}/${runs}: nx show projects cold ${t('cold')}; warm ${t('warm')}`);
   }
   return times;
 }
@@ -236,9 +268,7 @@ async function nxRound(variant: Variant, commands: Record<'reset' | 'show', Comm
     const listed = new Set((JSON.parse(line ?? '[]') as string[]).filter((name) => /^p\d{3}$/.test(name)));
     const expected = variant === 'with' ? LAYOUT.dbtProjects : 0;
     if (listed.size !== expected) {
-      throw new Error(
-        `nx show projects ${variant} the plugin listed ${listed.size} dbt projects, not ${expected}:\n${output}`,
-      );
+      throw new Error(`nx show projects (${variant}) listed ${listed.size} dbt projects, not ${expected}:\n${output}`);
     }
   }
   return { cold: cold.seconds, warm: warm.seconds };
@@ -342,6 +372,8 @@ function report(
 ): string {
   const s = formatSeconds;
   const row = (label: string, { min, median, max }: Stats) => `| ${label} | ${s(min)} | ${s(median)} | ${s(max)} |`;
+  const difference = (label: string, { cold, warm }: Record<keyof NxTimes, Difference>) =>
+    `| ${label} | ${s(cold.ofMedians)} (${s(cold.perRoundMedian)}) | ${s(warm.ofMedians)} (${s(warm.perRoundMedian)}) |`;
   const verdict = (value: number, goal: number, unit = '') =>
     `(goal ≤ ${goal}${unit}: ${value <= goal ? 'met' : 'not met'})`;
   const edges = summary.consumersWithEdgeToShared;
@@ -355,13 +387,20 @@ function report(
     '| nx show projects --json | min | median | max |',
     '| --- | --- | --- | --- |',
     row('cold (after nx reset), with the plugin', summary.nx.with.cold),
-    row('cold (after nx reset), without', summary.nx.without.cold),
+    row('cold (after nx reset), floor: a do-nothing plugin', summary.nx.floor.cold),
+    row('cold (after nx reset), without any plugin', summary.nx.without.cold),
     row('warm, with the plugin', summary.nx.with.warm),
-    row('warm, without', summary.nx.without.warm),
+    row('warm, floor: a do-nothing plugin', summary.nx.floor.warm),
+    row('warm, without any plugin', summary.nx.without.warm),
     '',
-    `- added cold, median with − median without: **${s(summary.addedSeconds.cold)}** ${verdict(summary.addedSeconds.cold, GOALS.coldAddedSeconds, ' s')}; median of per-round differences ${s(summary.addedPerRoundMedianSeconds.cold)}`,
-    `- added warm, median with − median without: **${s(summary.addedSeconds.warm)}** ${verdict(summary.addedSeconds.warm, GOALS.warmAddedSeconds, ' s')}; median of per-round differences ${s(summary.addedPerRoundMedianSeconds.warm)}`,
-    `- nx show projects --json with the plugin listed all ${LAYOUT.dbtProjects} dbt projects in every run; nx graph has an edge to ${SHARED.name} from ${edges} of them${edges < LAYOUT.dbtProjects ? ' (WARNING: not all)' : ''}`,
+    '| median − median (median of per-round differences) | cold | warm |',
+    '| --- | --- | --- |',
+    difference('with − without: added by the plugin', summary.differences.added),
+    difference('floor − without: what any plugin costs', summary.differences.floor),
+    difference('with − floor: what this plugin adds beyond that', summary.differences.beyondFloor),
+    '',
+    `- added cold ${verdict(summary.differences.added.cold.ofMedians, GOALS.coldAddedSeconds, ' s')}; added warm ${verdict(summary.differences.added.warm.ofMedians, GOALS.warmAddedSeconds, ' s')}`,
+    `- nx show projects --json with the plugin listed all ${LAYOUT.dbtProjects} dbt projects in every run, the floor and without none; nx graph has an edge to ${SHARED.name} from ${edges} of them${edges < LAYOUT.dbtProjects ? ' (WARNING: not all)' : ''}`,
     '',
     "Nx's perf marks for the plugin (NX_PERF_LOGGING, one cold and one warm run after the rounds, not medians):",
     '',

@@ -162,8 +162,9 @@ export function median(list: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-export function mapValues<K extends string, V, W>(record: Record<K, V>, f: (value: V) => W): Record<K, W> {
-  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, f(value as V)])) as Record<K, W>;
+export function mapValues<K extends string, V, W>(record: Record<K, V>, f: (value: V, key: K) => W): Record<K, W> {
+  const entries = Object.entries(record) as [K, V][];
+  return Object.fromEntries(entries.map(([key, value]) => [key, f(value, key)])) as Record<K, W>;
 }
 
 /** Runs a benchmark's main, and on failure prints why and exits 1. */
