@@ -47,9 +47,9 @@ describe('foldersForProject', () => {
     await expect(foldersForProject(read, 'dbt/a')).resolves.toEqual({ folders: ['dbt'] });
   });
 
-  it('adds the extra folders asked for', async () => {
+  it('adds the extra folders asked for, those inside the repository', async () => {
     const read = filesAt({ 'analytics/dbt_project.yml': 'name: analytics\n' });
-    await expect(foldersForProject(read, 'analytics', ['data/raw/'])).resolves.toEqual({
+    await expect(foldersForProject(read, 'analytics', ['data/raw/', '../outside', '/abs'])).resolves.toEqual({
       folders: ['analytics', 'data/raw'],
     });
   });

@@ -72,11 +72,14 @@ export async function foldersForProject(
       for (const folder of await foldersNamedBy(read, project, PROJECT_PATH_KEYS)) folders.add(folder);
       pending.push(...(await localPackages(read, project)));
     }
+    for (const extra of extraFolders) {
+      const folder = folderInRepository('', extra, `checkoutFolders has ${extra}`);
+      if (folder !== undefined) folders.add(folder);
+    }
   } catch (error) {
     if (error instanceof NeedsEveryFile) return { folders: 'all', fullBecause: error.message };
     throw error;
   }
-  for (const folder of extraFolders) folders.add(normalizeFolder(folder));
   if (folders.has('')) return { folders: 'all', fullBecause: 'the build reads the repository root folder' };
   return { folders: outermost([...folders]) };
 }
