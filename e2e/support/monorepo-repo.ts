@@ -1,18 +1,8 @@
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { git } from './fixture-repo';
-import { TEMPLATE_DIR } from './paths';
-import { runNx, type NxResult } from './workspace';
+import { installedWorkspace, type NxResult } from './workspace';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'monorepo');
 
@@ -103,18 +93,5 @@ function edit(file: string, from: string, to: string): void {
 }
 
 function workspaceAt(dir: string): Pick<MonorepoWorkspace, 'dir' | 'nx' | 'gitState' | 'remove'> {
-  symlinkSync(join(TEMPLATE_DIR, 'node_modules'), join(dir, 'node_modules'));
-  return {
-    dir,
-    nx: (args, env = {}) => runNx(dir, args, env),
-    gitState: () =>
-      [
-        git(dir, 'status', '--porcelain', '--untracked-files=all'),
-        git(dir, 'branch', '--list', '--verbose', '--no-abbrev'),
-        git(dir, 'stash', 'list'),
-        git(dir, 'rev-parse', 'HEAD'),
-        git(dir, 'symbolic-ref', 'HEAD'),
-      ].join('\n--\n'),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
+  return { dir, ...installedWorkspace(dir) };
 }

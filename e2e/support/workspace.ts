@@ -27,9 +27,13 @@ export function createTestWorkspace(
   dir = realpathSync(mkdtempSync(join(tmpdir(), 'nx-dbt-e2e-'))),
 ): TestWorkspace {
   const repo = createFixtureRepo(dir, plugins);
+  return { ...repo, ...installedWorkspace(dir) };
+}
+
+/** The workspace in `dir` with the template's node_modules (the packaged plugin and nx) linked in. */
+export function installedWorkspace(dir: string): Pick<TestWorkspace, 'nx' | 'gitState' | 'remove'> {
   symlinkSync(join(TEMPLATE_DIR, 'node_modules'), join(dir, 'node_modules'));
   return {
-    ...repo,
     nx: (args, env = {}, stream = false) => runNx(dir, args, env, stream),
     gitState: () =>
       [
