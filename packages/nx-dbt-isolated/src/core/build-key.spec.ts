@@ -51,6 +51,12 @@ describe('buildKey', () => {
     expect(buildKey({ ...request, commit: 'b'.repeat(40) })).not.toBe(buildKey(request));
   });
 
+  it('changes with the commit a slim build defers to', () => {
+    const slim = buildKey({ ...request, deferTo: 'c'.repeat(40) });
+    expect(slim).not.toBe(buildKey(request));
+    expect(buildKey({ ...request, deferTo: 'd'.repeat(40) })).not.toBe(slim);
+  });
+
   it("changes each time a clean drops the schemas of the project's builds at the commit, and only then", () => {
     const before = buildKey(request);
     markSchemasDropped(workspaceRoot, 'other-project', request.commit);

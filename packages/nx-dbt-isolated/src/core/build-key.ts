@@ -22,6 +22,8 @@ export interface BuildKeyRequest {
   profile?: string;
   /** The dbt target asked for (option, command line, DBT_TARGET); the profile's default when absent. */
   dbtTarget?: string;
+  /** The commit a slim build defers to. */
+  deferTo?: string;
 }
 
 /** Prefix of a key that matches nothing: the build cannot be keyed and must not be cached. */
@@ -50,6 +52,7 @@ export function buildKey(request: BuildKeyRequest): string {
   const parts = {
     version: 1,
     commit: request.commit,
+    ...(request.deferTo === undefined ? {} : { deferTo: request.deferTo }),
     locations,
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),

@@ -25,6 +25,7 @@ import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type Isolat
 import { repositoryRoot, resolveCommit } from './refs';
 import { readBuildRecord, workspaceId, writeBuildRecord, type BuildPhase, type BuildRecord } from './records';
 import { rememberDuckDbFile } from './warehouse-key';
+import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
 
 export interface IsolatedBuildRequest {
@@ -47,6 +48,12 @@ export interface IsolatedBuildRequest {
   sparseCheckout?: boolean;
   /** More folders the build reads, relative to the workspace root, for a sparse checkout. */
   checkoutFolders?: string[];
+  /** Build only what changed since this ref's isolated build, reading everything else from it (slim.ts). */
+  deferTo?: string;
+  /** Builds the `deferTo` commit when it has no isolated build yet; absent, that is the user's to do. */
+  buildBase?: (commit: string, dbtTarget: string) => Promise<void>;
+  /** The Nx target that runs this build, for the commands messages suggest. */
+  targetName?: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
   /**
@@ -69,11 +76,11 @@ export interface IsolatedBuildResult {
 /** One isolated build: ref → checkout → profile → deps → dbt, with a record of each step. */
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
-  const { commit, checkout, projectDir, workingProjectDir } = await checkoutProject(request, reporter);
+  const checkedOut = await checkoutProject(request, reporter);
   try {
-    return await buildInCheckout(request, reporter, dbt, { commit, checkout, projectDir, workingProjectDir });
+    return await buildInCheckout(request, reporter, dbt, checkedOut);
   } finally {
-    await checkout.release();
+    await checkedOut.checkout.release();
   }
 }
 
@@ -90,14 +97,16 @@ async function buildInCheckout(
       `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
     );
   }
-  if (request.expectedKey !== undefined) verifyKey(request, commit, dbtProject.profile);
+  const baseCommit = await deferralCommit(request, checkedOut);
+  if (request.expectedKey !== undefined) verifyKey(request, commit, dbtProject.profile, baseCommit);
   const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
   const paths = buildPaths(request.workspaceRoot, checkout.buildId, request.project, profile.target);
+  const base = baseCommit === undefined ? undefined : await deferralBase(request, baseCommit, profile.target);
   // Two builds of one commit, project and target would share this folder and these schemas.
   return withLock(
     locksDir(request.workspaceRoot),
     `build-${commit}-${request.project}-${profile.target}`,
-    () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths }),
+    () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
     { onWait: () => reporter.info(`waiting for another build of ${request.project} at this commit to finish`) },
   );
 }
@@ -110,13 +119,15 @@ interface BuildContext {
   dbtProject: DbtProjectFile;
   profile: IsolatedProfile;
   paths: BuildPaths;
+  base?: DeferralBase;
 }
 
 async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
-  const { request, reporter, dbt, checkedOut, profile, paths } = context;
+  const { request, reporter, dbt, checkedOut, profile, paths, base } = context;
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile);
+  if (base) record.deferredTo = { commit: base.commit, ref: base.ref, schema: base.schema };
   noteDeadPredecessor(record, paths, reporter);
   writeBuildRecord(paths.buildRecord, record);
   try {
@@ -138,9 +149,15 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
     // against the working directory, so run where the user's own dbt would run: the project folder.
     const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
+    const selection = base ? slimSelection(request.selection, base) : request.selection;
+    if (base) {
+      reporter.info(
+        `• slim build: ${selection.select!.join(' ')} against ${base.commit.slice(0, 12)} (${base.ref}), deferring to schema ${base.schema}`,
+      );
+    }
     const run = {
       parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
-      commandArgs: dbtArgs(request.command, locations, request.selection),
+      commandArgs: dbtArgs(request.command, locations, selection),
       check: () => checkIsolation(paths, profile, request, reporter),
     };
     const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
@@ -202,9 +219,33 @@ function checkIsolation(
   reporter.info(`• isolation check: every relation stays in ${profile.schema} or ${profile.schema}_*`);
 }
 
-function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string): void {
+/** The commit `deferTo` names, which must differ from the one being built. */
+async function deferralCommit(request: IsolatedBuildRequest, checkedOut: ProjectCheckout): Promise<string | undefined> {
+  if (request.deferTo === undefined) return undefined;
+  const commit = await resolveCommit(checkedOut.repoRoot, request.deferTo);
+  if (commit === checkedOut.commit) {
+    throw new UserError(
+      `--deferTo=${request.deferTo} names the commit being built (${commit.slice(0, 12)}), so a slim build would build nothing: defer to an older commit, such as your base branch.`,
+    );
+  }
+  return commit;
+}
+
+function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: string): Promise<DeferralBase> {
+  return findDeferralBase({
+    workspaceRoot: request.workspaceRoot,
+    project: request.project,
+    targetName: request.targetName ?? 'isolated-build',
+    dbtTarget,
+    ref: request.deferTo!,
+    commit,
+    buildBase: request.buildBase,
+  });
+}
+
+function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  const key = buildKey({ ...request, commit, profile, dbtTarget });
+  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo });
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
   throw new UserError(
@@ -226,6 +267,7 @@ function keepForCache(
 }
 
 interface ProjectCheckout {
+  repoRoot: string;
   commit: string;
   checkout: LeasedCheckout;
   /** The project's folder in the checkout. */
@@ -259,7 +301,7 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
       `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,
     );
   }
-  return { commit, checkout, projectDir, workingProjectDir };
+  return { repoRoot, commit, checkout, projectDir, workingProjectDir };
 }
 
 function folderScope(

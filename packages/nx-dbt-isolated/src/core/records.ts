@@ -35,6 +35,8 @@ export interface BuildRecord {
   checkout?: CheckoutState;
   /** The folders the checkout held for the build: the repository's, or a sparse few. */
   checkoutFolders?: CheckoutFolders;
+  /** A slim build: it built what changed since this commit's build and read the rest from its schema. */
+  deferredTo?: { commit: string; ref: string; schema: string };
   /** A build of the same commit, project and target that died before this one started over. */
   recoveredFrom?: { startedAt: string; phase: BuildPhase };
   /** The key Nx cached the build under, when it was cached. */

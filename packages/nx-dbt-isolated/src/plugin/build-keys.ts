@@ -26,7 +26,7 @@ export interface IsolatedBuildTask {
   target: string;
   root: string;
   /** The target's options with those of the configuration run merged in. */
-  options: { ref?: string; target?: string; profilesDir?: string; dbtExecutable?: string };
+  options: { ref?: string; deferTo?: string; target?: string; profilesDir?: string; dbtExecutable?: string };
 }
 
 /** The isolated-build targets of the graph that the command runs (all of them if unknown). */
@@ -50,6 +50,7 @@ export function isolatedBuildTasks(
 
 export interface CommandLineChoices {
   ref?: string;
+  deferTo?: string;
   dbtTarget?: string;
 }
 
@@ -72,11 +73,14 @@ export async function setBuildKeys(
       if (!repoRoot) throw new Error('not a git repository');
       if (!commits.has(ref)) commits.set(ref, resolveCommit(repoRoot, ref));
       const commit = await commits.get(ref)!;
+      const deferTo = choices.deferTo ?? task.options.deferTo;
+      if (deferTo !== undefined && !commits.has(deferTo)) commits.set(deferTo, resolveCommit(repoRoot, deferTo));
       env[buildKeyVariable(task.project, task.target)] = buildKey({
         workspaceRoot,
         project: task.project,
         projectRoot: task.root,
         commit,
+        deferTo: deferTo === undefined ? undefined : await commits.get(deferTo)!,
         profile: await profileAtCommit(repoRoot, join(realpathSync(workspaceRoot), task.root), commit),
         dbtTarget: choices.dbtTarget ?? task.options.target ?? (env.DBT_TARGET || undefined),
         profilesDir: task.options.profilesDir,

@@ -18,19 +18,28 @@ describe('requestedTasks', () => {
     [['affected', '--target', 'isolated-build']],
     [['run-many', '--targets=isolated-build']],
   ])('reads %j as the Nx target, never the dbt target', (args) => {
-    expect(requestedTasks(argv(...args))).toEqual({ targets: ['isolated-build'], ref: undefined });
+    expect(requestedTasks(argv(...args))).toEqual({ targets: ['isolated-build'], ref: undefined, deferTo: undefined });
   });
 
   it('reads several targets and the ref of run-many', () => {
     expect(requestedTasks(argv('run-many', '-t', 'lint,isolated-build', '-t', 'test', '--ref', 'v1.2'))).toEqual({
       targets: ['lint', 'isolated-build', 'test'],
       ref: 'v1.2',
+      deferTo: undefined,
     });
   });
 
   it('reads the ref of nx run in both flag forms', () => {
     expect(requestedTasks(argv('run', 'analytics:isolated-build', '--ref=main')).ref).toBe('main');
     expect(requestedTasks(argv('run', 'analytics:isolated-build', '--ref', 'HEAD~2')).ref).toBe('HEAD~2');
+  });
+
+  it('reads the base of a slim build in both flag forms, with nx run and with affected', () => {
+    expect(requestedTasks(argv('run', 'analytics:isolated-build', '--deferTo=main')).deferTo).toBe('main');
+    expect(requestedTasks(argv('affected', '-t', 'isolated-build', '--deferTo', 'origin/main')).deferTo).toBe(
+      'origin/main',
+    );
+    expect(requestedTasks(argv('run', 'analytics:isolated-build', '--defer-to=v1')).deferTo).toBe('v1');
   });
 
   it('does not claim to know the targets of a command line it does not understand', () => {

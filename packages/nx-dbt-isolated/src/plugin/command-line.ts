@@ -4,6 +4,8 @@ export interface RequestedTasks {
   targets?: string[];
   /** `--ref` given on the command line. */
   ref?: string;
+  /** `--deferTo` given on the command line: the base of a slim build. */
+  deferTo?: string;
   /** `--target`/`-t` of `nx run project:target`, which names the dbt target there. */
   dbtTarget?: string;
   /** The Nx configuration: `project:target:configuration` or `--configuration`/`-c`. */
@@ -15,6 +17,7 @@ const RUN_MANY = new Set(['run-many', 'affected']);
 export function requestedTasks(argv: string[]): RequestedTasks {
   const args = argv.slice(2);
   const ref = valueOf(args, ['--ref']);
+  const deferTo = valueOf(args, ['--deferTo', '--defer-to']);
   const configuration = valueOf(args, ['--configuration', '-c']);
   const runOne = args[0] === 'run' ? args[1] : args[0];
   if (runOne?.includes(':')) {
@@ -22,15 +25,16 @@ export function requestedTasks(argv: string[]): RequestedTasks {
     return {
       targets: [target],
       ref,
+      deferTo,
       dbtTarget: valueOf(args, ['--target', '-t']),
       configuration: positionalConfiguration ?? configuration,
     };
   }
   if (RUN_MANY.has(args[0])) {
     const targets = valuesOf(args, ['--targets', '--target', '-t']).flatMap((value) => value.split(','));
-    return { targets: targets.length > 0 ? targets : undefined, ref, configuration };
+    return { targets: targets.length > 0 ? targets : undefined, ref, deferTo, configuration };
   }
-  return { ref, configuration };
+  return { ref, deferTo, configuration };
 }
 
 function valueOf(args: string[], names: string[]): string | undefined {

@@ -15,6 +15,9 @@ export const DBT_TARGET_FROM_CLI = 'NX_DBT_ISOLATED_TARGET';
  */
 export const REF_FROM_CLI = 'NX_DBT_ISOLATED_REF';
 
+/** Carries `--deferTo` as typed to the executor, for the same reason as REF_FROM_CLI. */
+export const DEFER_TO_FROM_CLI = 'NX_DBT_ISOLATED_DEFER_TO';
+
 /**
  * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,
  * so that Nx's cache entry is the commit's, not the branch name's.
@@ -23,6 +26,7 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
   const requested = requestedTasks(context.argv);
   if (requested.dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = requested.dbtTarget;
   if (requested.ref !== undefined) process.env[REF_FROM_CLI] = requested.ref;
+  if (requested.deferTo !== undefined) process.env[DEFER_TO_FROM_CLI] = requested.deferTo;
   const tasks = isolatedBuildTasks(cachedGraph(), requested.targets, requested.configuration);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };

@@ -4,7 +4,8 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
 import { UserError, errorMessage } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
-import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
+import { buildThroughNx } from '../../plugin/build-through-nx';
+import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
 export default async function isolatedBuildExecutor(
@@ -58,6 +59,19 @@ function buildRequest(
       fullRefresh: options.fullRefresh,
       extraArgs: asList(options.args),
     },
+    deferTo: process.env[DEFER_TO_FROM_CLI] || (options.deferTo === undefined ? undefined : String(options.deferTo)),
+    buildBase: options.buildBase
+      ? (commit, dbtTarget) =>
+          buildThroughNx({
+            workspaceRoot: context.root,
+            project,
+            targetName: context.targetName!,
+            commit,
+            dbtTarget,
+            configuration: context.configurationName,
+          })
+      : undefined,
+    targetName: context.targetName,
     isolationExceptions: options.isolationExceptions,
     sparseCheckout: options.sparseCheckout,
     checkoutFolders: options.checkoutFolders,

@@ -11,6 +11,9 @@ export interface IsolatedBuildExecutorOptions {
   vars?: string | Record<string, unknown>;
   threads?: number;
   fullRefresh?: boolean;
+  /** A number when Nx read a short sha made of digits only. */
+  deferTo?: string | number;
+  buildBase?: boolean;
   args?: string[] | string;
   isolationExceptions?: string[];
   sparseCheckout?: boolean;
