@@ -1,0 +1,59 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from './errors';
+import type { WarehouseConnection } from './operation';
+import { makeTempDir, removeDir } from './testing/git-repo';
+import { quoteIdentifier, quoteLiteral, runInTransaction, runQueries } from './warehouse-sql';
+
+const DBT = join(__dirname, '..', '..', '..', '..', '.venv', 'bin', 'dbt');
+
+describe('statements through dbt, on a real DuckDB file', () => {
+  let dir: string;
+  let connection: WarehouseConnection;
+  beforeAll(() => {
+    dir = makeTempDir();
+    const profile = `nx_spec:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: ${join(dir, 'spec.duckdb')}\n      schema: main\n`;
+    writeFileSync(join(dir, 'profiles.yml'), profile);
+    connection = {
+      workspaceRoot: dir,
+      dbt: DBT,
+      profilesDir: dir,
+      profile: 'nx_spec',
+      target: 'dev',
+      env: process.env,
+    };
+  });
+  afterAll(() => removeDir(dir));
+
+  it('commits a transaction, and returns every value as text and SQL null as null', async () => {
+    await runInTransaction(
+      connection,
+      ['create schema s', 'create table s.t as select 1 as id, 2.50 as amount, null as note'],
+      'set up',
+    );
+    const [rows, empty] = await runQueries(
+      connection,
+      ['select id, cast(amount as decimal(10, 2)) as amount, note from s.t', 'select 1 as x where false'],
+      'read',
+    );
+    expect(rows).toEqual({ columns: ['id', 'amount', 'note'], rows: [['1', '2.50', null]] });
+    expect(empty).toEqual({ columns: ['x'], rows: [] });
+  }, 60_000);
+
+  it("rolls the whole transaction back when a statement fails, and names the warehouse's complaint", async () => {
+    const failed = runInTransaction(connection, ['drop table s.t', 'select * from s.missing'], 'switch the views');
+    await expect(failed).rejects.toBeInstanceOf(UserError);
+    await expect(failed).rejects.toThrow(
+      /^the warehouse refused to switch the views \(Catalog Error: Table with name missing does not exist!\), with the connection of .*profiles.yml: fix what it names, then run again\.$/,
+    );
+    const [rows] = await runQueries(connection, ['select count(*) as n from s.t'], 'read');
+    expect(rows.rows).toEqual([['1']]);
+  }, 60_000);
+});
+
+describe('quoting', () => {
+  it('doubles the quote inside identifiers and literals', () => {
+    expect(quoteIdentifier('my "odd" name')).toBe('"my ""odd"" name"');
+    expect(quoteLiteral("it's")).toBe("'it''s'");
+  });
+});
