@@ -23,7 +23,15 @@ import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
 import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
-import { readBuildRecord, workspaceId, writeBuildRecord, type BuildPhase, type BuildRecord } from './records';
+import {
+  buildLockName,
+  readBuildRecord,
+  workspaceId,
+  writeBuildRecord,
+  type BuildPhase,
+  type BuildRecord,
+} from './records';
+import { withWarehouseLock } from './warehouse-lock';
 import { rememberDuckDbFile } from './warehouse-key';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
@@ -105,7 +113,7 @@ async function buildInCheckout(
   // Two builds of one commit, project and target would share this folder and these schemas.
   return withLock(
     locksDir(request.workspaceRoot),
-    `build-${commit}-${request.project}-${profile.target}`,
+    buildLockName(commit, request.project, profile.target),
     () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
     { onWait: () => reporter.info(`waiting for another build of ${request.project} at this commit to finish`) },
   );
@@ -161,7 +169,9 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
       check: () => checkIsolation(paths, profile, request, reporter),
     };
     const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
-      withWarehouseLock(request.workspaceRoot, profile, reporter, () => runDbtParsedFirst(dbt, run, cwd, env)),
+      withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () =>
+        runDbtParsedFirst(dbt, run, cwd, env),
+      ),
     );
     if (!exit.parsed && !exit.interrupted) {
       throw new UserError(
@@ -239,7 +249,7 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
     dbtTarget,
     ref: request.deferTo!,
     commit,
-    buildBase: request.buildBase,
+    build: request.buildBase,
   });
 }
 
@@ -404,24 +414,6 @@ async function installPackages(
 
 interface DepsMarker {
   checkoutCreatedAt: string;
-}
-
-/**
- * DuckDB lets one process write a database file at a time, so builds that share a file take
- * turns; other warehouses take concurrent sessions and need no lock.
- */
-function withWarehouseLock<T>(
-  workspaceRoot: string,
-  profile: IsolatedProfile,
-  reporter: Reporter,
-  work: () => Promise<T>,
-): Promise<T> {
-  const file = duckDbFile(profile.warehouse);
-  if (!file) return work();
-  return withLock(locksDir(workspaceRoot), `duckdb-${file}`, work, {
-    onWait: () =>
-      reporter.info(`waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)`),
-  });
 }
 
 function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit): void {

@@ -97,6 +97,13 @@ export function lastUsed(record: BuildRecord): string {
 
 /** Decides, for each build (in the order given), whether the selector cleans it, and why. */
 export function decide(records: BuildRecord[], selector: CleanSelector, facts: SelectionFacts): Decision[] {
+  return decideUnpromoted(records, selector, facts).map((decision, index) => {
+    const promotedTo = records[index].promoted?.map((entry) => entry.schema);
+    return promotedTo?.length ? { clean: false, reason: `promoted to ${promotedTo.join(', ')}` } : decision;
+  });
+}
+
+function decideUnpromoted(records: BuildRecord[], selector: CleanSelector, facts: SelectionFacts): Decision[] {
   if (selector.kind === 'refs') {
     return records.map((record) => {
       const ref = facts.namedCommits.get(record.commit);

@@ -55,10 +55,12 @@ export async function planClean(request: CleanRequest): Promise<CleanPlan> {
     .filter(({ record }) => record.project === request.project)
     .filter(({ record }) => request.dbtTarget === undefined || record.target === request.dbtTarget)
     .sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
+  const facts = await selectionFacts(request, builds);
+  refuseNamedPromotedBuilds(builds, facts.namedCommits);
   const decisions = decide(
     builds.map(({ record }) => record),
     request.selector,
-    await selectionFacts(request, builds),
+    facts,
   );
   const planned = builds.map((build, index) => ({
     ...build,
@@ -76,6 +78,17 @@ export async function planClean(request: CleanRequest): Promise<CleanPlan> {
     }
   }
   return { builds: planned };
+}
+
+/** `--ref` asks for particular builds: one promoted is an error, not a quiet skip. */
+function refuseNamedPromotedBuilds(builds: RecordedBuild[], namedCommits: Map<string, string>): void {
+  const promoted = builds.find(({ record }) => namedCommits.has(record.commit) && record.promoted?.length);
+  if (!promoted) return;
+  const { record } = promoted;
+  const schemas = record.promoted!.map((entry) => entry.schema).join(', ');
+  throw new UserError(
+    `the build of ${record.project} at ${namedCommits.get(record.commit)} (${record.buildId}, dbt target ${record.target}) is promoted to ${schemas}, whose views read its schemas: promote another commit there first (nx run ${record.project}:promote --ref=<ref>), then clean it.`,
+  );
 }
 
 async function selectionFacts(request: CleanRequest, builds: RecordedBuild[]) {

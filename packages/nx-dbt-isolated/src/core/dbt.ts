@@ -277,6 +277,7 @@ export function summarizeRunResults(file: string): RunResultsSummary | undefined
 export interface ManifestNode {
   unique_id: string;
   name: string;
+  alias?: string;
   resource_type: string;
   database?: string | null;
   schema: string;

@@ -37,6 +37,8 @@ export interface BuildRecord {
   checkoutFolders?: CheckoutFolders;
   /** A slim build: it built what changed since this commit's build and read the rest from its schema. */
   deferredTo?: { commit: string; ref: string; schema: string };
+  /** The schemas this build is promoted to (see promote.ts), with when. */
+  promoted?: { schema: string; at: string }[];
   /** A build of the same commit, project and target that died before this one started over. */
   recoveredFrom?: { startedAt: string; phase: BuildPhase };
   /** The key Nx cached the build under, when it was cached. */
@@ -51,6 +53,11 @@ export interface BuildRecord {
   restoredFromCacheAt?: string;
   /** Set by a clean that kept the warehouse: the record stays so that a later clean can drop the schemas. */
   filesRemovedAt?: string;
+}
+
+/** The lock a build holds while it writes its record, folder and schemas; so does whatever else writes the record. */
+export function buildLockName(commit: string, project: string, dbtTarget: string): string {
+  return `build-${commit}-${project}-${dbtTarget}`;
 }
 
 export function writeBuildRecord(file: string, record: BuildRecord): void {

@@ -54,7 +54,7 @@ describe('findDeferralBase', () => {
     const builds: string[] = [];
     const base = await findDeferralBase(
       request({
-        buildBase: async (commit, dbtTarget) => {
+        build: async (commit, dbtTarget) => {
           builds.push(`${commit} ${dbtTarget}`);
           recordBase();
         },
@@ -70,7 +70,7 @@ describe('findDeferralBase', () => {
       /for dbt target dev failed, so there is nothing to defer to/,
     );
     recordBase({ deferredTo: { commit: '1'.repeat(40), ref: 'v1', schema: 'analytics_11111111' } });
-    await expect(findDeferralBase(request())).rejects.toThrow(/is itself a slim build/);
+    await expect(findDeferralBase(request())).rejects.toThrow(/is a slim build/);
     rmSync(paths().targetPath, { recursive: true });
     recordBase({}, false);
     await expect(findDeferralBase(request())).rejects.toThrow(/has no manifest.json/);
@@ -79,7 +79,7 @@ describe('findDeferralBase', () => {
   it('does not take the build of another dbt target, or a base build that still fails once rebuilt', async () => {
     recordBase();
     await expect(findDeferralBase(request({ dbtTarget: 'ci' }))).rejects.toThrow(/for dbt target ci to defer to/);
-    const rebuild = findDeferralBase(request({ dbtTarget: 'ci', buildBase: async () => undefined }));
+    const rebuild = findDeferralBase(request({ dbtTarget: 'ci', build: async () => undefined }));
     await expect(rebuild).rejects.toThrow(/no isolated build of analytics at main/);
   });
 });

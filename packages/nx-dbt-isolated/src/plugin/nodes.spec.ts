@@ -39,7 +39,14 @@ describe('dbtProjectNodes', () => {
     expect(project?.name).toBe('jaffle_shop');
     expect(project?.root).toBe('warehouse/analytics');
     expect(project?.metadata?.technologies).toEqual(['dbt']);
-    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build', 'clean']);
+    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote']);
+    for (const name of ['diff', 'promote']) {
+      expect(project?.targets?.[name]).toMatchObject({
+        executor: `nx-dbt-isolated:${name}`,
+        cache: false,
+        options: { buildTarget: 'isolated-build' },
+      });
+    }
     const target = project?.targets?.['isolated-build'];
     expect(target?.executor).toBe('nx-dbt-isolated:isolated-build');
     expect(target?.cache).toBe(true);
@@ -59,11 +66,14 @@ describe('dbtProjectNodes', () => {
   });
 
   it('names the targets as configured', () => {
-    const options = normalizeOptions({ isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean' }, {}, '23.2.1');
-    expect(options).toEqual({ isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean', taskLevelAffected: false });
+    const names = { isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean', diffTargetName: 'dbt-diff' };
+    const options = normalizeOptions({ ...names, promoteTargetName: 'publish' }, {}, '23.2.1');
+    expect(options).toEqual({ ...names, promoteTargetName: 'publish', taskLevelAffected: false });
     const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', analytics, options);
     const targets = result.projects?.['warehouse/analytics']?.targets ?? {};
-    expect(Object.keys(targets)).toEqual(['ib', 'dbt-clean']);
+    expect(Object.keys(targets)).toEqual(['ib', 'dbt-clean', 'dbt-diff', 'publish']);
+    // Diff and promote build a missing commit with the build target, whatever its name.
+    expect(targets['publish'].options).toEqual({ buildTarget: 'ib' });
     expect(targets.ib.executor).toBe('nx-dbt-isolated:isolated-build');
     expect(targets['dbt-clean'].executor).toBe('nx-dbt-isolated:clean');
   });
@@ -119,12 +129,12 @@ describe('createNodes', () => {
     const projects = results[0][1].projects ?? {};
     expect(Object.keys(projects)).toEqual(['analytics']);
     expect(projects.analytics.name).toBe('analytics');
-    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean']);
+    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote']);
   });
 
   it('uses the configured target name', async () => {
     const results = await createNodesFn(['analytics/dbt_project.yml'], { isolatedBuildTargetName: 'ib' }, context);
-    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean']);
+    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean', 'diff', 'promote']);
   });
 
   it('serves a project from the cache while its dbt_project.yml is unchanged, and parses it again when it changes', async () => {

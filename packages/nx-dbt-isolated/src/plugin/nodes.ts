@@ -13,6 +13,10 @@ export interface DbtIsolatedPluginOptions {
   isolatedBuildTargetName?: string;
   /** Name of the inferred clean target. Default: `clean`. */
   cleanTargetName?: string;
+  /** Name of the inferred diff target. Default: `diff`. */
+  diffTargetName?: string;
+  /** Name of the inferred promote target. Default: `promote`. */
+  promoteTargetName?: string;
 }
 
 type NormalizedOptions = Required<DbtIsolatedPluginOptions> & {
@@ -22,6 +26,8 @@ type NormalizedOptions = Required<DbtIsolatedPluginOptions> & {
 
 const DBT_PROJECT_GLOB = '**/dbt_project.yml';
 const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
+const DIFF_EXECUTOR = 'nx-dbt-isolated:diff';
+const PROMOTE_EXECUTOR = 'nx-dbt-isolated:promote';
 
 /** Folders whose dbt projects are copies, never the user's own: checkouts and installed node packages. */
 const COPY_FOLDERS = new Set(['.dot', 'node_modules']);
@@ -86,6 +92,8 @@ export function normalizeOptions(
   return {
     isolatedBuildTargetName: options?.isolatedBuildTargetName ?? 'isolated-build',
     cleanTargetName: options?.cleanTargetName ?? 'clean',
+    diffTargetName: options?.diffTargetName ?? 'diff',
+    promoteTargetName: options?.promoteTargetName ?? 'promote',
     taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
   };
 }
@@ -112,6 +120,8 @@ export function dbtProjectNodes(file: string, text: string, options: NormalizedO
           ? {
               [options.isolatedBuildTargetName]: isolatedBuildTarget(dbtProject.name, options),
               [options.cleanTargetName]: cleanTarget(dbtProject.name, options),
+              [options.diffTargetName]: diffTarget(dbtProject.name, options),
+              [options.promoteTargetName]: promoteTarget(dbtProject.name, options),
             }
           : {},
       },
@@ -155,6 +165,30 @@ function cleanTarget(project: string, options: NormalizedOptions): TargetConfigu
     metadata: {
       technologies: ['dbt'],
       description: `Remove old isolated builds, their schemas and checkouts, e.g. nx run ${project}:${options.cleanTargetName} --keep=5 --dryRun`,
+    },
+  };
+}
+
+function diffTarget(project: string, options: NormalizedOptions): TargetConfiguration {
+  return {
+    executor: DIFF_EXECUTOR,
+    options: { buildTarget: options.isolatedBuildTargetName },
+    cache: false,
+    metadata: {
+      technologies: ['dbt'],
+      description: `Compare two commits' isolated builds, models and data, e.g. nx run ${project}:${options.diffTargetName} --base=main --head=HEAD --format=markdown`,
+    },
+  };
+}
+
+function promoteTarget(project: string, options: NormalizedOptions): TargetConfiguration {
+  return {
+    executor: PROMOTE_EXECUTOR,
+    options: { buildTarget: options.isolatedBuildTargetName },
+    cache: false,
+    metadata: {
+      technologies: ['dbt'],
+      description: `Make a schema views over a commit's isolated build, switched in one transaction, e.g. nx run ${project}:${options.promoteTargetName} --ref=v1.2 --schema=analytics --dryRun`,
     },
   };
 }

@@ -1,0 +1,22 @@
+import { locksDir } from './dot-layout';
+import { withLock } from './lock';
+import { duckDbFile, type WarehouseIdentity } from './profiles';
+
+/**
+ * DuckDB lets one process open a database file for writing at a time, so whatever connects to a
+ * file (builds, diffs, promotions) takes turns; other warehouses take concurrent sessions and
+ * need no lock.
+ */
+export function withWarehouseLock<T>(
+  workspaceRoot: string,
+  warehouse: WarehouseIdentity,
+  reporter: { info(line: string): void },
+  work: () => Promise<T>,
+): Promise<T> {
+  const file = duckDbFile(warehouse);
+  if (!file) return work();
+  return withLock(locksDir(workspaceRoot), `duckdb-${file}`, work, {
+    onWait: () =>
+      reporter.info(`waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)`),
+  });
+}

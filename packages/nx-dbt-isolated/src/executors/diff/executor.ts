@@ -1,0 +1,55 @@
+import { homedir } from 'node:os';
+import { relative } from 'node:path';
+import { logger, type ExecutorContext } from '@nx/devkit';
+import { diffCommits } from '../../core/diff/diff-commits';
+import { renderMarkdown, renderTable } from '../../core/diff/report';
+import { UserError, errorMessage } from '../../core/errors';
+import { buildThroughNx } from '../../plugin/build-through-nx';
+import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
+import type { DiffExecutorOptions } from './schema';
+
+export default async function diffExecutor(
+  options: DiffExecutorOptions,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
+  const project = context.projectName;
+  const projectRoot = project ? context.projectsConfigurations?.projects[project]?.root : undefined;
+  if (!project || projectRoot === undefined) {
+    logger.error('nx-dbt-isolated: diff runs on a project: nx run <project>:diff --base=main --head=HEAD.');
+    return { success: false };
+  }
+  const buildTarget = options.buildTarget ?? 'isolated-build';
+  const format = options.format ?? 'table';
+  // JSON goes to stdout alone, for scripts; everything else the task says goes to stderr then.
+  const say =
+    format === 'json' ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => logger.info(line);
+  try {
+    const { report, files } = await diffCommits(
+      {
+        workspaceRoot: context.root,
+        project,
+        projectRoot,
+        targetName: buildTarget,
+        base: String(options.base ?? 'main'),
+        head: String(options.head ?? 'HEAD'),
+        dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
+        select: options.select === undefined ? [] : [options.select].flat(),
+        profilesDir: options.profilesDir,
+        dbtExecutable: options.dbtExecutable,
+        env: process.env,
+        homeDir: homedir(),
+        build: (commit, dbtTarget) =>
+          buildThroughNx({ workspaceRoot: context.root, project, targetName: buildTarget, commit, dbtTarget }),
+      },
+      { info: say },
+    );
+    if (format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else logger.info(format === 'markdown' ? renderMarkdown(report) : renderTable(report));
+    say(`Reports: ${relative(context.root, files.markdown)} and ${relative(context.root, files.json)}`);
+    return { success: true };
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
+    return { success: false };
+  }
+}
