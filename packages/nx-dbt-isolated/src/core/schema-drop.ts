@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import { UserError } from './errors';
 import { RESULT_PREFIX, runOperation, type WarehouseConnection } from './operation';
+import { PROMOTION_TABLE } from './promote';
 
 export interface SchemaDropRequest extends WarehouseConnection {
   schemas: string[];
@@ -11,19 +13,31 @@ const MACRO = 'nx_dbt_isolated_drop_schemas';
 
 /**
  * Checks each schema in the target's database and drops the ones that exist (cascading to their
- * relations), through the adapter, so it works with any warehouse dbt supports.
+ * relations), through the adapter, so it works with any warehouse dbt supports. Drops nothing
+ * when a promotion table (see promote.ts) lists one of them as the source of promoted views:
+ * on a shared warehouse another workspace may have promoted the same commit's schemas.
  */
 const MACRO_FILE = `{% macro ${MACRO}(schemas, drop) %}
+  {% set promoted = [] %}
+  {% if drop %}
+    {% set tables = run_query("select table_schema from information_schema.tables where table_catalog = current_database() and table_name = '${PROMOTION_TABLE}'") %}
+    {% for table in tables.rows %}
+      {% set sources = run_query('select distinct source_schema, promoted_as from "' ~ table[0] | replace('"', '""') ~ '"."${PROMOTION_TABLE}"') %}
+      {% for source in sources.rows %}
+        {% if source[0] in schemas %}{% do promoted.append([source[0], source[1]]) %}{% endif %}
+      {% endfor %}
+    {% endfor %}
+  {% endif %}
   {% set existing = [] %}
   {% for schema in schemas %}
     {% if adapter.check_schema_exists(target.database, schema) %}
       {% do existing.append(schema) %}
-      {% if drop %}
+      {% if drop and not promoted %}
         {% do adapter.drop_schema(api.Relation.create(database=target.database, schema=schema)) %}
       {% endif %}
     {% endif %}
   {% endfor %}
-  {{ print('${RESULT_PREFIX}' ~ tojson(existing)) }}
+  {{ print('${RESULT_PREFIX}' ~ tojson({'existing': existing, 'promoted': promoted})) }}
 {% endmacro %}
 `;
 
@@ -33,12 +47,20 @@ const MACRO_FILE = `{% macro ${MACRO}(schemas, drop) %}
  */
 export async function dropSchemas(request: SchemaDropRequest): Promise<string[]> {
   if (request.schemas.length === 0) return [];
-  const existing = await runOperation(request, {
+  const result = (await runOperation(request, {
     macro: MACRO,
     text: MACRO_FILE,
     args: { schemas: request.schemas, drop: request.drop },
     failure: (lastLine) =>
       `dbt could not ${request.drop ? 'drop' : 'look for'} schemas ${request.schemas.join(', ')} with ${join(request.profilesDir, 'profiles.yml')} (${lastLine}): check that the warehouse is reachable with that profile, then run the clean again.`,
-  });
-  return (existing as unknown[]).map(String);
+  })) as { existing: string[]; promoted: [string, string][] };
+  if (result.promoted.length > 0) throw promotedError(result.promoted);
+  return result.existing;
+}
+
+function promotedError(promoted: [string, string][]): UserError {
+  const read = promoted.map(([source, promotedAs]) => `${source} (by ${promotedAs})`).join(', ');
+  return new UserError(
+    `promoted views read ${read}, so no schema was dropped: promote another commit to ${promoted[0][1]} first (nx run <project>:promote --ref=<ref> --schema=${promoted[0][1]}), then clean again.`,
+  );
 }

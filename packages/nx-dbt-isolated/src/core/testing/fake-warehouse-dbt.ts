@@ -35,7 +35,7 @@ const { schemas, drop } = JSON.parse(args[args.indexOf('--args') + 1]);
 const held = JSON.parse(fs.readFileSync(${JSON.stringify(files.schemas)}, 'utf8'));
 const existing = schemas.filter((schema) => held.includes(schema));
 if (drop) fs.writeFileSync(${JSON.stringify(files.schemas)}, JSON.stringify(held.filter((s) => !existing.includes(s))));
-console.log('nx-dbt-isolated-result:' + JSON.stringify(existing));
+console.log('nx-dbt-isolated-result:' + JSON.stringify({ existing, promoted: [] }));
 `,
   });
   chmodSync(join(dir, 'dbt'), 0o755);
