@@ -95,6 +95,22 @@ describe('decide', () => {
     ]);
   });
 
+  it('keeps a promoted build whatever selects it, saying where it is promoted', () => {
+    const promoted = { ...oldest, promoted: [{ schema: 'prod', at: daysAgo(1) }] };
+    const named = { namedCommits: new Map([[oldest.commit, 'v1.0']]) };
+    const selectors: CleanSelector[] = [
+      { kind: 'refs', refs: ['v1.0'] },
+      { kind: 'all' },
+      { kind: 'filters', keep: 0, unreachable: false },
+    ];
+    for (const selector of selectors) {
+      expect(decide([promoted, newest], selector, facts(named))[0]).toEqual({
+        clean: false,
+        reason: 'promoted to prod',
+      });
+    }
+  });
+
   it('cleans every build but the protected ones with --all', () => {
     const given = { protectedCommits: new Map([[newest.commit, 'main']]) };
     expect(decide(records, { kind: 'all' }, facts(given))).toEqual([

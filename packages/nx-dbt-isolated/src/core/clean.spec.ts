@@ -115,6 +115,16 @@ describe('clean', () => {
     expect(schemasDroppedToken(repo.root, 'analytics', commits[2])).toBeUndefined();
   });
 
+  it('refuses --ref naming a promoted build, in one line saying how to go on, and changes nothing', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1], { promoted: [{ schema: 'prod', at: '2026-11-01T00:00:00.000Z' }] });
+    await expect(planClean(request(byRef(commits[1])))).rejects.toThrow(
+      `the build of analytics at ${commits[1]} (${id(commits[1])}, dbt target dev) is promoted to prod, whose views read its schemas: promote another commit there first (nx run analytics:promote --ref=<ref>), then clean it.`,
+    );
+    expect(warehouse.calls()).toEqual([]);
+    expect(existsSync(paths.buildRecord)).toBe(true);
+  });
+
   it('drops nothing for a record whose schema was written as an unrendered template', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     await recordBuild(commits[1], { schema: `{{ env_var('S') }}_${id(commits[1])}` });
