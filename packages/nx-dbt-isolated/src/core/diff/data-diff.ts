@@ -1,3 +1,4 @@
+import { quoteIdentifier, quoteLiteral } from '../warehouse-sql';
 import type { ModelToCompare, RelationRef } from './manifest-diff';
 import type { ColumnChanges, ColumnType, Comparison, DataDiff, RowCounts } from './types';
 
@@ -81,7 +82,7 @@ function describe(model: ModelToCompare): Batch<Described> {
 
 function columnsQuery(side: RelationRef): string {
   return `select column_name, data_type from information_schema.columns
-where table_catalog = current_database() and table_schema = ${literal(side.schema)} and table_name = ${literal(side.identifier)}
+where table_catalog = current_database() and table_schema = ${quoteLiteral(side.schema)} and table_name = ${quoteLiteral(side.identifier)}
 order by ordinal_position`;
 }
 
@@ -93,7 +94,7 @@ order by ordinal_position`;
 function statsQuery(relation: string, key: string | undefined): string {
   const rows = `select cast(count(*) as bigint) from ${relation}`;
   if (key === undefined) return rows;
-  const column = identifier(key);
+  const column = quoteIdentifier(key);
   return `select
   (${rows}) as row_count,
   (select cast(count(*) as bigint) from ${relation} where ${column} is null) as null_keys,
@@ -257,7 +258,7 @@ from whole_rows`;
  */
 function projection(facts: SideFacts, side: 'base' | 'head', columns: CommonColumn[], key?: CommonColumn): string {
   const value = (column: CommonColumn) => {
-    const name = identifier(column[side]);
+    const name = quoteIdentifier(column[side]);
     return column.asText ? `cast(${name} as varchar)` : name;
   };
   const values = [
@@ -268,15 +269,7 @@ function projection(facts: SideFacts, side: 'base' | 'head', columns: CommonColu
 }
 
 function relationName(side: RelationRef): string {
-  return `${identifier(side.schema)}.${identifier(side.identifier)}`;
-}
-
-function identifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
+  return `${quoteIdentifier(side.schema)}.${quoteIdentifier(side.identifier)}`;
 }
 
 function firstRow(result: QueryResult | undefined): unknown[] {
