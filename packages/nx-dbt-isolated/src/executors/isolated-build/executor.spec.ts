@@ -2,7 +2,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
 import { UserError } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
-import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
+import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import executor from './executor';
 
 jest.mock('../../core/build');
@@ -72,6 +72,29 @@ describe('isolated-build executor', () => {
       command: 'build',
       expectedKey: 'key-from-the-hook',
     });
+  });
+
+  it('passes --deferTo as typed and --buildBase as a build through Nx, and reports what a slim build deferred to', async () => {
+    process.env[DEFER_TO_FROM_CLI] = '0123456';
+    const slim = {
+      ...succeeded,
+      record: {
+        ...succeeded.record,
+        deferredTo: { commit: 'f'.repeat(40), ref: 'main', schema: 'analytics_ffffffff' },
+      },
+    };
+    build.mockResolvedValue(slim as typeof succeeded);
+    await executor({ deferTo: 123456, buildBase: true }, context);
+    const request = requestOfLastCall();
+    expect(request.deferTo).toBe('0123456');
+    expect(request.buildBase).toEqual(expect.any(Function));
+    expect(request.targetName).toBe('isolated-build');
+    expect(logger.info).toHaveBeenCalledWith(
+      expect.stringContaining('deferred  to analytics_ffffffff (main, ffffffffffff)'),
+    );
+    delete process.env[DEFER_TO_FROM_CLI];
+    await executor({ deferTo: 'main' }, context);
+    expect(requestOfLastCall()).toMatchObject({ deferTo: 'main', buildBase: undefined });
   });
 
   it('refuses to run a cached build that the plugin hook did not key', async () => {

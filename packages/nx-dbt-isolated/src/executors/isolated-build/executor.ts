@@ -95,6 +95,14 @@ function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: 
     ['commit', `${record.commit} (ref ${record.ref})`],
     ['schemas', record.schemas.length > 0 ? record.schemas.join(', ') : record.schema],
     ['target', `${record.target} (${record.warehouse.type} ${record.warehouse.location})`],
+    ...(record.deferredTo
+      ? [
+          [
+            'deferred',
+            `to ${record.deferredTo.schema} (${record.deferredTo.ref}, ${record.deferredTo.commit.slice(0, 12)})`,
+          ] as [string, string],
+        ]
+      : []),
     ['results', counts || 'none'],
     ['artifacts', relative(workspaceRoot, paths.targetPath)],
     ...(record.results?.failures ?? []).map(({ node, message }): [string, string] => [

@@ -59,6 +59,12 @@ export function planLines({ build, promotedAs, plan, skipped }: PromoteResult, r
   const skippedRows = skipped.map((node) => `  skipped ${node}`);
   const footer = dryRun
     ? 'Dry run: nothing changed. Run again without --dryRun to switch every view in one transaction.'
-    : `${plan.actions.length} views switched in one transaction; the build is marked promoted, so clean keeps it.`;
+    : `${switched(plan)} in one transaction; the build is marked promoted, so clean keeps it.`;
   return [heading, ...rows, ...skippedRows, footer];
+}
+
+function switched({ actions }: PromoteResult['plan']): string {
+  const dropped = actions.filter((action) => action.kind === 'drop').length;
+  const made = `${actions.length - dropped} views made`;
+  return dropped > 0 ? `${made}, ${dropped} dropped` : made;
 }
