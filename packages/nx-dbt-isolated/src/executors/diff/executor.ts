@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { relative } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { diffCommits } from '../../core/diff/diff-commits';
 import { renderMarkdown, renderTable } from '../../core/diff/report';
@@ -20,7 +21,7 @@ export default async function diffExecutor(
   }
   const buildTarget = options.buildTarget ?? 'isolated-build';
   const format = options.format ?? 'table';
-  // JSON goes to stdout alone, for scripts; everything else the task says goes to stderr then.
+  // With JSON on stdout, everything else the task says goes to stderr (Nx still frames the output).
   const say =
     format === 'json' ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => logger.info(line);
   try {
@@ -43,8 +44,10 @@ export default async function diffExecutor(
       },
       { info: say },
     );
-    if (format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else logger.info(format === 'markdown' ? renderMarkdown(report) : renderTable(report));
+    const rendered = format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : render[format](report);
+    if (format === 'json') process.stdout.write(rendered);
+    else logger.info(rendered);
+    if (options.outputFile) writeOutputFile(join(context.root, options.outputFile), rendered);
     say(`Reports: ${relative(context.root, files.markdown)} and ${relative(context.root, files.json)}`);
     return { success: true };
   } catch (error) {
@@ -52,4 +55,11 @@ export default async function diffExecutor(
     logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
     return { success: false };
   }
+}
+
+const render = { table: renderTable, markdown: renderMarkdown };
+
+function writeOutputFile(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
 }

@@ -5,6 +5,7 @@ export interface DiffExecutorOptions {
   target?: string;
   select?: string[] | string;
   format?: 'table' | 'json' | 'markdown';
+  outputFile?: string;
   buildTarget?: string;
   profilesDir?: string;
   dbtExecutable?: string;
