@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { Client } from 'pg';
 import { join } from 'node:path';
 import { UserError } from './errors';
 import type { WarehouseConnection } from './operation';
@@ -48,6 +49,52 @@ describe('statements through dbt, on a real DuckDB file', () => {
     );
     const [rows] = await runQueries(connection, ['select count(*) as n from s.t'], 'read');
     expect(rows.rows).toEqual([['1']]);
+  }, 60_000);
+});
+
+describe('a transaction on PostgreSQL, through dbt', () => {
+  let dir: string;
+  let connection: WarehouseConnection;
+  const schema = `nx_spec_tx_${process.pid}`;
+  const client = new Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+  const tablesSeen = async () =>
+    (await client.query('select count(*)::int as n from information_schema.tables where table_schema = $1', [schema]))
+      .rows[0].n as number;
+  beforeAll(async () => {
+    dir = makeTempDir();
+    const profile = `nx_spec:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 5432\n      user: postgres\n      password: ''\n      dbname: test\n      schema: ${schema}\n`;
+    writeFileSync(join(dir, 'profiles.yml'), profile);
+    connection = { workspaceRoot: dir, dbt: DBT, profilesDir: dir, profile: 'nx_spec', target: 'pg', env: process.env };
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+    removeDir(dir);
+  });
+
+  it('shows another session none of its statements before the commit, then all of them', async () => {
+    const statements = [
+      `create schema ${schema}`,
+      `create table ${schema}.first as select 1 as x`,
+      'select pg_sleep(3)',
+      `create table ${schema}.second as select 1 as x`,
+    ];
+    let done = false;
+    const running = runInTransaction(connection, statements, 'test').finally(() => (done = true));
+    const seenWhileRunning: number[] = [];
+    while (!done) {
+      seenWhileRunning.push(await tablesSeen());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await running;
+    // Looks every 0.2 s during a 3 s sleep between the two tables: without one transaction,
+    // many would see the first table alone.
+    expect(seenWhileRunning).not.toContain(1);
+    expect(seenWhileRunning.filter((count) => count === 0).length).toBeGreaterThan(10);
+    const firstCommitted = seenWhileRunning.indexOf(2);
+    if (firstCommitted >= 0) expect(seenWhileRunning.slice(firstCommitted)).not.toContain(0);
+    expect(await tablesSeen()).toBe(2);
   }, 60_000);
 });
 

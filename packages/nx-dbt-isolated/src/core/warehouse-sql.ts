@@ -11,12 +11,15 @@ const MACRO = 'nx_dbt_isolated_sql';
 /**
  * Runs each statement through the adapter and prints what it returned. Values go out as text:
  * the warehouse's numbers (decimals among them) have no JSON form of their own in dbt's Jinja.
- * In a transaction, the first statement opens it and every statement runs in it until the commit.
+ * A transaction is opened and committed with SQL of its own rather than dbt's auto-begin:
+ * dbt-postgres sends no BEGIN (it relies on psycopg2's implicit one, which its own first COMMIT
+ * has already spent), so its statements would each commit on their own.
  */
 const MACRO_FILE = `{% macro ${MACRO}(statements, transaction) %}
   {% set results = [] %}
+  {% if transaction %}{% do run_query('begin') %}{% endif %}
   {% for sql in statements %}
-    {% call statement('${MACRO}', fetch_result=True, auto_begin=transaction) %}{{ sql }}{% endcall %}
+    {% call statement('${MACRO}', fetch_result=True, auto_begin=False) %}{{ sql }}{% endcall %}
     {% set table = load_result('${MACRO}').table %}
     {% set rows = [] %}
     {% for row in table.rows %}
@@ -28,7 +31,7 @@ const MACRO_FILE = `{% macro ${MACRO}(statements, transaction) %}
     {% endfor %}
     {% do results.append({'columns': table.column_names | list, 'rows': rows}) %}
   {% endfor %}
-  {% if transaction %}{% do adapter.commit() %}{% endif %}
+  {% if transaction %}{% do run_query('commit') %}{% endif %}
   {{ print('${RESULT_PREFIX}' ~ tojson(results)) }}
 {% endmacro %}
 `;
@@ -38,7 +41,10 @@ export function runQueries(connection: WarehouseConnection, statements: string[]
   return runStatements(connection, statements, false, purpose);
 }
 
-/** Runs statements in one transaction, committed after the last: all of them take effect or none. */
+/**
+ * Runs statements in one transaction, committed after the last: all of them take effect or none,
+ * and other sessions see none of them before the commit.
+ */
 export async function runInTransaction(
   connection: WarehouseConnection,
   statements: string[],
