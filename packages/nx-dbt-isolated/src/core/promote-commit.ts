@@ -71,7 +71,7 @@ export async function promoteCommit(
     const planned = planPromotion(views, state, promotedAs);
     if (request.dryRun) return planned;
     const stamp = { commit, project: request.project, promotedAs, at: request.now.toISOString() };
-    await applyPromotion(connection, planned, state, stamp);
+    await applyPromotion(connection, planned, state, stamp, build.record.warehouse.type);
     await markPromoted(request, build, promotedAs);
     return planned;
   });

@@ -124,24 +124,25 @@ describe('planPromotion', () => {
 const PROMOTION_TABLE_NAME = 'nx_dbt_isolated_promotion';
 
 describe('promotionStatements', () => {
+  const plan = {
+    actions: [
+      { kind: 'replace' as const, view: { schema: 'prod', name: 'orders', sourceSchema: ISO } },
+      { kind: 'create' as const, view: { schema: 'prod', name: 'o\'dd "name"', sourceSchema: ISO } },
+      { kind: 'drop' as const, view: { schema: 'prod_old', name: 'gone' } },
+    ],
+    schemas: ['prod'],
+  };
+  const state = {
+    relations: [],
+    rows: [
+      { schema: 'prod_old', view: 'gone', sourceSchema: 'x', commit: 'c', project: 'analytics', promotedAs: 'prod' },
+    ],
+  };
+  const stamp = { commit: 'f'.repeat(40), project: 'analytics', promotedAs: 'prod', at: '2026-11-24T00:00:00.000Z' };
+
   it('makes schemas and tables, swaps the views and rewrites the promotion rows, quoting every name', () => {
-    const plan = {
-      actions: [
-        { kind: 'replace' as const, view: { schema: 'prod', name: 'orders', sourceSchema: ISO } },
-        { kind: 'create' as const, view: { schema: 'prod', name: 'o\'dd "name"', sourceSchema: ISO } },
-        { kind: 'drop' as const, view: { schema: 'prod_old', name: 'gone' } },
-      ],
-      schemas: ['prod'],
-    };
-    const state = {
-      relations: [],
-      rows: [
-        { schema: 'prod_old', view: 'gone', sourceSchema: 'x', commit: 'c', project: 'analytics', promotedAs: 'prod' },
-      ],
-    };
-    const stamp = { commit: 'f'.repeat(40), project: 'analytics', promotedAs: 'prod', at: '2026-11-24T00:00:00.000Z' };
     const table = `"nx_dbt_isolated_promotion"`;
-    expect(promotionStatements(plan, state, stamp)).toEqual([
+    expect(promotionStatements(plan, state, stamp, 'duckdb')).toEqual([
       'create schema if not exists "prod"',
       `create table if not exists "prod".${table} (view_name varchar, source_schema varchar, commit_sha varchar, project varchar, promoted_as varchar, promoted_at varchar)`,
       'drop view if exists "prod"."orders"',
@@ -152,5 +153,12 @@ describe('promotionStatements', () => {
       `insert into "prod".${table} values ('orders', '${ISO}', '${stamp.commit}', 'analytics', 'prod', '${stamp.at}'), ('o''dd "name"', '${ISO}', '${stamp.commit}', 'analytics', 'prod', '${stamp.at}')`,
       `delete from "prod_old".${table} where promoted_as = 'prod'`,
     ]);
+  });
+
+  it('on PostgreSQL, first takes every view it replaces or drops at once, without waiting on readers', () => {
+    const [lock, ...rest] = promotionStatements(plan, state, stamp, 'postgres');
+    expect(lock).toContain('lock table "prod"."orders", "prod_old"."gone" in access exclusive mode nowait;');
+    expect(lock).toMatch(/exception when lock_not_available then/);
+    expect(rest).toEqual(promotionStatements(plan, state, stamp, 'duckdb'));
   });
 });

@@ -118,7 +118,12 @@ export interface PromotionStamp {
  * then each view dropped and made again (a replaced relation's columns may differ), then the
  * promotion tables rewritten to list what this promotion made.
  */
-export function promotionStatements(plan: PromotionPlan, state: PromotionState, stamp: PromotionStamp): string[] {
+export function promotionStatements(
+  plan: PromotionPlan,
+  state: PromotionState,
+  stamp: PromotionStamp,
+  warehouseType: string,
+): string[] {
   const table = (schema: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(PROMOTION_TABLE)}`;
   const relation = (schema: string, name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
   const tableSchemas = [
@@ -127,10 +132,13 @@ export function promotionStatements(plan: PromotionPlan, state: PromotionState, 
       ...state.rows.filter((row) => row.promotedAs === stamp.promotedAs).map((row) => row.schema),
     ]),
   ].sort();
-  const statements = plan.schemas.flatMap((schema) => [
-    `create schema if not exists ${quoteIdentifier(schema)}`,
-    `create table if not exists ${table(schema)} (view_name varchar, source_schema varchar, commit_sha varchar, project varchar, promoted_as varchar, promoted_at varchar)`,
-  ]);
+  const statements = warehouseType === 'postgres' ? lockViewsFirst(plan) : [];
+  statements.push(
+    ...plan.schemas.flatMap((schema) => [
+      `create schema if not exists ${quoteIdentifier(schema)}`,
+      `create table if not exists ${table(schema)} (view_name varchar, source_schema varchar, commit_sha varchar, project varchar, promoted_as varchar, promoted_at varchar)`,
+    ]),
+  );
   for (const action of plan.actions) {
     if (action.kind !== 'create')
       statements.push(`drop view if exists ${relation(action.view.schema, action.view.name)}`);
@@ -154,6 +162,37 @@ export function promotionStatements(plan: PromotionPlan, state: PromotionState, 
     if (rows.length > 0) statements.push(`insert into ${table(schema)} values (${rows.join('), (')})`);
   }
   return statements;
+}
+
+/**
+ * PostgreSQL: takes every view the switch replaces or drops before touching any, without waiting
+ * on readers (retrying for up to 10 s). Taken one by one while readers hold some of them, the
+ * locks would deadlock with a reader's query, and PostgreSQL would end one of the two.
+ */
+function lockViewsFirst(plan: PromotionPlan): string[] {
+  const existing = plan.actions.filter((action) => action.kind !== 'create');
+  if (existing.length === 0) return [];
+  const views = existing.map(({ view }) => `${quoteIdentifier(view.schema)}.${quoteIdentifier(view.name)}`);
+  return [
+    `do $$
+declare
+  attempts integer := 0;
+begin
+  loop
+    begin
+      lock table ${views.join(', ')} in access exclusive mode nowait;
+      return;
+    exception when lock_not_available then
+      attempts := attempts + 1;
+      if attempts >= 400 then
+        raise;
+      end if;
+      perform pg_sleep(0.025);
+    end;
+  end loop;
+end
+$$`,
+  ];
 }
 
 const STATE_MACRO = 'nx_dbt_isolated_promotion_state';
@@ -212,6 +251,8 @@ export function applyPromotion(
   plan: PromotionPlan,
   state: PromotionState,
   stamp: PromotionStamp,
+  warehouseType: string,
 ): Promise<void> {
-  return runInTransaction(connection, promotionStatements(plan, state, stamp), `promote to ${stamp.promotedAs}`);
+  const statements = promotionStatements(plan, state, stamp, warehouseType);
+  return runInTransaction(connection, statements, `promote to ${stamp.promotedAs}`);
 }

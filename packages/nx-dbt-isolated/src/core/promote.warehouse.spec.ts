@@ -17,7 +17,7 @@ describe('promotion on a real DuckDB file, through dbt', () => {
   const read = async (sql: string) => (await runQueries(connection, [sql], 'read'))[0].rows;
   const promote = async (next: PromotedView[], commit: string) => {
     const state = await readPromotionState(connection, ['prod']);
-    await applyPromotion(connection, planPromotion(next, state, 'prod'), state, stamp(commit));
+    await applyPromotion(connection, planPromotion(next, state, 'prod'), state, stamp(commit), 'duckdb');
   };
 
   beforeAll(async () => {
