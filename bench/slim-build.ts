@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import globalSetup from '../e2e/support/global-setup';
 import { REPO_ROOT } from '../e2e/support/paths';
 import { installedWorkspace, nxEnvironment } from '../e2e/support/workspace';
@@ -15,7 +16,6 @@ import {
   pluginRevision,
   recordedCommands,
   run,
-  runsFromArgs,
   setupLine,
   stats,
   writeResults,
@@ -40,11 +40,26 @@ const WORKSPACE = join(ROOT, 'workspace');
  */
 const CLONE = join(ROOT, 'full');
 const PROJECT = 'analytics';
-const DEFAULT_RUNS = 5;
 const GOAL = 0.3;
 
 /** The layers of the generated project: how many models each, and what each model reads. */
-const LAYOUT = { raw: 10, staging: 20, intermediate: 30, marts: 20, reports: 5, rawRows: 40000 };
+const DEFAULT_RAW_ROWS = 40000;
+const { runs: RUNS, rows: RAW_ROWS } = benchArgs();
+const LAYOUT = { raw: 10, staging: 20, intermediate: 30, marts: 20, reports: 5, rawRows: RAW_ROWS };
+/** Results of the default project are `slim-build.*`; a project with other data sizes gets its own files. */
+const RESULTS_NAME = RAW_ROWS === DEFAULT_RAW_ROWS ? 'slim-build' : `slim-build-${RAW_ROWS}-rows`;
+
+/** `--runs N` (default 5) and `--rows N`, the generated rows of each raw table (default 40000). */
+function benchArgs(): { runs: number; rows: number } {
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '5' }, rows: { type: 'string', default: String(DEFAULT_RAW_ROWS) } },
+  });
+  const [runs, rows] = [Number(values.runs), Number(values.rows)];
+  if (![runs, rows].every((value) => Number.isInteger(value) && value >= 1)) {
+    throw new Error(`--runs and --rows take positive whole numbers, not ${values.runs} and ${values.rows}`);
+  }
+  return { runs, rows };
+}
 /** The one model the head commit changes, and what dbt must then build: it and its descendants. */
 const CHANGED = 'int_03';
 const EXPECTED_MODELS = ['int_03', 'mart_03', 'report_00'];
@@ -88,7 +103,7 @@ interface Summary {
 }
 
 async function main(): Promise<void> {
-  const runs = runsFromArgs(DEFAULT_RUNS);
+  const runs = RUNS;
   const loadAtStart = loadavg();
 
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
@@ -234,7 +249,7 @@ async function main(): Promise<void> {
     summary,
   };
   writeResults(
-    'slim-build',
+    RESULTS_NAME,
     result,
     report(result.date, result.machine, runs, plugin, { base, head, models, tests }, load, commands, summary),
   );

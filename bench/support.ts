@@ -53,9 +53,9 @@ export interface PluginRevision {
   modified: boolean;
 }
 
-/** `--runs N` of the command line (default 7, or `defaultRuns`): the number of alternating rounds. */
-export function runsFromArgs(defaultRuns = 7): number {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: String(defaultRuns) } } });
+/** `--runs N` of the command line (default 7): the number of alternating rounds. */
+export function runsFromArgs(): number {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive whole number, not ${values.runs}`);
   return runs;
