@@ -1,12 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { WarehouseConnection } from './operation';
 import { applyPromotion, planPromotion, readPromotionState, type PromotedView } from './promote';
 import { dropSchemas } from './schema-drop';
+import { duckDbConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { runInTransaction, runQueries } from './warehouse-sql';
 
-const DBT = join(__dirname, '..', '..', '..', '..', '.venv', 'bin', 'dbt');
 const stamp = (commit: string) => ({ commit, project: 'analytics', promotedAs: 'prod', at: '2026-11-24T00:00:00Z' });
 const views = (source: string, names: string[]): PromotedView[] =>
   names.map((name) => ({ schema: 'prod', name, sourceSchema: source }));
@@ -22,16 +20,7 @@ describe('promotion on a real DuckDB file, through dbt', () => {
 
   beforeAll(async () => {
     dir = makeTempDir();
-    const profile = `nx_spec:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: ${join(dir, 'spec.duckdb')}\n      schema: main\n`;
-    writeFileSync(join(dir, 'profiles.yml'), profile);
-    connection = {
-      workspaceRoot: dir,
-      dbt: DBT,
-      profilesDir: dir,
-      profile: 'nx_spec',
-      target: 'dev',
-      env: process.env,
-    };
+    connection = duckDbConnection(dir);
     await runInTransaction(
       connection,
       [

@@ -1,28 +1,16 @@
-import { writeFileSync } from 'node:fs';
 import { Client } from 'pg';
-import { join } from 'node:path';
 import { UserError } from './errors';
 import type { WarehouseConnection } from './operation';
+import { dbtConnection, duckDbConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { quoteIdentifier, quoteLiteral, runInTransaction, runQueries } from './warehouse-sql';
-
-const DBT = join(__dirname, '..', '..', '..', '..', '.venv', 'bin', 'dbt');
 
 describe('statements through dbt, on a real DuckDB file', () => {
   let dir: string;
   let connection: WarehouseConnection;
   beforeAll(() => {
     dir = makeTempDir();
-    const profile = `nx_spec:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: ${join(dir, 'spec.duckdb')}\n      schema: main\n`;
-    writeFileSync(join(dir, 'profiles.yml'), profile);
-    connection = {
-      workspaceRoot: dir,
-      dbt: DBT,
-      profilesDir: dir,
-      profile: 'nx_spec',
-      target: 'dev',
-      env: process.env,
-    };
+    connection = duckDbConnection(dir);
   });
   afterAll(() => removeDir(dir));
 
@@ -62,9 +50,15 @@ describe('a transaction on PostgreSQL, through dbt', () => {
       .rows[0].n as number;
   beforeAll(async () => {
     dir = makeTempDir();
-    const profile = `nx_spec:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 5432\n      user: postgres\n      password: ''\n      dbname: test\n      schema: ${schema}\n`;
-    writeFileSync(join(dir, 'profiles.yml'), profile);
-    connection = { workspaceRoot: dir, dbt: DBT, profilesDir: dir, profile: 'nx_spec', target: 'pg', env: process.env };
+    connection = dbtConnection(dir, {
+      type: 'postgres',
+      host: '127.0.0.1',
+      port: 5432,
+      user: 'postgres',
+      password: '',
+      dbname: 'test',
+      schema,
+    });
     await client.connect();
   });
   afterAll(async () => {
