@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import globalSetup from '../e2e/support/global-setup';
 import { REPO_ROOT } from '../e2e/support/paths';
+import { withDescendants } from '../e2e/support/workflows';
 import { installedWorkspace, nxEnvironment } from '../e2e/support/workspace';
 import {
   DBT,
@@ -413,21 +414,6 @@ function dbtProject(): { files: Map<string, string>; models: number; tests: numb
   const models = LAYOUT.raw + LAYOUT.staging + LAYOUT.intermediate + LAYOUT.marts + LAYOUT.reports;
   const testCount = LAYOUT.staging + LAYOUT.marts + 2 * LAYOUT.reports;
   return { files, models, tests: testCount };
-}
-
-/** `node` and every node downstream of it in the manifest's child_map (tests included), sorted. */
-function withDescendants(manifest: Manifest, node: string): string[] {
-  const found = new Set<string>([node]);
-  const queue = [node];
-  while (queue.length > 0) {
-    for (const child of manifest.child_map[queue.shift()!] ?? []) {
-      if (!found.has(child)) {
-        found.add(child);
-        queue.push(child);
-      }
-    }
-  }
-  return [...found].sort();
 }
 
 /** A full build ran every model and test, all of them successfully; returns how many nodes. */

@@ -61,8 +61,8 @@ export function worktreeAdminDir(repo: string, worktree: string): string | undef
 }
 
 /**
- * Makes a commit whose tree is `parent`'s plus `files` (path → content), with git plumbing and a
- * separate index: the working tree, index and HEAD of `dir` are not touched. `branch` is set to
+ * Makes a commit whose tree is `parent`'s plus `files` (path → content) and without `removed`,
+ * with git plumbing and a separate index: the working tree, index and HEAD of `dir` are not touched. `branch` is set to
  * it so that the commit is reachable. Returns its sha.
  */
 export function commitBeside(
@@ -71,6 +71,7 @@ export function commitBeside(
   branch: string,
   message: string,
   files: Record<string, string> = {},
+  removed: string[] = [],
 ): string {
   const env = { ...process.env, GIT_INDEX_FILE: join(dir, '.git', `e2e-index-${process.pid}`) };
   const run = (args: string[], input?: string) =>
@@ -87,6 +88,7 @@ export function commitBeside(
       return `100644 ${blob}\t${path}\n`;
     });
     if (entries.length > 0) run(['update-index', '--index-info'], entries.join(''));
+    if (removed.length > 0) run(['update-index', '--force-remove', '--', ...removed]);
     const tree = run(['write-tree']);
     const commit = run(['commit-tree', tree, '-p', parent, '-m', message]);
     run(['update-ref', `refs/heads/${branch}`, commit]);

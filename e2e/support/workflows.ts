@@ -1,5 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { git } from './fixture-repo';
@@ -150,34 +150,22 @@ export function filesUnder(folder: string): Record<string, string> {
   return files;
 }
 
-/**
- * Makes a commit whose tree is `parent`'s with `files` (path → content) written and `removed`
- * deleted, with git plumbing and a separate index: the working tree, index and HEAD of `dir` are
- * not touched. `branch` is set to it so that it is reachable. Returns its sha.
- */
-export function commitChanges(
-  dir: string,
-  parent: string,
-  branch: string,
-  message: string,
-  files: Record<string, string>,
-  removed: string[] = [],
-): string {
-  const env = { ...process.env, GIT_INDEX_FILE: join(dir, '.git', `e2e-changes-index-${process.pid}`) };
-  const run = (args: string[], input?: string) =>
-    execFileSync('git', args, { cwd: dir, env, input, encoding: 'utf8' }).trim();
-  try {
-    run(['read-tree', parent]);
-    const entries = Object.entries(files).map(
-      ([path, content]) => `100644 ${run(['hash-object', '-w', '--stdin'], content)}\t${path}\n`,
-    );
-    if (entries.length > 0) run(['update-index', '--index-info'], entries.join(''));
-    if (removed.length > 0) run(['update-index', '--force-remove', '--', ...removed]);
-    const tree = run(['write-tree']);
-    const commit = run(['commit-tree', tree, '-p', parent, '-m', message]);
-    run(['update-ref', `refs/heads/${branch}`, commit]);
-    return commit;
-  } finally {
-    rmSync(env.GIT_INDEX_FILE, { force: true });
+/** The part of dbt's manifest.json that says which nodes use which. */
+export interface ChildMap {
+  child_map: Record<string, string[]>;
+}
+
+/** `node` and every node downstream of it in the manifest's child_map (tests included), sorted. */
+export function withDescendants(manifest: ChildMap, node: string): string[] {
+  const found = new Set<string>([node]);
+  const queue = [node];
+  while (queue.length > 0) {
+    for (const child of manifest.child_map[queue.shift()!] ?? []) {
+      if (!found.has(child)) {
+        found.add(child);
+        queue.push(child);
+      }
+    }
   }
+  return [...found].sort();
 }

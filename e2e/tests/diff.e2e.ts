@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith } from '../support/postgres';
 import {
-  commitChanges,
   filesUnder,
   hasBuildRecord,
   jsonObjectIn,
@@ -117,8 +117,8 @@ describe.each(VARIANTS)('diff of two commits on %s', (_label, variant) => {
 
   beforeAll(() => {
     ws = createTestWorkspace();
-    base = commitChanges(ws.dir, ws.main, 'diff-base', 'Diff models', filesUnder(join(FIXTURE, 'base')));
-    head = commitChanges(ws.dir, base, 'diff-head', 'Diff models changed', filesUnder(join(FIXTURE, 'head')), [
+    base = commitBeside(ws.dir, ws.main, 'diff-base', 'Diff models', filesUnder(join(FIXTURE, 'base')));
+    head = commitBeside(ws.dir, base, 'diff-head', 'Diff models changed', filesUnder(join(FIXTURE, 'head')), [
       'analytics/models/diff/diff_removed.sql',
     ]);
   });

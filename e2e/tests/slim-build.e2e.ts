@@ -4,7 +4,14 @@ import { queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { canonicalRows, cloneTestWorkspace, fileAt, readBuildRecord } from '../support/workflows';
+import {
+  canonicalRows,
+  cloneTestWorkspace,
+  fileAt,
+  readBuildRecord,
+  withDescendants,
+  type ChildMap,
+} from '../support/workflows';
 import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
 
 /**
@@ -20,25 +27,6 @@ const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCC
 
 const CUSTOMERS = 'analytics/models/marts/customers.sql';
 const STG_PAYMENTS = 'analytics/models/staging/stg_payments.sql';
-
-interface Manifest {
-  child_map: Record<string, string[]>;
-}
-
-/** `node` and every node downstream of it in the manifest's child_map (tests included), sorted. */
-function withDescendants(manifest: Manifest, node: string): string[] {
-  const found = new Set<string>([node]);
-  const queue = [node];
-  while (queue.length > 0) {
-    for (const child of manifest.child_map[queue.shift()!] ?? []) {
-      if (!found.has(child)) {
-        found.add(child);
-        queue.push(child);
-      }
-    }
-  }
-  return [...found].sort();
-}
 
 describe('slim builds (--deferTo) on DuckDB (dbt target dev)', () => {
   let ws: TestWorkspace;
@@ -132,7 +120,7 @@ describe('slim builds (--deferTo) on DuckDB (dbt target dev)', () => {
 
     // A full build of the same commit, elsewhere, to compare with.
     expectSuccess(await build(clone, `--ref=${customersChange}`));
-    const manifest = readTarget<Manifest>(clone, customersChange, 'manifest.json');
+    const manifest = readTarget<ChildMap>(clone, customersChange, 'manifest.json');
     const expected = withDescendants(manifest, 'model.analytics.customers');
     // What that is, spelled out: customers, its two children, and customers' two tests.
     expect(expected.filter((id) => !id.startsWith('test.'))).toEqual([
@@ -229,7 +217,7 @@ describe('slim builds (--deferTo) on DuckDB (dbt target dev)', () => {
     expect(relationsIn(warehouseOf(ws), head)).toEqual(rebuilt);
 
     expectSuccess(await build(clone, `--ref=${paymentsChange}`));
-    const manifest = readTarget<Manifest>(clone, paymentsChange, 'manifest.json');
+    const manifest = readTarget<ChildMap>(clone, paymentsChange, 'manifest.json');
     const expected = withDescendants(manifest, 'model.analytics.stg_payments');
     expect(expected.filter((id) => id.startsWith('model.')).length).toBe(rebuilt.length);
     expect(ranNodes(ws, paymentsChange)).toEqual(expected);
