@@ -1,0 +1,3 @@
+export interface InitGeneratorOptions {
+  skipFormat?: boolean;
+}
