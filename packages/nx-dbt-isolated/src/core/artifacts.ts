@@ -1,5 +1,6 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildSummary, writeBuildSummary } from './build-summary';
 import { readdirOrEmpty } from './files';
 import { buildPaths, stagingDir, type BuildPaths } from './dot-layout';
 import { readBuildRecord, writeBuildRecord, type BuildRecord } from './records';
@@ -62,7 +63,9 @@ export function installStagedArtifacts(workspaceRoot: string, project: string, k
   if (isNewerBuildThere(paths, record)) return undefined;
   mkdirSync(paths.targetPath, { recursive: true });
   cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
-  writeBuildRecord(paths.buildRecord, { ...record, restoredFromCacheAt: new Date().toISOString() });
+  const restored = { ...record, restoredFromCacheAt: new Date().toISOString() };
+  writeBuildRecord(paths.buildRecord, restored);
+  writeBuildSummary(paths, buildSummary(workspaceRoot, paths, restored));
   return paths;
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
+import { buildSummary, writeBuildSummary } from './build-summary';
 import { buildKey, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
@@ -163,15 +164,23 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         `• slim build: ${selection.select!.join(' ')} against ${base.commit.slice(0, 12)} (${base.ref}), deferring to schema ${base.schema}`,
       );
     }
+    // dbt parses, the plugin checks the manifest, then dbt runs the command: one line each.
+    const clock = { started: 0, parsed: 0 };
     const run = {
       parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
       commandArgs: dbtArgs(request.command, locations, selection),
-      check: () => checkIsolation(paths, profile, request, reporter),
+      check: () => {
+        clock.parsed = Date.now();
+        reporter.info(`• dbt parse (${secondsSince(clock.started)})`);
+        checkIsolation(paths, profile, request, reporter);
+      },
     };
-    const exit = await timed(reporter, `dbt ${request.command} into schema ${profile.schema}`, () =>
-      withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () =>
-        runDbtParsedFirst(dbt, run, cwd, env),
-      ),
+    const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
+      clock.started = Date.now();
+      return runDbtParsedFirst(dbt, run, cwd, env);
+    });
+    reporter.info(
+      `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
     );
     if (!exit.parsed && !exit.interrupted) {
       throw new UserError(
@@ -190,6 +199,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     record.endedAt = new Date().toISOString();
     delete record.phase;
     writeBuildRecord(paths.buildRecord, record);
+    writeBuildSummary(paths, buildSummary(request.workspaceRoot, paths, record));
   }
   return { success: record.status === 'succeeded', record, paths };
 }
@@ -433,6 +443,10 @@ function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit): vo
 async function timed<T>(reporter: Reporter, phase: string, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   const result = await work();
-  reporter.info(`• ${phase} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  reporter.info(`• ${phase} (${secondsSince(started)})`);
   return result;
+}
+
+function secondsSince(start: number): string {
+  return `${((Date.now() - start) / 1000).toFixed(1)}s`;
 }

@@ -184,6 +184,7 @@ describe('run artifacts', () => {
       });
       expect(summarizeRunResults(file)).toEqual({
         byStatus: { success: 2, error: 1, fail: 1, pass: 1, skipped: 1, warn: 1 },
+        byType: { model: { success: 2, error: 1, skipped: 1 }, test: { fail: 1, pass: 1, warn: 1 } },
         failures: [
           { node: 'model.a.broken', message: 'Binder Error: column x' },
           { node: 'test.a.not_null_orders_id', message: '' },

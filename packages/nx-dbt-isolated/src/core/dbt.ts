@@ -255,6 +255,8 @@ export function captureDbt(
 export interface RunResultsSummary {
   /** Count of results per status: success, pass, error, fail, skipped, warn… */
   byStatus: Record<string, number>;
+  /** The same per resource type (model, test, seed, snapshot…): `{ model: { success: 7 } }`. */
+  byType: Record<string, Record<string, number>>;
   /** Node ids that errored or failed, with dbt's message. */
   failures: { node: string; message: string }[];
 }
@@ -267,11 +269,16 @@ export function summarizeRunResults(file: string): RunResultsSummary | undefined
     return undefined;
   }
   const byStatus: Record<string, number> = {};
-  for (const result of results) byStatus[result.status] = (byStatus[result.status] ?? 0) + 1;
+  const byType: Record<string, Record<string, number>> = {};
+  for (const { unique_id, status } of results) {
+    byStatus[status] = (byStatus[status] ?? 0) + 1;
+    const type = (byType[unique_id.split('.')[0]] ??= {});
+    type[status] = (type[status] ?? 0) + 1;
+  }
   const failures = results
     .filter((result) => result.status === 'error' || result.status === 'fail')
     .map((result) => ({ node: result.unique_id, message: result.message ?? '' }));
-  return { byStatus, failures };
+  return { byStatus, byType, failures };
 }
 
 export interface ManifestNode {

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
-import { relative } from 'node:path';
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
+import { buildSummary, summaryLines } from '../../core/build-summary';
 import { UserError, errorMessage } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
 import { buildThroughNx } from '../../plugin/build-through-nx';
@@ -88,29 +88,6 @@ function asList(value: string[] | string | undefined): string[] | undefined {
 }
 
 function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string): void {
-  const counts = Object.entries(record.results?.byStatus ?? {})
-    .map(([status, count]) => `${count} ${status}`)
-    .join(', ');
-  const rows: [string, string][] = [
-    ['commit', `${record.commit} (ref ${record.ref})`],
-    ['schemas', record.schemas.length > 0 ? record.schemas.join(', ') : record.schema],
-    ['target', `${record.target} (${record.warehouse.type} ${record.warehouse.location})`],
-    ...(record.deferredTo
-      ? [
-          [
-            'deferred',
-            `to ${record.deferredTo.schema} (${record.deferredTo.ref}, ${record.deferredTo.commit.slice(0, 12)})`,
-          ] as [string, string],
-        ]
-      : []),
-    ['results', counts || 'none'],
-    ['artifacts', relative(workspaceRoot, paths.targetPath)],
-    ...(record.results?.failures ?? []).map(({ node, message }): [string, string] => [
-      'failed',
-      `${node}: ${message.split('\n')[0]}`,
-    ]),
-  ];
-  const heading = success ? 'Isolated build succeeded' : `Isolated build ${record.status}: ${record.error}`;
-  const log = success ? logger.info : logger.error;
-  log([heading, ...rows.map(([label, value]) => `  ${label.padEnd(10)}${value}`)].join('\n'));
+  const lines = summaryLines(buildSummary(workspaceRoot, paths, record));
+  (success ? logger.info : logger.error)(lines.join('\n'));
 }
