@@ -163,6 +163,29 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     expect(profile).not.toContain(ciFile);
   });
 
+  it('builds against a dbt target chosen as an Nx configuration, one per target of the profile', async () => {
+    const shown = await ws.nx(['show', 'project', 'analytics', '--json']);
+    const targets = JSON.parse(shown.output.slice(shown.output.indexOf('{'))).targets;
+    for (const name of ['isolated-build', 'clean', 'diff', 'promote']) {
+      expect(targets[name].configurations).toEqual({
+        dev: { target: 'dev' },
+        ci: { target: 'ci' },
+        pg: { target: 'pg' },
+      });
+    }
+    const ciFile = join(ws.dir, 'ci-configuration.duckdb');
+    const result = await ws.nx(['run', 'analytics:isolated-build:ci', `--ref=${ws.v1}`], {
+      ANALYTICS_CI_DUCKDB: ciFile,
+    });
+    expect(result.code).toBe(0);
+    const schema = `analytics_ci_${short(ws.v1)}`;
+    expect(relationsIn(ciFile, schema)).toContain(`${schema}.orders`);
+    const record = JSON.parse(
+      readFileSync(join(ws.dir, '.dot', short(ws.v1), 'analytics', 'ci', 'build.json'), 'utf8'),
+    );
+    expect(record).toMatchObject({ target: 'ci', status: 'succeeded' });
+  });
+
   it('builds two commits at once into one DuckDB file', async () => {
     const [first, second] = await Promise.all([
       ws.nx(['run', 'analytics:isolated-build', `--ref=${ws.excludeReturned}`]),

@@ -68,10 +68,15 @@ describe('docs/reference.md', () => {
     expect(documentedRows(heading)).toEqual(expected);
   });
 
-  it('lists every plugin option with its default', () => {
-    const { taskLevelAffected, ...defaults } = normalizeOptions(undefined, {}, '23.2.1');
+  it('lists every plugin option, with the default of those that have a fixed one', () => {
+    // Given dbtTargets, so that the optional option is among the keys too.
+    const { taskLevelAffected, ...options } = normalizeOptions({ dbtTargets: [] }, {}, '23.2.1');
+    const defaults: Record<string, unknown> = normalizeOptions(undefined, {}, '23.2.1');
     expect(taskLevelAffected).toBe(false);
-    const documented = documentedRows('## Plugin options').map(([name, value]) => [name, value]);
-    expect(documented).toEqual(Object.entries(defaults));
+    const documented = documentedRows('## Plugin options');
+    expect(documented.map(([name]) => name)).toEqual(Object.keys(options));
+    for (const [name, value] of documented) {
+      if (typeof defaults[name] === 'string') expect([name, value]).toEqual([name, defaults[name]]);
+    }
   });
 });

@@ -161,6 +161,16 @@ export function renderEnvVars(value: unknown, env: NodeJS.ProcessEnv): unknown {
   );
 }
 
+/** The targets a profile of profiles.yml defines; none when the file or the profile cannot be read. */
+export function targetsOfProfile(text: string, file: string, profile: string): string[] {
+  try {
+    const outputs = parseProfiles(text, file)[profile];
+    return isMap(outputs) && isMap(outputs.outputs) ? Object.keys(outputs.outputs) : [];
+  } catch {
+    return [];
+  }
+}
+
 export function parseProfiles(text: string, file: string): Record<string, unknown> {
   // YAML 1.1 with merge keys, as PyYAML reads it for dbt (`<<: *defaults`, `yes`/`no`).
   const document = parseDocument(text, { version: '1.1', merge: true });

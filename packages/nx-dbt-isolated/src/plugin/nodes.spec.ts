@@ -149,6 +149,31 @@ describe('createNodes', () => {
     expect(parses).toHaveBeenCalledTimes(2);
   });
 
+  it("gives every target a configuration per dbt target of the project's profile, read again when profiles.yml changes", async () => {
+    const profiles = (targets: string[]) =>
+      `analytics:\n  target: dev\n  outputs:\n${targets.map((t) => `    ${t}:\n      type: duckdb\n`).join('')}other:\n  outputs:\n    x:\n      type: duckdb\n`;
+    writeFiles(workspaceRoot, { 'analytics/profiles.yml': profiles(['dev', 'prod']) });
+    const targets = async () => (await createNodesFn(files, {}, context))[0][1].projects?.analytics.targets ?? {};
+    for (const target of Object.values(await targets())) {
+      expect(target.configurations).toEqual({ dev: { target: 'dev' }, prod: { target: 'prod' } });
+    }
+    writeFiles(workspaceRoot, { 'analytics/profiles.yml': profiles(['dev', 'ci']) });
+    expect((await targets())['isolated-build'].configurations).toEqual({
+      dev: { target: 'dev' },
+      ci: { target: 'ci' },
+    });
+  });
+
+  it('takes the dbt targets of the plugin options over profiles.yml, and makes none without either', async () => {
+    const targets = async (options = {}) =>
+      (await createNodesFn(files, options, context))[0][1].projects?.analytics.targets ?? {};
+    expect((await targets())['isolated-build'].configurations).toBeUndefined();
+    writeFiles(workspaceRoot, { 'analytics/profiles.yml': 'analytics:\n  outputs:\n    dev:\n      type: duckdb\n' });
+    expect((await targets({ dbtTargets: ['prod'] }))['promote'].configurations).toEqual({ prod: { target: 'prod' } });
+    writeFiles(workspaceRoot, { 'analytics/profiles.yml': 'analytics: [broken' });
+    expect((await targets())['isolated-build'].configurations).toBeUndefined();
+  });
+
   it('keys the cache on the file too: two projects with the same text are two projects', async () => {
     writeFiles(workspaceRoot, { 'copy/dbt_project.yml': 'name: analytics\nprofile: analytics\n' });
     const results = await createNodesFn(['analytics/dbt_project.yml', 'copy/dbt_project.yml'], {}, context);

@@ -5,6 +5,7 @@ import { createNodesFromFiles, type CreateNodesResult, type CreateNodesV2, type 
 import { hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
 import { pluginVersion } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
+import { PROFILES_FILE, targetsOfProfile } from '../core/profiles';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { DBT_TARGET_FROM_CLI } from './pre-tasks';
 
@@ -17,9 +18,15 @@ export interface DbtIsolatedPluginOptions {
   diffTargetName?: string;
   /** Name of the inferred promote target. Default: `promote`. */
   promoteTargetName?: string;
+  /**
+   * dbt targets that get a configuration of each inferred target (`nx run analytics:isolated-build:prod`).
+   * Default: the targets of the project's profile in the profiles.yml beside its dbt_project.yml.
+   */
+  dbtTargets?: string[];
 }
 
-type NormalizedOptions = Required<DbtIsolatedPluginOptions> & {
+type NormalizedOptions = Required<Omit<DbtIsolatedPluginOptions, 'dbtTargets'>> & {
+  dbtTargets?: string[];
   /** Nx 24 selects affected tasks by their file inputs, unless nx.json asks for `affected.legacy`. */
   taskLevelAffected: boolean;
 };
@@ -61,14 +68,22 @@ export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
     try {
       return await createNodesFromFiles(
         (file, _options, nodeContext) => {
-          // A project's nodes follow from its dbt_project.yml alone: its text is the cache key.
-          // (Hashing each project's folder through Nx costs more than parsing the file again.)
+          // A project's nodes follow from its dbt_project.yml and the profiles.yml beside it:
+          // their text is the cache key. (Hashing each project's folder through Nx costs more
+          // than parsing the files again.)
           const text = readFileSync(join(nodeContext.workspaceRoot, file), 'utf8');
-          const key = createHash('sha256').update(file).update('\0').update(text).digest('hex');
-          const cached = cache.get(key);
+          const profiles = readIfExists(join(nodeContext.workspaceRoot, dirname(file), PROFILES_FILE));
+          const key = createHash('sha256')
+            .update(file)
+            .update('\0')
+            .update(text)
+            .update('\0')
+            .update(profiles ?? '');
+          const cacheKey = key.digest('hex');
+          const cached = cache.get(cacheKey);
           if (cached) return cached;
-          const nodes = dbtProjectNodes(file, text, options);
-          cache.set(key, nodes);
+          const nodes = dbtProjectNodes(file, text, options, profiles);
+          cache.set(cacheKey, nodes);
           return nodes;
         },
         userDbtProjectFiles(files),
@@ -94,6 +109,7 @@ export function normalizeOptions(
     cleanTargetName: options?.cleanTargetName ?? 'clean',
     diffTargetName: options?.diffTargetName ?? 'diff',
     promoteTargetName: options?.promoteTargetName ?? 'promote',
+    ...(options?.dbtTargets !== undefined && { dbtTargets: options.dbtTargets }),
     taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
   };
 }
@@ -102,9 +118,20 @@ function installedNxVersion(): string {
   return JSON.parse(readFileSync(require.resolve('nx/package.json'), 'utf8')).version;
 }
 
-export function dbtProjectNodes(file: string, text: string, options: NormalizedOptions): CreateNodesResult {
+export function dbtProjectNodes(
+  file: string,
+  text: string,
+  options: NormalizedOptions,
+  profilesText?: string,
+): CreateNodesResult {
   const root = dirname(file);
   const dbtProject = parseDbtProject(text, file);
+  const dbtTargets =
+    options.dbtTargets ??
+    (profilesText !== undefined && dbtProject.profile !== undefined
+      ? targetsOfProfile(profilesText, join(root, PROFILES_FILE), dbtProject.profile)
+      : []);
+  const withConfigurations = (target: TargetConfiguration) => ({ ...target, ...dbtTargetConfigurations(dbtTargets) });
   // Without a profile dbt cannot build the project on its own: it is a package for others.
   const buildable = dbtProject.profile !== undefined;
   return {
@@ -118,15 +145,29 @@ export function dbtProjectNodes(file: string, text: string, options: NormalizedO
         },
         targets: buildable
           ? {
-              [options.isolatedBuildTargetName]: isolatedBuildTarget(dbtProject.name, options),
-              [options.cleanTargetName]: cleanTarget(dbtProject.name, options),
-              [options.diffTargetName]: diffTarget(dbtProject.name, options),
-              [options.promoteTargetName]: promoteTarget(dbtProject.name, options),
+              [options.isolatedBuildTargetName]: withConfigurations(isolatedBuildTarget(dbtProject.name, options)),
+              [options.cleanTargetName]: withConfigurations(cleanTarget(dbtProject.name, options)),
+              [options.diffTargetName]: withConfigurations(diffTarget(dbtProject.name, options)),
+              [options.promoteTargetName]: withConfigurations(promoteTarget(dbtProject.name, options)),
             }
           : {},
       },
     },
   };
+}
+
+/** One Nx configuration per dbt target: `nx run analytics:isolated-build:prod` builds against `prod`. */
+function dbtTargetConfigurations(dbtTargets: string[]): Pick<TargetConfiguration, 'configurations'> {
+  if (dbtTargets.length === 0) return {};
+  return { configurations: Object.fromEntries(dbtTargets.map((target) => [target, { target }])) };
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 function isolatedBuildTarget(project: string, options: NormalizedOptions): TargetConfiguration {
