@@ -40,6 +40,10 @@ describe('dbtProjectNodes', () => {
     expect(project?.root).toBe('warehouse/analytics');
     expect(project?.metadata?.technologies).toEqual(['dbt']);
     expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote']);
+    expect(project?.targets?.['clean']?.metadata?.help).toEqual({
+      command: 'npx nx run jaffle_shop:clean --help',
+      example: { options: { keep: 5, dryRun: true } },
+    });
     for (const name of ['diff', 'promote']) {
       expect(project?.targets?.[name]).toMatchObject({
         executor: `nx-dbt-isolated:${name}`,

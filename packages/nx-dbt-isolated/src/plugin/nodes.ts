@@ -156,6 +156,19 @@ export function dbtProjectNodes(
   };
 }
 
+/** What `nx show project` and the graph show of a target: what it does, its options and an example. */
+function targetMetadata(
+  description: string,
+  task: string,
+  example: Record<string, unknown>,
+): TargetConfiguration['metadata'] {
+  return {
+    technologies: ['dbt'],
+    description,
+    help: { command: `npx nx run ${task} --help`, example: { options: example } },
+  };
+}
+
 /** One Nx configuration per dbt target: `nx run analytics:isolated-build:prod` builds against `prod`. */
 function dbtTargetConfigurations(dbtTargets: string[]): Pick<TargetConfiguration, 'configurations'> {
   if (dbtTargets.length === 0) return {};
@@ -191,10 +204,11 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
       { externalDependencies: [] },
     ],
     outputs: ['{workspaceRoot}/.dot/cache/{projectName}'],
-    metadata: {
-      technologies: ['dbt'],
-      description: `Build the dbt project at a git commit into <schema>_<short_hash>, e.g. nx run ${project}:${options.isolatedBuildTargetName} --ref=main`,
-    },
+    metadata: targetMetadata(
+      `Build the dbt project at a git commit into <schema>_<short_hash>, e.g. nx run ${project}:${options.isolatedBuildTargetName} --ref=main`,
+      `${project}:${options.isolatedBuildTargetName}`,
+      { ref: 'main' },
+    ),
   };
 }
 
@@ -203,10 +217,11 @@ function cleanTarget(project: string, options: NormalizedOptions): TargetConfigu
     executor: CLEAN_EXECUTOR,
     options: {},
     cache: false,
-    metadata: {
-      technologies: ['dbt'],
-      description: `Remove old isolated builds, their schemas and checkouts, e.g. nx run ${project}:${options.cleanTargetName} --keep=5 --dryRun`,
-    },
+    metadata: targetMetadata(
+      `Remove old isolated builds, their schemas and checkouts, e.g. nx run ${project}:${options.cleanTargetName} --keep=5 --dryRun`,
+      `${project}:${options.cleanTargetName}`,
+      { keep: 5, dryRun: true },
+    ),
   };
 }
 
@@ -215,10 +230,11 @@ function diffTarget(project: string, options: NormalizedOptions): TargetConfigur
     executor: DIFF_EXECUTOR,
     options: { buildTarget: options.isolatedBuildTargetName },
     cache: false,
-    metadata: {
-      technologies: ['dbt'],
-      description: `Compare two commits' isolated builds, models and data, e.g. nx run ${project}:${options.diffTargetName} --base=main --head=HEAD --format=markdown`,
-    },
+    metadata: targetMetadata(
+      `Compare two commits' isolated builds, models and data, e.g. nx run ${project}:${options.diffTargetName} --base=main --head=HEAD --format=markdown`,
+      `${project}:${options.diffTargetName}`,
+      { base: 'main', head: 'HEAD' },
+    ),
   };
 }
 
@@ -227,9 +243,10 @@ function promoteTarget(project: string, options: NormalizedOptions): TargetConfi
     executor: PROMOTE_EXECUTOR,
     options: { buildTarget: options.isolatedBuildTargetName },
     cache: false,
-    metadata: {
-      technologies: ['dbt'],
-      description: `Make a schema views over a commit's isolated build, switched in one transaction, e.g. nx run ${project}:${options.promoteTargetName} --ref=v1.2 --schema=analytics --dryRun`,
-    },
+    metadata: targetMetadata(
+      `Make a schema views over a commit's isolated build, switched in one transaction, e.g. nx run ${project}:${options.promoteTargetName} --ref=v1.2 --schema=analytics --dryRun`,
+      `${project}:${options.promoteTargetName}`,
+      { ref: 'v1.2', dryRun: true },
+    ),
   };
 }
