@@ -31,8 +31,10 @@ export default async function diffExecutor(
         project,
         projectRoot,
         targetName: buildTarget,
-        base: String(options.base ?? 'main'),
-        head: String(options.head ?? 'HEAD'),
+        // Like nx affected, NX_BASE and NX_HEAD stand in for --base and --head (which
+        // nx affected keeps for itself instead of passing them to the task).
+        base: String(options.base ?? (process.env.NX_BASE || 'main')),
+        head: String(options.head ?? (process.env.NX_HEAD || 'HEAD')),
         dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
         select: options.select === undefined ? [] : [options.select].flat(),
         profilesDir: options.profilesDir,
