@@ -45,6 +45,14 @@ function usableBuild(lookup: FullBuildLookup): { build: RecordedBuild } | { reco
   return { build: { record, paths } };
 }
 
+/** How a record that is not a usable build reads in a sentence. */
+const STATE_SAID: Record<BuildRecord['status'], string> = {
+  succeeded: 'has no manifest.json',
+  failed: 'failed',
+  interrupted: 'was interrupted',
+  running: 'is still running (or its process died)',
+};
+
 function refuse(lookup: FullBuildLookup, record: BuildRecord | undefined): never {
   const { project, targetName, dbtTarget, ref } = lookup;
   const build = `the isolated build of ${project} at ${ref} (${lookup.commit.slice(0, 8)}) for dbt target ${dbtTarget}`;
@@ -61,6 +69,6 @@ function refuse(lookup: FullBuildLookup, record: BuildRecord | undefined): never
     );
   }
   throw new UserError(
-    `${build} ${record.status === 'succeeded' ? 'has no manifest.json' : record.status}, so there is nothing ${lookup.purpose}: build it again (${buildIt}).`,
+    `${build} ${STATE_SAID[record.status]}, so there is nothing ${lookup.purpose}: build it again (${buildIt}).`,
   );
 }

@@ -27,7 +27,7 @@ export function buildThroughNx(build: BuildThroughNx): Promise<void> {
       env: nestedEnvironment(process.env),
       stdio: ['ignore', process.stderr, process.stderr],
     });
-    child.on('error', reject);
+    child.on('error', (error) => reject(failedBuild(build, error.message)));
     child.on('close', (code) => {
       if (code === 0) resolve();
       else reject(failedBuild(build));
@@ -36,7 +36,13 @@ export function buildThroughNx(build: BuildThroughNx): Promise<void> {
 }
 
 function nxBin(workspaceRoot: string): string {
-  return require.resolve('nx/bin/nx', { paths: [workspaceRoot] });
+  try {
+    return require.resolve('nx/bin/nx', { paths: [workspaceRoot] });
+  } catch {
+    throw new UserError(
+      `nx is not installed in ${workspaceRoot}, so the isolated build this task needs cannot be made through it: run npm install there, then run this again.`,
+    );
+  }
 }
 
 /**
@@ -57,8 +63,9 @@ export function nestedEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return nested;
 }
 
-function failedBuild(build: BuildThroughNx): UserError {
+function failedBuild(build: BuildThroughNx, startError?: string): UserError {
+  const what = startError === undefined ? 'failed (its output is above)' : `could not start (${startError})`;
   return new UserError(
-    `the isolated build of ${build.project} at ${build.commit.slice(0, 12)} that this task needs failed (its output is above): fix it, or build it yourself with nx run ${build.project}:${build.targetName} --ref=${build.commit.slice(0, 12)}, then run this again.`,
+    `the isolated build of ${build.project} at ${build.commit.slice(0, 12)} that this task needs ${what}: fix it, or build it yourself with nx run ${build.project}:${build.targetName} --ref=${build.commit.slice(0, 12)}, then run this again.`,
   );
 }
