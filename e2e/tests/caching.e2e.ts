@@ -2,11 +2,13 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git } from '../support/fixture-repo';
 import { queryDuckDb } from '../support/duckdb';
+import { NX_VERSION } from '../support/paths';
 import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 const HIT = /Nx read the output from the cache/;
 const hits = (result: NxResult) => HIT.test(result.output);
+const NX_MAJOR = Number(NX_VERSION.split('.')[0]);
 
 describe('Nx caches isolated builds keyed on the commit', () => {
   let ws: TestWorkspace;
@@ -42,11 +44,13 @@ describe('Nx caches isolated builds keyed on the commit', () => {
     expect(record.restoredFromCacheAt).toEqual(expect.any(String));
   });
 
-  it('keeps a build of main cached through edits in the working tree and commits on other branches', async () => {
+  it('keeps a build of main cached through commits on other branches, and on Nx 23 through edits in the working tree', async () => {
     const stgOrders = join(ws.dir, 'analytics', 'models', 'staging', 'stg_orders.sql');
     const committed = readFileSync(stgOrders, 'utf8');
     writeFileSync(stgOrders, `${committed}\n-- an edit that is not committed\n`);
-    expect(hits(await build('--ref=main'))).toBe(true);
+    // Nx 24 selects affected tasks by their file inputs, so there the build's inputs hold the
+    // project's files and an uncommitted edit costs a rebuild (docs/caching.md, Nx 24 section).
+    expect(hits(await build('--ref=main'))).toBe(NX_MAJOR < 24);
     writeFileSync(stgOrders, committed);
 
     git(ws.dir, 'checkout', '-q', 'feature/vip');
