@@ -142,7 +142,7 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     writeFileSync(stgOrders, committed);
   });
 
-  it('builds another dbt target, keeping env_var text in the generated profile', async () => {
+  it('builds another dbt target, its env_var DuckDB path rendered into the file dbt opens', async () => {
     const ciFile = join(ws.dir, 'ci-warehouse.duckdb');
     const result = await ws.nx(['run', 'analytics:isolated-build', `--ref=${ws.featureVip}`, '--target=ci'], {
       ANALYTICS_CI_DUCKDB: ciFile,
@@ -159,8 +159,14 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
       join(ws.dir, '.dot', short(ws.featureVip), 'analytics', 'ci', 'profiles', 'profiles.yml'),
       'utf8',
     );
-    expect(profile).toContain("{{ env_var('ANALYTICS_CI_DUCKDB', 'ci.duckdb') }}");
-    expect(profile).not.toContain(ciFile);
+    // The writer lock and the +database check must name the file dbt opens (issue 14, 1.3).
+    expect(profile).not.toContain('ANALYTICS_CI_DUCKDB');
+    expect(profile).toContain(`path: "${ciFile}"`);
+    const record = JSON.parse(
+      readFileSync(join(ws.dir, '.dot', short(ws.featureVip), 'analytics', 'ci', 'build.json'), 'utf8'),
+    );
+    expect(record.warehouse).toEqual({ type: 'duckdb', location: ciFile });
+    expect(result.output).toContain(ciFile);
   });
 
   it('builds against a dbt target chosen as an Nx configuration, one per target of the profile', async () => {

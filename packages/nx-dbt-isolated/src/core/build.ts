@@ -10,12 +10,16 @@ import {
   dbtEnvironment,
   findDbt,
   runDbt,
+  refusePluginOwnedArgs,
+  requirePythonDbt,
   runDbtParsedFirst,
   schemasInManifest,
+  storesAllTestFailures,
   summarizeRunResults,
   type DbtCommand,
   type DbtExit,
   type DbtSelection,
+  type WriteOptions,
 } from './dbt';
 import { escapeError, escapingNodes } from './guard';
 import { readJson, writeJsonAtomically } from './files';
@@ -84,7 +88,9 @@ export interface IsolatedBuildResult {
 
 /** One isolated build: ref → checkout → profile → deps → dbt, with a record of each step. */
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
+  refusePluginOwnedArgs(request.selection.extraArgs);
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
+  requirePythonDbt(dbt);
   const checkedOut = await checkoutProject(request, reporter);
   try {
     return await buildInCheckout(request, reporter, dbt, checkedOut);
@@ -177,7 +183,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     };
     const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
       clock.started = Date.now();
-      return runDbtParsedFirst(dbt, run, cwd, env);
+      return runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env);
     });
     reporter.info(
       `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
@@ -187,7 +193,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
       );
     }
-    finishRecord(record, paths, exit);
+    finishRecord(record, paths, exit, writeOptions(request));
     if (record.status === 'succeeded' && request.expectedKey !== undefined) {
       keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
     }
@@ -234,7 +240,7 @@ function checkIsolation(
   reporter: Reporter,
 ) {
   const bounds = { schema: profile.schema, database: profile.database, exceptions: request.isolationExceptions ?? [] };
-  const escaping = escapingNodes(join(paths.targetPath, 'manifest.json'), bounds);
+  const escaping = escapingNodes(join(paths.targetPath, 'manifest.json'), bounds, writeOptions(request));
   if (escaping.length > 0) throw escapeError(escaping, bounds);
   reporter.info(`• isolation check: every relation stays in ${profile.schema} or ${profile.schema}_*`);
 }
@@ -426,9 +432,13 @@ interface DepsMarker {
   checkoutCreatedAt: string;
 }
 
-function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit): void {
+function writeOptions(request: IsolatedBuildRequest): WriteOptions {
+  return { allTestFailures: storesAllTestFailures(request.selection.extraArgs, request.env) };
+}
+
+function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit, writes: WriteOptions): void {
   record.results = summarizeRunResults(join(paths.targetPath, 'run_results.json'));
-  record.schemas = schemasInManifest(join(paths.targetPath, 'manifest.json'));
+  record.schemas = schemasInManifest(join(paths.targetPath, 'manifest.json'), writes);
   if (exit.interrupted) {
     record.status = 'interrupted';
     record.error = new BuildInterrupted(`dbt ${record.command}`).message;

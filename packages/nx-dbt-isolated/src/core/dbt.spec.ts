@@ -1,6 +1,16 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { dbtArgs, dbtEnvironment, findDbt, schemasInManifest, summarizeRunResults } from './dbt';
+import {
+  dbtArgs,
+  dbtEnvironment,
+  dbtPython,
+  findDbt,
+  refusePluginOwnedArgs,
+  requirePythonDbt,
+  schemasInManifest,
+  storesAllTestFailures,
+  summarizeRunResults,
+} from './dbt';
 import { UserError } from './errors';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
 import { thrown } from './testing/thrown';
@@ -240,9 +250,111 @@ describe('run artifacts', () => {
       expect(schemasInManifest(file)).toEqual(['main_abcd1234_audit', 'main_abcd1234_dbt_test__audit']);
     });
 
+    it('adds the schemas of functions, which dbt 1.11 keeps apart from the nodes', () => {
+      const file = write('manifest.json', {
+        nodes: {},
+        functions: {
+          'function.a.is_positive_int': { resource_type: 'function', schema: 'main_abcd1234_udfs', config: {} },
+        },
+      });
+      expect(schemasInManifest(file)).toEqual(['main_abcd1234_udfs']);
+    });
+
+    it('adds the audit schema of every test when dbt stores all failures', () => {
+      const file = write('manifest.json', {
+        nodes: { 'test.a.not_null': { resource_type: 'test', schema: 'dbt_test__audit', config: {} } },
+      });
+      expect(schemasInManifest(file)).toEqual([]);
+      expect(schemasInManifest(file, { allTestFailures: true })).toEqual(['dbt_test__audit']);
+    });
+
     it('gives no schemas for a missing or unreadable manifest', () => {
       expect(schemasInManifest(join(dir, 'missing.json'))).toEqual([]);
       expect(schemasInManifest(write('broken.json', 'not json'))).toEqual([]);
     });
+  });
+});
+
+// The run that executes is the run that was checked (issue 14, 1.2).
+describe('refusePluginOwnedArgs', () => {
+  it.each([
+    [['--profiles-dir', '/ws/analytics'], '--profiles-dir', 'the profilesDir option'],
+    [['--vars', '{publish: true}'], '--vars', 'the vars option'],
+    [['--vars={publish: true}'], '--vars', 'the vars option'],
+    [['--target', 'prod'], '--target', 'the target option'],
+    [['-t', 'prod'], '-t', 'the target option'],
+    [['-tprod'], '-t', 'the target option'],
+    [['--fail-fast', '-xt', 'prod'], '-t', 'the target option'],
+    [['--profile', 'prod_profile'], '--profile', "'profile:' in dbt_project.yml"],
+    [['--project-dir', '/elsewhere'], '--project-dir', 'the Nx project it runs for'],
+    [['--target-path', '/tmp/t'], '--target-path', 'the plugin (the build folder under .dot)'],
+    [['--defer', '--state', 'prod-artifacts'], '--defer', 'the deferTo option'],
+  ])('refuses %j in one line naming %s and the option to use', (args, flag, option) => {
+    const error = thrown(() => refusePluginOwnedArgs(args));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(
+      `args holds ${flag}, which the plugin sets itself so that dbt runs exactly what the isolation check read: use ${option} instead, and remove ${flag} from args.`,
+    );
+  });
+
+  it('lets through flags that change neither the profile, the vars nor the manifest', () => {
+    expect(() =>
+      refusePluginOwnedArgs(['--fail-fast', '-x', '--store-failures', '--empty', '--select', 'tag:nightly', '-q']),
+    ).not.toThrow();
+    expect(() => refusePluginOwnedArgs(undefined)).not.toThrow();
+  });
+});
+
+describe('storesAllTestFailures', () => {
+  it('is true for --store-failures in args or a true DBT_STORE_FAILURES, as dbt reads them', () => {
+    expect(storesAllTestFailures(['--store-failures'], {})).toBe(true);
+    expect(storesAllTestFailures([], { DBT_STORE_FAILURES: 'True' })).toBe(true);
+    expect(storesAllTestFailures([], { DBT_ENGINE_STORE_FAILURES: '1' })).toBe(true);
+    expect(storesAllTestFailures([], { DBT_STORE_FAILURES: 'false' })).toBe(false);
+    expect(storesAllTestFailures(['--fail-fast'], {})).toBe(false);
+  });
+});
+
+describe('requirePythonDbt', () => {
+  let dir: string;
+  beforeEach(() => (dir = makeTempDir()));
+  afterEach(() => removeDir(dir));
+
+  const script = (name: string, text: string) => {
+    writeFiles(dir, { [name]: text });
+    chmodSync(join(dir, name), 0o755);
+    return join(dir, name);
+  };
+
+  it("gives the python of a console script's shebang", () => {
+    const python = script('venv/bin/python3', '#!/bin/sh\n');
+    const dbt = script('venv/bin/dbt', `#!${python}\n# -*- coding: utf-8 -*-\nfrom dbt.cli.main import cli\n`);
+    expect(requirePythonDbt(dbt)).toBe(python);
+  });
+
+  it('reads the sh launcher pip writes for a python whose path is long or has spaces', () => {
+    const python = script('my venv/bin/python3.11', '#!/bin/sh\n');
+    const dbt = script('my venv/bin/dbt', `#!/bin/sh\n'''exec' "${python}" "$0" "$@"\n' '''\nimport re\n`);
+    expect(dbtPython(dbt)).toBe(python);
+    expect(requirePythonDbt(dbt)).toBe(python);
+    const long = script(`${'deep/'.repeat(30)}bin/python3`, '#!/bin/sh\n');
+    const unquoted = script('long/bin/dbt', `#!/bin/sh\n'''exec' ${long} "$0" "$@"\n' '''\n`);
+    expect(dbtPython(unquoted)).toBe(long);
+  });
+
+  it('refuses a wrapper script, which could run anything once the check has passed', () => {
+    const wrapper = script('dbt-wrapper', '#!/bin/sh\nexec /ws/.venv/bin/dbt "$@" --profiles-dir /prod\n');
+    const error = thrown(() => requirePythonDbt(wrapper));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(
+      `dbt executable ${wrapper} cannot run an isolated build: it is not a Python dbt console script (its first line names no python), so the plugin could not run dbt on the manifest its isolation check read; point dbtExecutable at the dbt inside a Python environment (such as .venv/bin/dbt, or what 'pyenv which dbt' prints).`,
+    );
+  });
+
+  it('refuses a console script whose python is gone, naming it', () => {
+    const dbt = script('dbt', `#!${join(dir, 'deleted/bin/python3')}\n`);
+    expect(thrown(() => requirePythonDbt(dbt)).message).toContain(
+      `the Python it names (${join(dir, 'deleted/bin/python3')}) is not an executable file`,
+    );
   });
 });

@@ -89,6 +89,55 @@ export function dbtArgs(command: string, where: DbtLocations, selection: DbtSele
 }
 
 /**
+ * dbt flags the plugin sets itself, with the option that sets them: the isolation check vouches
+ * for a run with exactly these, so `args` may not change them.
+ */
+const PLUGIN_OWNED_FLAGS: Record<string, string> = {
+  '--profiles-dir': 'the profilesDir option',
+  '--profile': "'profile:' in dbt_project.yml",
+  '--target': 'the target option',
+  '-t': 'the target option',
+  '--project-dir': 'the Nx project it runs for',
+  '--target-path': 'the plugin (the build folder under .dot)',
+  '--log-path': 'the plugin (the build folder under .dot)',
+  '--vars': 'the vars option',
+  '--state': 'the deferTo option',
+  '--defer': 'the deferTo option',
+  '--no-defer': 'the deferTo option',
+  '--defer-state': 'the deferTo option',
+  '--favor-state': 'the deferTo option',
+  '--no-favor-state': 'the deferTo option',
+  '--deprecated-defer': 'the deferTo option',
+  '--deprecated-state': 'the deferTo option',
+  '--deprecated-favor-state': 'the deferTo option',
+};
+
+/** Refuses `args` that would make dbt run something other than what the isolation check read. */
+export function refusePluginOwnedArgs(args: string[] = []): void {
+  for (const arg of args) {
+    const flag = ownedFlagOf(arg);
+    if (flag === undefined) continue;
+    throw new UserError(
+      `args holds ${flag}, which the plugin sets itself so that dbt runs exactly what the isolation check read: use ${PLUGIN_OWNED_FLAGS[flag]} instead, and remove ${flag} from args.`,
+    );
+  }
+}
+
+function ownedFlagOf(arg: string): string | undefined {
+  const long = arg.split('=')[0];
+  if (long.startsWith('--')) return long in PLUGIN_OWNED_FLAGS ? long : undefined;
+  // Short options cluster and take their value attached: -t, -tprod, -xt prod.
+  return /^-[A-Za-z]*t/.test(arg) ? '-t' : undefined;
+}
+
+/** Whether dbt will store every test's failures (`--store-failures` or DBT_STORE_FAILURES), whatever the tests' configs say. */
+export function storesAllTestFailures(args: string[] = [], env: NodeJS.ProcessEnv = {}): boolean {
+  const fromEnv = env.DBT_ENGINE_STORE_FAILURES ?? env.DBT_STORE_FAILURES;
+  const envTrue = fromEnv !== undefined && !['', '0', 'false', 'f', 'no', 'n', 'off'].includes(fromEnv.toLowerCase());
+  return envTrue || args.includes('--store-failures');
+}
+
+/**
  * The environment dbt runs in. DBT_TARGET would override --target (a known dbt bug), so the
  * target is passed one way only; telemetry is off unless the user asked for it.
  */
@@ -155,18 +204,16 @@ export interface ParsedRunExit extends DbtExit {
 const PARSE_THEN_RUN = join(__dirname, 'parse-then-run.py');
 
 /**
- * Runs `dbt parse`, then `check`, then the dbt command. Where dbt is a Python console script both
- * run in one Python process on one parse (parse-then-run.py), which costs no more than the
- * command alone; otherwise as two dbt runs. A `check` that throws stops dbt and rethrows.
+ * Runs `dbt parse`, then `check`, then the dbt command on the manifest `check` read, in one Python
+ * process (parse-then-run.py), so the command cannot run on another parse than the one checked.
+ * A `check` that throws stops dbt and rethrows. `python` is the dbt's own (see requirePythonDbt).
  */
 export async function runDbtParsedFirst(
-  executable: string,
+  python: string,
   run: ParsedRun,
   cwd: string,
   env: NodeJS.ProcessEnv,
 ): Promise<ParsedRunExit> {
-  const python = dbtPython(executable);
-  if (!python || !isExecutable(python)) return runParseThenCommand(executable, run, cwd, env);
   const { child, exited } = startForwardingSignals(
     python,
     [PARSE_THEN_RUN, ...run.parseArgs, '--then', ...run.commandArgs],
@@ -196,31 +243,40 @@ export async function runDbtParsedFirst(
   return { ...exit, parsed };
 }
 
-async function runParseThenCommand(
-  executable: string,
-  run: ParsedRun,
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<ParsedRunExit> {
-  const parse = await runDbt(executable, run.parseArgs, cwd, env);
-  if (parse.code !== 0 || parse.interrupted) return { ...parse, parsed: false };
-  run.check();
-  return { ...(await runDbt(executable, run.commandArgs, cwd, env)), parsed: true };
+/**
+ * The Python of a dbt console script, which a build needs: only a run in that Python can be
+ * handed the manifest the isolation check read. A wrapper (a shell script, a pyenv shim) could
+ * run anything once the check has passed, so it is refused.
+ */
+export function requirePythonDbt(dbt: string): string {
+  const python = dbtPython(dbt);
+  if (python && isExecutable(python)) return python;
+  const why = python
+    ? `the Python it names (${python}) is not an executable file`
+    : 'it is not a Python dbt console script (its first line names no python)';
+  throw new UserError(
+    `dbt executable ${dbt} cannot run an isolated build: ${why}, so the plugin could not run dbt on the manifest its isolation check read; point dbtExecutable at the dbt inside a Python environment (such as .venv/bin/dbt, or what 'pyenv which dbt' prints).`,
+  );
 }
 
-/** The python a dbt console script names in its shebang; undefined for anything else. */
+/** The `#!/bin/sh` launcher pip writes when the python's path is too long (bare) or has spaces (quoted). */
+const SH_LAUNCHER = /^'''exec' (?:"([^"]+)"|(\S+)) "\$0" "\$@"/;
+
+/** The python a dbt console script runs (its shebang's, or its sh launcher's); undefined for anything else. */
 export function dbtPython(dbt: string): string | undefined {
-  const firstLine = readFirstLine(dbt);
-  const interpreter = firstLine.startsWith('#!') ? firstLine.slice(2).trim().split(/\s+/)[0] : undefined;
+  const [first = '', second = ''] = readFirstLines(dbt);
+  const launcher = first.trim() === '#!/bin/sh' ? SH_LAUNCHER.exec(second) : null;
+  const launched = launcher ? (launcher[1] ?? launcher[2]) : undefined;
+  const interpreter = launched ?? (first.startsWith('#!') ? first.slice(2).trim().split(/\s+/)[0] : undefined);
   return interpreter && /^python[\d.]*$/.test(basename(interpreter)) ? interpreter : undefined;
 }
 
-function readFirstLine(file: string): string {
-  const buffer = Buffer.alloc(512);
+function readFirstLines(file: string): string[] {
+  const buffer = Buffer.alloc(1024);
   const fd = openSync(file, 'r');
   try {
     const length = readSync(fd, buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, length).toString('utf8').split('\n')[0];
+    return buffer.subarray(0, length).toString('utf8').split('\n').slice(0, 2);
   } finally {
     closeSync(fd);
   }
@@ -291,26 +347,39 @@ export interface ManifestNode {
   config?: { materialized?: string; store_failures?: boolean | null; store_failures_as?: string | null };
 }
 
-/** The nodes of a manifest.json; undefined when it is missing or unreadable. */
-export function readManifestNodes(file: string): ManifestNode[] | undefined {
+/**
+ * The resources of a manifest.json that dbt can run: its nodes and, since dbt 1.11, its functions
+ * (UDFs), which it keeps apart. Undefined when the file is missing or unreadable.
+ */
+export function readManifestResources(file: string): ManifestNode[] | undefined {
   try {
-    return Object.values(JSON.parse(readFileSync(file, 'utf8')).nodes ?? {});
+    const manifest = JSON.parse(readFileSync(file, 'utf8'));
+    return [...Object.values(manifest.nodes ?? {}), ...Object.values(manifest.functions ?? {})] as ManifestNode[];
   } catch {
     return undefined;
   }
 }
 
+/** What a build writes beyond what node configs say. */
+export interface WriteOptions {
+  /** dbt runs with --store-failures (or DBT_STORE_FAILURES): every test stores its failures. */
+  allTestFailures?: boolean;
+}
+
 /**
- * Schemas holding the relations the manifest says this build materialises: models, seeds and
- * snapshots, and the audit schema of tests that store their failures.
+ * Schemas holding what the manifest says this build creates: models, seeds, snapshots and
+ * functions, and the audit schema of tests that store their failures.
  */
-export function schemasInManifest(file: string): string[] {
-  const nodes = (readManifestNodes(file) ?? []).filter(writesRelation);
+export function schemasInManifest(file: string, options: WriteOptions = {}): string[] {
+  const nodes = (readManifestResources(file) ?? []).filter((node) => writesToWarehouse(node, options));
   return [...new Set(nodes.map((node) => node.schema))].sort();
 }
 
-/** Whether running the node creates or changes a relation. */
-export function writesRelation({ resource_type, config }: ManifestNode): boolean {
-  if (resource_type === 'test') return Boolean(config?.store_failures) || Boolean(config?.store_failures_as);
+/** Whether running the node creates or changes something in the warehouse: a relation or a function. */
+export function writesToWarehouse({ resource_type, config }: ManifestNode, options: WriteOptions = {}): boolean {
+  if (resource_type === 'test') {
+    return Boolean(options.allTestFailures || config?.store_failures || config?.store_failures_as);
+  }
+  if (resource_type === 'function') return true;
   return ['model', 'seed', 'snapshot'].includes(resource_type) && config?.materialized !== 'ephemeral';
 }

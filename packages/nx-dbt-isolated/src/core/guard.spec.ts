@@ -56,6 +56,26 @@ describe('escapingNodes', () => {
     ]);
   });
 
+  // dbt 1.11 keeps functions (UDFs) in manifest.functions, not manifest.nodes (issue 14, 1.1).
+  it('checks functions, which dbt keeps apart from the nodes', () => {
+    const functions = {
+      ...node('function', 'is_positive_int', 'analytics', { materialized: 'function' }),
+      ...node('function', 'safe_divide', 'analytics_abcd1234_udfs', { materialized: 'function' }),
+    };
+    writeFiles(dir, { 'manifest.json': JSON.stringify({ nodes: {}, functions }) });
+    expect(escapingNodes(join(dir, 'manifest.json'), bounds)).toEqual([
+      { uniqueId: 'function.analytics.is_positive_int', writesTo: 'warehouse.analytics' },
+    ]);
+  });
+
+  it('checks every test when dbt stores all failures (--store-failures), whatever their configs say', () => {
+    const file = manifest(node('test', 'not_null_orders', 'dbt_test__audit', { store_failures: null }));
+    expect(escapingNodes(file, bounds)).toEqual([]);
+    expect(escapingNodes(file, bounds, { allTestFailures: true })).toEqual([
+      { uniqueId: 'test.analytics.not_null_orders', writesTo: 'warehouse.dbt_test__audit' },
+    ]);
+  });
+
   it('lets through the nodes named as exceptions, by unique id or by name', () => {
     const file = manifest(node('model', 'export', 'exports'), node('seed', 'countries', 'reference'));
     expect(escapingNodes(file, { ...bounds, exceptions: ['model.analytics.export', 'countries'] })).toEqual([]);

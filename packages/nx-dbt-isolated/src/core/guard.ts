@@ -1,4 +1,4 @@
-import { readManifestNodes, writesRelation } from './dbt';
+import { readManifestResources, writesToWarehouse, type WriteOptions } from './dbt';
 import { UserError } from './errors';
 
 /** Where a build may write: its isolated schema and the database of its dbt target. */
@@ -18,12 +18,16 @@ export interface EscapingNode {
 }
 
 /**
- * The nodes of a parsed manifest that would create or change a relation outside the build's
- * isolated schema or database: models, seeds and snapshots that are not ephemeral, and tests
- * that store their failures.
+ * The resources of a parsed manifest that would create or change something outside the build's
+ * isolated schema or database: models, seeds and snapshots that are not ephemeral, functions,
+ * and tests that store their failures.
  */
-export function escapingNodes(manifestFile: string, bounds: IsolationBounds): EscapingNode[] {
-  const nodes = readManifestNodes(manifestFile);
+export function escapingNodes(
+  manifestFile: string,
+  bounds: IsolationBounds,
+  writes: WriteOptions = {},
+): EscapingNode[] {
+  const nodes = readManifestResources(manifestFile);
   if (!nodes) {
     throw new UserError(
       `dbt parse wrote no readable manifest (${manifestFile}): run the build again; if it persists, run dbt parse in the project to see why.`,
@@ -31,13 +35,12 @@ export function escapingNodes(manifestFile: string, bounds: IsolationBounds): Es
   }
   const excepted = new Set(bounds.exceptions);
   return nodes
-    .filter(writesRelation)
+    .filter((node) => writesToWarehouse(node, writes))
     .filter((node) => !excepted.has(node.unique_id) && !excepted.has(node.name))
     .filter((node) => !insideSchema(node.schema, bounds.schema) || !insideDatabase(node.database, bounds.database))
     .map((node) => ({ uniqueId: node.unique_id, writesTo: `${node.database ?? ''}.${node.schema}` }))
     .sort((a, b) => a.uniqueId.localeCompare(b.uniqueId));
 }
-
 function insideSchema(schema: string, isolated: string): boolean {
   return schema === isolated || schema.startsWith(`${isolated}_`);
 }

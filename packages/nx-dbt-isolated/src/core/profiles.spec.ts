@@ -172,9 +172,28 @@ analytics:
       ['an absolute path', '/data/warehouse.duckdb'],
       ['the in-memory database', "':memory:'"],
       ['a MotherDuck database', "'md:my_db'"],
-      ['an env_var path', `"{{ env_var('DUCKDB_PATH') }}"`],
     ])('keeps %s', (_what, path) => {
       expect(pathOf(path)).toBe(parse(`v: ${path}`).v);
+    });
+
+    // The writer lock and the +database check must name the file dbt opens (issue 14, 1.3).
+    it('renders an env_var() path into the file dbt opens, so the lock and the database check know it', () => {
+      const text = duckdb(`path: "{{ env_var('DUCKDB_PATH', 'fallback.duckdb') }}"\nschema: main`);
+      const fromEnv = isolate(text, { env: { DUCKDB_PATH: 'data/ci.duckdb' } });
+      expect(parse(fromEnv.yaml).analytics.outputs.dev.path).toBe('/ws/analytics/data/ci.duckdb');
+      expect(fromEnv.warehouse).toEqual({ type: 'duckdb', location: '/ws/analytics/data/ci.duckdb' });
+      expect(fromEnv.database).toBe('ci');
+      const fallback = isolate(text, { env: {} });
+      expect(fallback.warehouse.location).toBe('/ws/analytics/fallback.duckdb');
+      expect(fallback.database).toBe('fallback');
+    });
+
+    it('refuses a path written with a template other than env_var(), in one line naming it', () => {
+      const error = thrown(() => isolate(duckdb(`path: "{{ target.name }}.duckdb"\nschema: main`)));
+      expect(error).toBeInstanceOf(UserError);
+      expect(error.message).toBe(
+        `the DuckDB path of target 'dev' in ${FILE} is a template the plugin cannot render ({{ target.name }}.duckdb): the writer lock and the isolation check must know the file, so write the path plainly or with {{ env_var() }} only.`,
+      );
     });
 
     // DuckDB expands `~` itself, so plain dbt writes ~/warehouse.duckdb into the home folder.

@@ -97,7 +97,8 @@ type Output = Record<string, unknown>;
 /**
  * Writes a profiles.yml that holds only the chosen target of the chosen profile, with its
  * schema (BigQuery: dataset) renamed to `<schema>_<suffix>`. Values are copied as text, so
- * `{{ env_var(...) }}` stays for dbt to render and no secret is resolved into the file.
+ * `{{ env_var(...) }}` stays for dbt to render and no secret is resolved into the file; only a
+ * DuckDB path is rendered, because the writer lock and the isolation check must name the file dbt opens.
  */
 export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile {
   const profiles = parseProfiles(request.text, request.file);
@@ -123,7 +124,7 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
   const baseSchema = schemaOf(output, schemaKey, type, `${request.file}: ${request.profile}.outputs.${target}`);
   const schema = `${baseSchema}_${request.suffix}`;
   isolated[schemaKey] = schema;
-  if (type === 'duckdb') isolated.path = absoluteDuckDbPath(output.path, request.projectDir);
+  if (type === 'duckdb') isolated.path = renderedDuckDbPath(output.path, request, target);
 
   const document = new Document({ [request.profile]: { target, outputs: { [target]: isolated } } }, { version: '1.1' });
   if (isMap(profiles.config)) document.set('config', profiles.config);
@@ -186,6 +187,15 @@ function schemaOf(output: Output, key: string, type: string, where: string): str
   if (typeof value === 'string' && value !== '') return value;
   if (value === undefined && type === 'duckdb') return 'main';
   throw new UserError(`${where} has no '${key}:': isolated builds rename it per commit; add one.`);
+}
+
+/** A DuckDB path as dbt will open it: env_var() rendered, absolute; refused when it holds another template. */
+function renderedDuckDbPath(path: unknown, request: IsolateProfileRequest, target: string): unknown {
+  const rendered = absoluteDuckDbPath(renderEnvVars(path, request.env ?? {}), request.projectDir);
+  if (typeof rendered !== 'string' || !rendered.includes('{{')) return rendered;
+  throw new UserError(
+    `the DuckDB path of target '${target}' in ${request.file} is a template the plugin cannot render (${String(path)}): the writer lock and the isolation check must know the file, so write the path plainly or with {{ env_var() }} only.`,
+  );
 }
 
 export function absoluteDuckDbPath(path: unknown, projectDir: string): unknown {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readManifestNodes, writesRelation } from './dbt';
+import { readManifestResources, writesToWarehouse, type ManifestNode } from './dbt';
 import { UserError } from './errors';
 import { RESULT_PREFIX, runOperation, type WarehouseConnection } from './operation';
 import type { RecordedBuild } from './records';
@@ -49,7 +49,7 @@ export interface PromotionPlan {
  * custom schema `<schema>_<custom>` beside it.
  */
 export function promotedViews(build: RecordedBuild, promotedAs: string): { views: PromotedView[]; skipped: string[] } {
-  const nodes = readManifestNodes(join(build.paths.targetPath, 'manifest.json'));
+  const nodes = readManifestResources(join(build.paths.targetPath, 'manifest.json'));
   if (!nodes) {
     throw new UserError(
       `${build.paths.targetPath}/manifest.json cannot be read: build ${build.record.commit.slice(0, 12)} again, then promote it.`,
@@ -58,7 +58,7 @@ export function promotedViews(build: RecordedBuild, promotedAs: string): { views
   const views: PromotedView[] = [];
   const skipped: string[] = [];
   const iso = build.record.schema;
-  for (const node of nodes.filter((candidate) => candidate.resource_type !== 'test' && writesRelation(candidate))) {
+  for (const node of nodes.filter(isPromotedRelation)) {
     const name = node.alias ?? node.name;
     const suffix =
       node.schema === iso ? '' : node.schema.startsWith(`${iso}_`) ? node.schema.slice(iso.length) : undefined;
@@ -66,6 +66,11 @@ export function promotedViews(build: RecordedBuild, promotedAs: string): { views
     else views.push({ schema: `${promotedAs}${suffix}`, name, sourceSchema: node.schema });
   }
   return { views: views.sort(byPlace), skipped };
+}
+
+/** Relations a view can stand for: not a test's stored failures, not a function. */
+function isPromotedRelation(node: ManifestNode): boolean {
+  return node.resource_type !== 'test' && node.resource_type !== 'function' && writesToWarehouse(node);
 }
 
 function byPlace(a: { schema: string; name: string }, b: { schema: string; name: string }): number {
