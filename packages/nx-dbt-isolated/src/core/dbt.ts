@@ -145,6 +145,8 @@ export interface ParsedRun {
   commandArgs: string[];
   /** Called once dbt has parsed and written the manifest: throws to stop before the command runs. */
   check(): void;
+  /** Given to parse-then-run.py before the parse arguments (see claims.ts). */
+  hold?: { args: string[]; onWait(): void };
 }
 
 export interface ParsedRunExit extends DbtExit {
@@ -169,7 +171,7 @@ export async function runDbtParsedFirst(
   if (!python || !isExecutable(python)) return runParseThenCommand(executable, run, cwd, env);
   const { child, exited } = startForwardingSignals(
     python,
-    [PARSE_THEN_RUN, ...run.parseArgs, '--then', ...run.commandArgs],
+    [PARSE_THEN_RUN, ...(run.hold?.args ?? []), ...run.parseArgs, '--then', ...run.commandArgs],
     {
       cwd,
       env,
@@ -180,6 +182,7 @@ export async function runDbtParsedFirst(
   let parsed = false;
   let refusal: unknown;
   channel.on('data', (chunk: Buffer) => {
+    if (chunk.toString('utf8').includes('waiting')) run.hold?.onWait();
     if (parsed || !chunk.toString('utf8').includes('parsed')) return;
     parsed = true;
     try {
