@@ -1,9 +1,13 @@
+import { readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { ParsedRun } from './dbt';
+import { join } from 'node:path';
+import { markSchemasDropped } from './clean-marks';
+import { findDbt, type ParsedRun } from './dbt';
+import type { BuildPaths } from './dot-layout';
 import { UserError } from './errors';
 import { RESULT_PREFIX, runOperation, type WarehouseConnection } from './operation';
-import type { WarehouseIdentity } from './profiles';
-import { workspaceId, type BuildRecord } from './records';
+import { isolateProfile, profilesFileFor, writeGeneratedProfile, type WarehouseIdentity } from './profiles';
+import { builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { DROP_MACROS, DROP_RESULT_MACRO, promotedError } from './schema-drop';
 import { quoteIdentifier, quoteLiteral } from './warehouse-sql';
 
@@ -140,6 +144,58 @@ export async function claimRestoredBuild(connection: WarehouseConnection, claim:
       `dbt could not record this workspace's claim on ${claim.schema}, restored from Nx's cache (${lastLine}): check that the warehouse is reachable with ${connection.profilesDir}/profiles.yml, then run the build again.`,
   })) as { claimed: boolean };
   return result.claimed;
+}
+
+export interface RestoredBuild {
+  workspaceRoot: string;
+  /** The dbt project's folder, relative to the workspace root. */
+  projectRoot: string;
+  paths: BuildPaths;
+  /** The isolated-build target's options. */
+  profilesDir?: string;
+  dbtExecutable?: string;
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+}
+
+/**
+ * After Nx restored a build made in another workspace: claims it in the warehouse, once, and
+ * writes the build's generated profile here, which this workspace's clean connects with. Where
+ * the schema is gone, removes the restored build, notes the drop in the build key (the next
+ * build runs dbt) and throws: the hit must not stand.
+ */
+export async function claimRestored(build: RestoredBuild): Promise<void> {
+  const { workspaceRoot, paths } = build;
+  const record = readBuildRecord(paths.buildRecord);
+  if (!record?.profile || record.claimedAt !== undefined || !keepsClaims(record.warehouse)) return;
+  if (builtHere(record, workspaceId(workspaceRoot))) return;
+  const file = profilesFileFor(build);
+  const profile = isolateProfile({
+    text: readFileSync(file, 'utf8'),
+    file,
+    profile: record.profile,
+    target: record.target,
+    suffix: record.buildId,
+    projectDir: join(workspaceRoot, build.projectRoot),
+    env: build.env,
+  });
+  writeGeneratedProfile(paths, profile.yaml);
+  const connection = {
+    workspaceRoot,
+    dbt: findDbt(workspaceRoot, build.dbtExecutable, build.env.PATH),
+    profilesDir: paths.profilesDir,
+    profile: record.profile,
+    target: record.target,
+    env: build.env,
+  };
+  const claim = claimOf(record, workspaceRoot, 'restored');
+  if (await claimRestoredBuild(connection, claim)) {
+    writeBuildRecord(paths.buildRecord, { ...record, claimedAt: new Date().toISOString() });
+    return;
+  }
+  rmSync(paths.buildDir, { recursive: true, force: true });
+  markSchemasDropped(workspaceRoot, record.project, record.commit);
+  throw goneSchemaError(claim);
 }
 
 /** A build a clean would drop, as the release macro takes it. */

@@ -268,10 +268,11 @@ async function dropSelectedSchemas(
   for (const group of warehouseGroups(builds.filter((build) => build.schemas.length > 0))) {
     try {
       const existing = await dropGroup(request, group, claimed);
-      reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
-      for (const build of group.filter((candidate) => claimed.has(candidate))) {
-        reporter.info(`  kept ${build.schemas.join(', ')}: ${claimed.get(build)}`);
+      const kept = group.filter((build) => claimed.has(build));
+      if (existing.length > 0 || kept.length < group.length) {
+        reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
       }
+      for (const build of kept) reporter.info(`  kept ${build.schemas.join(', ')}: ${claimed.get(build)}`);
       done.push(...group);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
