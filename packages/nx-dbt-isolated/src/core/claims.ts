@@ -102,7 +102,7 @@ export function buildHold(
 }
 
 /** This workspace's claim on the build of `record`. */
-export function claimOf(record: BuildRecord, workspaceRoot: string, how: Claim['how']): Claim {
+function claimOf(record: BuildRecord, workspaceRoot: string, how: Claim['how']): Claim {
   return {
     schema: record.schema,
     project: record.project,
@@ -298,7 +298,7 @@ export function claimedReason(claimants: Claimant[]): string {
 }
 
 /** The one line for a hit restored from Nx's cache whose schema is gone from the warehouse. */
-export function goneSchemaError(claim: Claim): UserError {
+function goneSchemaError(claim: Claim): UserError {
   return new UserError(
     `Nx restored the build of ${claim.project} at ${claim.commit.slice(0, 12)} from its cache, but schema ${claim.schema} is gone from the warehouse (dropped outside the plugin, or by a clean that saw no claim on it), so the hit was not kept: run the build again, which now builds the commit.`,
   );
