@@ -108,7 +108,7 @@ describe('postTasksExecution', () => {
     expect(existsSync(installed)).toBe(false);
   });
 
-  it('claims a restored build with the options of its target, and fails the command with the claim's problem', async () => {
+  it('claims a restored build with the options of its target, and fails the command with the problem of the claim', async () => {
     const withOptions = structuredClone(graph);
     withOptions.nodes.analytics.data.targets!['isolated-build'].options = { profilesDir: 'config/dbt' };
     jest.mocked(readCachedProjectGraph).mockReturnValue(withOptions);
