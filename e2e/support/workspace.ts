@@ -30,6 +30,14 @@ export function createTestWorkspace(
   return { ...repo, ...installedWorkspace(dir) };
 }
 
+/** A second clone of the workspace's repository at another absolute path, as a teammate has. */
+export function cloneWorkspace(source: string): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'nx-dbt-e2e-clone-')));
+  execFileSync('git', ['clone', '-q', source, dir]);
+  symlinkSync(join(TEMPLATE_DIR, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
 /** The workspace in `dir` with the template's node_modules (the packaged plugin and nx) linked in. */
 export function installedWorkspace(dir: string): Pick<TestWorkspace, 'nx' | 'gitState' | 'remove'> {
   symlinkSync(join(TEMPLATE_DIR, 'node_modules'), join(dir, 'node_modules'));

@@ -231,8 +231,12 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
           [schema],
         ),
       );
+      // With the build's relations, the table naming the workspace that claims them (ADR 18).
       expect(tables.rows.map((row) => row.relation).sort()).toEqual(
-        fixtureRelations(schema, commit === ws.featureVip ? ['vip_customers'] : []),
+        [
+          ...fixtureRelations(schema, commit === ws.featureVip ? ['vip_customers'] : []),
+          `${schema}.nx_dbt_isolated_claims`,
+        ].sort(),
       );
     }
     const orders = await withPostgres(async (client) =>

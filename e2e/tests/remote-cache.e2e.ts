@@ -1,22 +1,13 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { git } from '../support/fixture-repo';
-import { TEMPLATE_DIR, VENV_BIN } from '../support/paths';
+import { VENV_BIN } from '../support/paths';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { startRemoteCacheServer, type RemoteCacheServer } from '../support/remote-cache-server';
-import { createTestWorkspace, runNx, type TestWorkspace } from '../support/workspace';
-
-/** A second clone of the workspace's repository at another absolute path, as a teammate has. */
-function cloneWorkspace(source: string): string {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'nx-dbt-e2e-clone-')));
-  execFileSync('git', ['clone', '-q', source, dir]);
-  symlinkSync(join(TEMPLATE_DIR, 'node_modules'), join(dir, 'node_modules'));
-  return dir;
-}
+import { cloneWorkspace, createTestWorkspace, runNx, type TestWorkspace } from '../support/workspace';
 
 /** The bytes Nx uploaded, decompressed where they are gzip. */
 function uploadedText(body: Buffer): string {

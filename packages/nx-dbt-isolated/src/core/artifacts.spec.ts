@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'nod
 import { join } from 'node:path';
 import { CACHED_ARTIFACTS, installStagedArtifacts, stageArtifacts } from './artifacts';
 import { buildPaths, stagingDir } from './dot-layout';
-import type { BuildRecord } from './records';
+import { readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { buildRecord } from './testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
 
@@ -127,6 +127,34 @@ describe('stageArtifacts and installStagedArtifacts', () => {
       second.commit,
     );
     expect(existsSync(join(workspaceRoot, '.dot', first.buildId))).toBe(false);
+  });
+
+  it('never replaces a record this workspace wrote, even with a build staged later by another workspace', () => {
+    const here = workspaceId(workspaceRoot);
+    const own = record({ builtBy: here, status: 'failed', startedAt: '2026-01-01T00:00:00.000Z' });
+    const paths = dbtOutput(own, ['manifest.json']);
+    writeBuildRecord(paths.buildRecord, own);
+    const theirs = record({ builtBy: 'other-workspace', startedAt: '2026-01-02T00:00:00.000Z' });
+    stageArtifacts(workspaceRoot, dbtOutput(record({ buildId: 'elsewhere' }), ['manifest.json']), theirs, 'key1');
+
+    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+    expect(readBuildRecord(paths.buildRecord)).toEqual(own);
+  });
+
+  it("replaces an older record restored from another workspace's build, keeping the claim of the same build", () => {
+    const restored = record({ builtBy: 'other-workspace', restoredFromCacheAt: '2026-01-03T00:00:00.000Z' });
+    const paths = dbtOutput(restored, ['manifest.json']);
+    writeBuildRecord(paths.buildRecord, { ...restored, claimedAt: '2026-01-03T00:00:01.000Z' });
+    stageArtifacts(workspaceRoot, paths, record({ builtBy: 'other-workspace' }), 'key1');
+
+    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')?.buildRecord).toBe(paths.buildRecord);
+    expect(readBuildRecord(paths.buildRecord)).toMatchObject({ claimedAt: '2026-01-03T00:00:01.000Z' });
+
+    const later = record({ builtBy: 'third-workspace', startedAt: '2026-01-04T00:00:00.000Z' });
+    stageArtifacts(workspaceRoot, paths, later, 'key2');
+    installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
+    expect(readBuildRecord(paths.buildRecord)).toMatchObject({ builtBy: 'third-workspace' });
+    expect(readBuildRecord(paths.buildRecord)?.claimedAt).toBeUndefined();
   });
 
   it('installs nothing when nothing is staged', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { buildSummary, writeBuildSummary } from './build-summary';
 import { readdirOrEmpty } from './files';
 import { buildPaths, stagingDir, type BuildPaths } from './dot-layout';
-import { readBuildRecord, writeBuildRecord, type BuildRecord } from './records';
+import { builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 
 /**
  * dbt's artifacts worth keeping for a build: what `--state`, docs and diffs read. Partial parse
@@ -60,17 +60,21 @@ export function installStagedArtifacts(workspaceRoot: string, project: string, k
   const record = readBuildRecord(join(staging, RECORD));
   if (!record) return undefined;
   const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
-  if (isNewerBuildThere(paths, record)) return undefined;
+  const local = readBuildRecord(paths.buildRecord);
+  if (local && keepsLocalRecord(workspaceRoot, local, record)) return undefined;
   mkdirSync(paths.targetPath, { recursive: true });
   cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
-  const restored = { ...record, restoredFromCacheAt: new Date().toISOString() };
+  const restored: BuildRecord = { ...record, restoredFromCacheAt: new Date().toISOString() };
+  if (local?.claimedAt !== undefined && local.startedAt === record.startedAt) restored.claimedAt = local.claimedAt;
   writeBuildRecord(paths.buildRecord, restored);
   writeBuildSummary(paths, buildSummary(workspaceRoot, paths, restored));
   return paths;
 }
 
-/** A build made here after the staged one keeps its own artifacts. */
-function isNewerBuildThere(paths: BuildPaths, staged: BuildRecord): boolean {
-  const local = readBuildRecord(paths.buildRecord);
-  return local !== undefined && local.startedAt > staged.startedAt;
+/**
+ * A build this workspace made keeps its own record and artifacts: the record says who created
+ * the schemas, which clean relies on. So does a build restored later than the staged one.
+ */
+function keepsLocalRecord(workspaceRoot: string, local: BuildRecord, staged: BuildRecord): boolean {
+  return builtHere(local, workspaceId(workspaceRoot)) || local.startedAt > staged.startedAt;
 }

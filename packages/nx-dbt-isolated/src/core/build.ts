@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
+import { buildHold } from './claims';
 import { buildSummary, writeBuildSummary } from './build-summary';
 import { buildKey, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
@@ -180,6 +181,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         reporter.info(`• dbt parse (${secondsSince(clock.started)})`);
         checkIsolation(paths, profile, request, reporter);
       },
+      hold: buildHold(record, request.workspaceRoot, reporter),
     };
     const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
       clock.started = Date.now();

@@ -202,9 +202,10 @@ describe('clean', () => {
     expect(warehouse.schemas()).toEqual([]);
   });
 
-  it("leaves the warehouse of a build restored from another workspace's cache, and removes its files", async () => {
+  it("leaves the warehouse of a build restored from another workspace's cache where no claims are kept, and removes its files", async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     const paths = await recordBuild(commits[1], {
+      warehouse: { type: 'snowflake', location: 'acme/analytics' },
       builtBy: 'another-clone',
       restoredFromCacheAt: '2026-11-02T00:00:00Z',
     });
@@ -219,6 +220,26 @@ describe('clean', () => {
     expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
     expect(existsSync(paths.commitDir)).toBe(false);
     expect(schemasDroppedToken(repo.root, 'analytics', commits[1])).toBeUndefined();
+  });
+
+  it('on PostgreSQL lets the claims in the warehouse decide, and says why it kept the schemas', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1], {
+      builtBy: 'another-clone',
+      restoredFromCacheAt: '2026-11-02T00:00:00Z',
+    });
+    const { plan, outcomes } = await clean(byRef(commits[1]));
+    expect(plan.builds[0].schemas).toEqual(ownSchemas(commits[1]));
+    const [operation] = warehouse.calls();
+    expect(operation.slice(0, 3)).toEqual(['--quiet', 'run-operation', 'nx_dbt_isolated_release_claims']);
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
+      [
+        'cleaned',
+        `kept ${ownSchemas(commits[1]).join(', ')}: built by another workspace, which recorded no claim (an older build): clean it there; removed .dot/${id(commits[1])}/analytics/dev`,
+      ],
+    ]);
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
+    expect(existsSync(paths.commitDir)).toBe(false);
   });
 
   it('with --schemas=false keeps the warehouse and the record, so a later clean can drop the schemas', async () => {
@@ -249,7 +270,7 @@ describe('clean', () => {
     const failed = await clean(byRef(commits[1]));
     expect(failed.outcomes[0].status).toBe('failed');
     expect(failed.outcomes[0].detail).toMatch(
-      /^dbt could not drop schemas .* \(could not connect to server: Connection refused\): check that the warehouse is reachable/,
+      /^dbt could not release this workspace's claims on .* \(could not connect to server: Connection refused\): check that the warehouse is reachable/,
     );
     expect(existsSync(paths.buildRecord)).toBe(true);
     expect(worktrees()).toContain(paths.worktree);

@@ -10,6 +10,7 @@ import { readdirOrEmpty } from './files';
 import { liveLeaseHolders, withLock, withLocks } from './lock';
 import { duckDbFile, parseProfiles, PROFILES_FILE } from './profiles';
 import {
+  builtHere,
   listRecordedBuilds,
   readBuildRecord,
   workspaceId,
@@ -19,6 +20,7 @@ import {
 } from './records';
 import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from './refs';
 import { dropSchemas } from './schema-drop';
+import { claimedReason, keepsClaims, releaseClaimsAndDrop } from './claims';
 
 export interface CleanRequest {
   workspaceRoot: string;
@@ -132,7 +134,7 @@ function schemasOf(build: RecordedBuild, staying: RecordedBuild[], owner: string
   const listed = [
     ...new Set([record.schema, ...record.schemas, ...schemasInManifest(join(paths.targetPath, 'manifest.json'))]),
   ];
-  if (!ownsSchemas(record, owner)) {
+  if (!builtHere(record, owner) && !keepsClaims(record.warehouse)) {
     return { schemas: [], keptSchemas: listed.map((schema) => ({ schema, reason: 'built by another workspace' })) };
   }
   const schemas: string[] = [];
@@ -146,10 +148,6 @@ function schemasOf(build: RecordedBuild, staying: RecordedBuild[], owner: string
     else schemas.push(schema);
   }
   return { schemas, keptSchemas };
-}
-
-function ownsSchemas(record: BuildRecord, owner: string): boolean {
-  return record.builtBy === undefined ? record.restoredFromCacheAt === undefined : record.builtBy === owner;
 }
 
 function isIsolatedSchema(schema: string, record: BuildRecord): boolean {
@@ -221,13 +219,16 @@ export async function executeClean(
         if (blocked) outcomes.set(build, { build, status: 'skipped', detail: blocked });
         else ready.push(build);
       }
-      const dropped = await dropSelectedSchemas(ready, request, outcomes, reporter);
+      const claimed = new Map<PlannedBuild, string>();
+      const dropped = await dropSelectedSchemas(ready, request, { outcomes, claimed }, reporter);
       for (const build of dropped) {
         const dropped = !request.dropSchemas
           ? 'schemas kept (--schemas=false)'
-          : build.schemas.length > 0
-            ? `dropped ${build.schemas.join(', ')}`
-            : 'no schema of its own to drop';
+          : claimed.has(build)
+            ? `kept ${build.schemas.join(', ')}: ${claimed.get(build)}`
+            : build.schemas.length > 0
+              ? `dropped ${build.schemas.join(', ')}`
+              : 'no schema of its own to drop';
         const removed = removeBuildFiles(request, build);
         outcomes.set(build, { build, status: 'cleaned', detail: `${dropped}; ${removed}` });
       }
@@ -257,7 +258,7 @@ async function whyNotNow({ record, paths }: PlannedBuild, request: CleanRequest)
 async function dropSelectedSchemas(
   builds: PlannedBuild[],
   request: CleanRequest,
-  outcomes: Map<PlannedBuild, CleanOutcome>,
+  { outcomes, claimed }: { outcomes: Map<PlannedBuild, CleanOutcome>; claimed: Map<PlannedBuild, string> },
   reporter: CleanReporter,
 ): Promise<PlannedBuild[]> {
   const done = builds.filter((build) => build.schemas.length === 0);
@@ -266,8 +267,12 @@ async function dropSelectedSchemas(
   }
   for (const group of warehouseGroups(builds.filter((build) => build.schemas.length > 0))) {
     try {
-      const existing = await inWarehouse(request, group, true);
-      reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
+      const existing = await dropGroup(request, group, claimed);
+      const kept = group.filter((build) => claimed.has(build));
+      if (existing.length > 0 || kept.length < group.length) {
+        reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
+      }
+      for (const build of kept) reporter.info(`  kept ${build.schemas.join(', ')}: ${claimed.get(build)}`);
       done.push(...group);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
@@ -288,6 +293,43 @@ function warehouseGroups(builds: PlannedBuild[]): PlannedBuild[][] {
   return [...groups.values()];
 }
 
+/**
+ * Drops one group's schemas. Where the warehouse keeps claims (claims.ts), this workspace's claims
+ * go first and a build another workspace still claims keeps its schemas: noted in `claimed`.
+ */
+async function dropGroup(
+  request: CleanRequest,
+  group: PlannedBuild[],
+  claimed: Map<PlannedBuild, string>,
+): Promise<string[]> {
+  const [first] = group;
+  if (!keepsClaims(first.record.warehouse)) return inWarehouse(request, group, true);
+  const workspace = workspaceId(request.workspaceRoot);
+  const released = group.map(({ record, schemas }) => ({
+    schema: record.schema,
+    schemas,
+    project: record.project,
+    builtHere: builtHere(record, workspace),
+  }));
+  const outcome = await releaseClaimsAndDrop(connectionOf(request, first), workspace, released);
+  for (const build of group) {
+    const claimants = outcome.claimed.get(build.record.schema);
+    if (claimants) claimed.set(build, claimedReason(claimants));
+  }
+  return outcome.existing;
+}
+
+function connectionOf(request: CleanRequest, build: PlannedBuild) {
+  return {
+    workspaceRoot: request.workspaceRoot,
+    dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
+    profilesDir: build.paths.profilesDir,
+    profile: profileOf(build),
+    target: build.record.target,
+    env: request.env,
+  };
+}
+
 /** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
 async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
   const [first] = group;
@@ -295,17 +337,7 @@ async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: b
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
-  const run = () =>
-    dropSchemas({
-      workspaceRoot: request.workspaceRoot,
-      dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
-      profilesDir: first.paths.profilesDir,
-      profile: profileOf(first),
-      target: first.record.target,
-      schemas,
-      drop,
-      env: request.env,
-    });
+  const run = () => dropSchemas({ ...connectionOf(request, first), schemas, drop });
   if (!file) return run();
   return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
 }
@@ -329,7 +361,9 @@ function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild
   if (record.key) {
     rmSync(join(stagingDir(request.workspaceRoot, record.project), record.key), { recursive: true, force: true });
   }
-  if (!request.dropSchemas && ownsSchemas(record, workspaceId(request.workspaceRoot))) {
+  // A claim kept in the warehouse needs the record too, so that a later clean releases it.
+  const keptForLater = builtHere(record, workspaceId(request.workspaceRoot)) || keepsClaims(record.warehouse);
+  if (!request.dropSchemas && keptForLater) {
     rmSync(paths.targetPath, { recursive: true, force: true });
     rmSync(paths.logPath, { recursive: true, force: true });
     writeBuildRecord(paths.buildRecord, { ...record, filesRemovedAt: new Date().toISOString() });

@@ -194,6 +194,8 @@ export interface ParsedRun {
   commandArgs: string[];
   /** Called once dbt has parsed and written the manifest: throws to stop before the command runs. */
   check(): void;
+  /** Given to parse-then-run.py before the parse arguments (see claims.ts). */
+  hold?: { args: string[]; onWait(): void };
 }
 
 export interface ParsedRunExit extends DbtExit {
@@ -216,7 +218,7 @@ export async function runDbtParsedFirst(
 ): Promise<ParsedRunExit> {
   const { child, exited } = startForwardingSignals(
     python,
-    [PARSE_THEN_RUN, ...run.parseArgs, '--then', ...run.commandArgs],
+    [PARSE_THEN_RUN, ...(run.hold?.args ?? []), ...run.parseArgs, '--then', ...run.commandArgs],
     {
       cwd,
       env,
@@ -227,6 +229,7 @@ export async function runDbtParsedFirst(
   let parsed = false;
   let refusal: unknown;
   channel.on('data', (chunk: Buffer) => {
+    if (chunk.toString('utf8').includes('waiting')) run.hold?.onWait();
     if (parsed || !chunk.toString('utf8').includes('parsed')) return;
     parsed = true;
     try {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { Document, parseDocument } from 'yaml';
@@ -57,6 +57,12 @@ export function profilesFileFor(request: ProfilesFileRequest): string {
     homeDir: request.homeDir,
   });
   return join(dir, PROFILES_FILE);
+}
+
+/** Writes a build's generated profiles.yml, readable by its owner only: it may name secrets' variables. */
+export function writeGeneratedProfile(paths: { profilesDir: string }, yaml: string): void {
+  mkdirSync(paths.profilesDir, { recursive: true });
+  writeFileSync(join(paths.profilesDir, PROFILES_FILE), yaml, { mode: 0o600 });
 }
 
 export interface IsolateProfileRequest {

@@ -51,6 +51,8 @@ export interface BuildRecord {
   error?: string;
   /** Set when the artifacts came from Nx's cache instead of a dbt run here. */
   restoredFromCacheAt?: string;
+  /** When this workspace recorded its claim on a restored build's schemas in the warehouse (claims.ts). */
+  claimedAt?: string;
   /** Set by a clean that kept the warehouse: the record stays so that a later clean can drop the schemas. */
   filesRemovedAt?: string;
 }
@@ -58,6 +60,11 @@ export interface BuildRecord {
 /** The lock a build holds while it writes its record, folder and schemas; so does whatever else writes the record. */
 export function buildLockName(commit: string, project: string, dbtTarget: string): string {
   return `build-${commit}-${project}-${dbtTarget}`;
+}
+
+/** Whether the workspace `workspace` ran dbt for the record (older records: not restored from a cache). */
+export function builtHere(record: BuildRecord, workspace: string): boolean {
+  return record.builtBy === undefined ? record.restoredFromCacheAt === undefined : record.builtBy === workspace;
 }
 
 export function writeBuildRecord(file: string, record: BuildRecord): void {

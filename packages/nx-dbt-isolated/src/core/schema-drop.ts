@@ -10,6 +10,8 @@ export interface SchemaDropRequest extends WarehouseConnection {
 }
 
 const MACRO = 'nx_dbt_isolated_drop_schemas';
+/** The macro that drops and returns what it found, for another macro to call (see claims.ts). */
+export const DROP_RESULT_MACRO = `${MACRO}_result`;
 
 /**
  * Checks each schema in the target's database and drops the ones that exist (cascading to their
@@ -17,7 +19,7 @@ const MACRO = 'nx_dbt_isolated_drop_schemas';
  * when a promotion table (see promote.ts) lists one of them as the source of promoted views:
  * on a shared warehouse another workspace may have promoted the same commit's schemas.
  */
-const MACRO_FILE = `{% macro ${MACRO}(schemas, drop) %}
+export const DROP_MACROS = `{% macro ${DROP_RESULT_MACRO}(schemas, drop) %}
   {% set promoted = [] %}
   {% if drop %}
     {% set tables = run_query("select table_schema from information_schema.tables where table_catalog = current_database() and table_name = '${PROMOTION_TABLE}'") %}
@@ -37,7 +39,10 @@ const MACRO_FILE = `{% macro ${MACRO}(schemas, drop) %}
       {% endif %}
     {% endif %}
   {% endfor %}
-  {{ print('${RESULT_PREFIX}' ~ tojson({'existing': existing, 'promoted': promoted})) }}
+  {{ return({'existing': existing, 'promoted': promoted}) }}
+{% endmacro %}
+{% macro ${MACRO}(schemas, drop) %}
+  {{ print('${RESULT_PREFIX}' ~ tojson(${DROP_RESULT_MACRO}(schemas, drop))) }}
 {% endmacro %}
 `;
 
@@ -49,7 +54,7 @@ export async function dropSchemas(request: SchemaDropRequest): Promise<string[]>
   if (request.schemas.length === 0) return [];
   const result = (await runOperation(request, {
     macro: MACRO,
-    text: MACRO_FILE,
+    text: DROP_MACROS,
     args: { schemas: request.schemas, drop: request.drop },
     failure: (lastLine) =>
       `dbt could not ${request.drop ? 'drop' : 'look for'} schemas ${request.schemas.join(', ')} with ${join(request.profilesDir, 'profiles.yml')} (${lastLine}): check that the warehouse is reachable with that profile, then run the clean again.`,
@@ -58,7 +63,7 @@ export async function dropSchemas(request: SchemaDropRequest): Promise<string[]>
   return result.existing;
 }
 
-function promotedError(promoted: [string, string][]): UserError {
+export function promotedError(promoted: [string, string][]): UserError {
   const read = promoted.map(([source, promotedAs]) => `${source} (by ${promotedAs})`).join(', ');
   return new UserError(
     `promoted views read ${read}, so no schema was dropped: promote another commit to ${promoted[0][1]} first (nx run <project>:promote --ref=<ref> --schema=${promoted[0][1]}), then clean again.`,

@@ -7,6 +7,12 @@ import { buildRecord } from '../core/testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { postTasksExecution } from './post-tasks';
+import { claimRestored } from '../core/claims';
+import { UserError } from '../core/errors';
+
+// The warehouse side of a restore is claims.ts's (claims.warehouse.spec.ts, e2e/tests/clones.e2e.ts).
+jest.mock('../core/claims', () => ({ claimRestored: jest.fn(async () => undefined) }));
+const claim = jest.mocked(claimRestored);
 
 jest.mock('@nx/devkit', () => ({
   ...jest.requireActual('@nx/devkit'),
@@ -100,6 +106,27 @@ describe('postTasksExecution', () => {
     delete process.env[buildKeyVariable('analytics', 'isolated-build')];
     await run(result('analytics', 'isolated-build', 'local-cache'));
     expect(existsSync(installed)).toBe(false);
+  });
+
+  it('claims a restored build with the options of its target, and fails the command with the problem of the claim', async () => {
+    const withOptions = structuredClone(graph);
+    withOptions.nodes.analytics.data.targets!['isolated-build'].options = { profilesDir: 'config/dbt' };
+    jest.mocked(readCachedProjectGraph).mockReturnValue(withOptions);
+    claim.mockRejectedValueOnce(
+      new UserError('Nx restored the build of analytics at abcd12340000 from its cache, but…'),
+    );
+
+    await expect(run(result('analytics', 'isolated-build', 'local-cache'))).rejects.toThrow(
+      /^nx-dbt-isolated: Nx restored the build of analytics at abcd12340000 from its cache, but…$/,
+    );
+    expect(claim).toHaveBeenCalledWith(
+      expect.objectContaining({
+        workspaceRoot,
+        projectRoot: 'analytics',
+        profilesDir: 'config/dbt',
+        paths: expect.objectContaining({ buildRecord: join(installed, '..', '..', 'build.json') }),
+      }),
+    );
   });
 
   it('does not read the project graph when nothing came from the cache', async () => {

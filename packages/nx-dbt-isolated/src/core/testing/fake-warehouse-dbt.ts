@@ -1,4 +1,7 @@
-/** Test-only helper: a dbt that answers the schema-drop operation from a JSON list of schemas. */
+/**
+ * Test-only helper: a dbt that answers the schema-drop operation, and the claims release of
+ * claims.ts as a warehouse holding no claims table would, from a JSON list of schemas.
+ */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFiles } from './git-repo';
@@ -31,11 +34,15 @@ const args = process.argv.slice(2);
 fs.appendFileSync(${JSON.stringify(files.calls)}, JSON.stringify(args) + '\\n');
 const failure = fs.readFileSync(${JSON.stringify(files.failure)}, 'utf8');
 if (failure) { console.log(failure); process.exit(2); }
-const { schemas, drop } = JSON.parse(args[args.indexOf('--args') + 1]);
+const operation = JSON.parse(args[args.indexOf('--args') + 1]);
+const builds = operation.builds ?? [];
+const schemas = operation.schemas ?? builds.filter((build) => build.builtHere).flatMap((build) => build.schemas);
+const claimed = Object.fromEntries(builds.filter((build) => !build.builtHere).map((build) => [build.schema, []]));
+const drop = operation.drop ?? true;
 const held = JSON.parse(fs.readFileSync(${JSON.stringify(files.schemas)}, 'utf8'));
 const existing = schemas.filter((schema) => held.includes(schema));
 if (drop) fs.writeFileSync(${JSON.stringify(files.schemas)}, JSON.stringify(held.filter((s) => !existing.includes(s))));
-console.log('nx-dbt-isolated-result:' + JSON.stringify({ existing, promoted: [] }));
+console.log('nx-dbt-isolated-result:' + JSON.stringify({ existing, promoted: [], claimed }));
 `,
   });
   chmodSync(join(dir, 'dbt'), 0o755);
