@@ -33,6 +33,7 @@ import {
   type BuildRecord,
 } from './records';
 import { withWarehouseLock } from './warehouse-lock';
+import { keepingPromotedViews, keepPromotion, partialBecause, type PromotedRebuild } from './promote-rebuild';
 import { rememberDuckDbFile } from './warehouse-key';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
@@ -138,6 +139,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile);
   if (base) record.deferredTo = { commit: base.commit, ref: base.ref, schema: base.schema };
   noteDeadPredecessor(record, paths, reporter);
+  keepPromotion(record, paths.buildRecord);
   writeBuildRecord(paths.buildRecord, record);
   try {
     const env = dbtEnvironment(request.env);
@@ -175,10 +177,15 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         checkIsolation(paths, profile, request, reporter);
       },
     };
-    const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
-      clock.started = Date.now();
-      return runDbtParsedFirst(dbt, run, cwd, env);
-    });
+    const exit = await keepingPromotedViews(
+      promotedRebuild(context, record, selection),
+      () =>
+        withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
+          clock.started = Date.now();
+          return runDbtParsedFirst(dbt, run, cwd, env);
+        }),
+      (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
+    );
     reporter.info(
       `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
     );
@@ -202,6 +209,29 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     writeBuildSummary(paths, buildSummary(request.workspaceRoot, paths, record));
   }
   return { success: record.status === 'succeeded', record, paths };
+}
+
+/** What keepingPromotedViews needs to keep views that read this build answering while dbt replaces it. */
+function promotedRebuild(context: BuildContext, record: BuildRecord, selection: DbtSelection): PromotedRebuild {
+  const { request, paths, profile } = context;
+  return {
+    connection: {
+      workspaceRoot: request.workspaceRoot,
+      dbt: context.dbt,
+      profilesDir: paths.profilesDir,
+      profile: record.profile!,
+      target: profile.target,
+      env: request.env,
+    },
+    warehouseType: profile.warehouse.type,
+    command: request.command,
+    build: { schema: profile.schema, buildId: record.buildId },
+    partial: partialBecause(request.command, selection, context.base !== undefined),
+    fullCommand: `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`,
+    rebuilt: { record, paths },
+    reporter: context.reporter,
+    now: () => new Date(),
+  };
 }
 
 /**

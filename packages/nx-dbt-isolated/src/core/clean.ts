@@ -18,6 +18,7 @@ import {
   type RecordedBuild,
 } from './records';
 import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from './refs';
+import { retiredNames } from './promote-rebuild';
 import { dropSchemas } from './schema-drop';
 
 export interface CleanRequest {
@@ -291,7 +292,7 @@ function warehouseGroups(builds: PlannedBuild[]): PlannedBuild[][] {
 /** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
 async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
   const [first] = group;
-  const schemas = [...new Set(group.flatMap((build) => build.schemas))];
+  const schemas = [...new Set(group.flatMap(({ schemas, record }) => [...schemas, ...retiredNames(schemas, record)]))];
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
