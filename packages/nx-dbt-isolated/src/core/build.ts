@@ -33,7 +33,13 @@ import {
   type BuildRecord,
 } from './records';
 import { withWarehouseLock } from './warehouse-lock';
-import { keepingPromotedViews, keepPromotion, partialBecause, type PromotedRebuild } from './promote-rebuild';
+import {
+  keepingPromotedViews,
+  keepPromotion,
+  partialBecause,
+  planRebuild,
+  type PromotedRebuild,
+} from './promote-rebuild';
 import { rememberDuckDbFile } from './warehouse-key';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
@@ -140,6 +146,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   if (base) record.deferredTo = { commit: base.commit, ref: base.ref, schema: base.schema };
   noteDeadPredecessor(record, paths, reporter);
   keepPromotion(record, paths.buildRecord);
+  const rebuild = promotedRebuild(context, record);
+  const retirement = await planRebuild(rebuild);
   writeBuildRecord(paths.buildRecord, record);
   try {
     const env = dbtEnvironment(request.env);
@@ -178,7 +186,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
       },
     };
     const exit = await keepingPromotedViews(
-      promotedRebuild(context, record, selection),
+      rebuild,
+      retirement,
       () =>
         withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
           clock.started = Date.now();
@@ -211,8 +220,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   return { success: record.status === 'succeeded', record, paths };
 }
 
-/** What keepingPromotedViews needs to keep views that read this build answering while dbt replaces it. */
-function promotedRebuild(context: BuildContext, record: BuildRecord, selection: DbtSelection): PromotedRebuild {
+/** What planRebuild and keepingPromotedViews need to keep the views reading this build answering while dbt replaces it. */
+function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRebuild {
   const { request, paths, profile } = context;
   return {
     connection: {
@@ -226,7 +235,7 @@ function promotedRebuild(context: BuildContext, record: BuildRecord, selection: 
     warehouseType: profile.warehouse.type,
     command: request.command,
     build: { schema: profile.schema, buildId: record.buildId },
-    partial: partialBecause(request.command, selection, context.base !== undefined),
+    partial: partialBecause(request.command, request.selection, context.base !== undefined),
     fullCommand: `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`,
     rebuilt: { record, paths },
     reporter: context.reporter,

@@ -230,19 +230,49 @@ export interface PromotedRebuild extends RebuildRequest {
 }
 
 /**
- * Runs dbt (`run`) so that views outside the build reading its schemas keep answering on an
- * adapter whose replace cascades: the generation they read is moved aside first, and once dbt
- * has succeeded they are switched to the new one and the old one is dropped; when dbt fails,
- * is stopped or the switch fails, the old generation goes back under the build's schemas.
+ * Reads which views outside the build read its schemas and plans the rebuild (see
+ * planRetirement), refusing a partial one: before anything changes, the build's record included.
+ * Undefined where dbt's replace does not cascade, or the command replaces nothing.
+ */
+export async function planRebuild(rebuild: PromotedRebuild): Promise<RetirementPlan | undefined> {
+  if (!REPLACE_CASCADES.has(rebuild.warehouseType) || !REPLACING_COMMANDS.includes(rebuild.command)) return undefined;
+  const [schemas, readers] = await runQueries(
+    rebuild.connection,
+    generationQueries(rebuild.build),
+    `find the views reading ${rebuild.build.schema}`,
+  );
+  return planRetirement(
+    {
+      schemas: schemas.rows.map(([schema]) => schema!),
+      readers: readers.rows.map(([sourceSchema, viewSchema, view]) => ({
+        sourceSchema: sourceSchema!,
+        viewSchema: viewSchema!,
+        view: view!,
+      })),
+    },
+    rebuild,
+  );
+}
+
+/**
+ * Runs dbt (`run`) so that the views reading the build keep answering: the generation they read
+ * is moved aside first (as `plan` says), and once dbt has succeeded they are switched to the
+ * new one and the old one is dropped; when dbt fails, is stopped or the switch fails, the old
+ * generation goes back under the build's schemas.
  */
 export async function keepingPromotedViews<T>(
   rebuild: PromotedRebuild,
+  plan: RetirementPlan | undefined,
   run: () => Promise<T>,
   succeeded: (result: T) => boolean,
 ): Promise<T> {
-  if (!REPLACE_CASCADES.has(rebuild.warehouseType) || !REPLACING_COMMANDS.includes(rebuild.command)) return run();
-  const retired = await retire(rebuild);
+  if (!plan) return run();
+  await runInTransaction(rebuild.connection, plan.statements, `move ${rebuild.build.schema} aside`);
+  const retired = plan.retired;
   if (!retired) return run();
+  rebuild.reporter.info(
+    `• promoted views read ${rebuild.build.schema}: they read it as ${retired.map(({ to }) => to).join(', ')} while dbt builds it again`,
+  );
   let result: T;
   let switched: Switched | undefined;
   try {
@@ -261,32 +291,6 @@ export async function keepingPromotedViews<T>(
 interface Switched {
   promotedAs: string[];
   at: string;
-}
-
-async function retire(rebuild: PromotedRebuild): Promise<Retirement[] | undefined> {
-  const [schemas, readers] = await runQueries(
-    rebuild.connection,
-    generationQueries(rebuild.build),
-    `find the views reading ${rebuild.build.schema}`,
-  );
-  const plan = planRetirement(
-    {
-      schemas: schemas.rows.map(([schema]) => schema!),
-      readers: readers.rows.map(([sourceSchema, viewSchema, view]) => ({
-        sourceSchema: sourceSchema!,
-        viewSchema: viewSchema!,
-        view: view!,
-      })),
-    },
-    rebuild,
-  );
-  await runInTransaction(rebuild.connection, plan.statements, `move ${rebuild.build.schema} aside`);
-  if (plan.retired) {
-    rebuild.reporter.info(
-      `• promoted views read ${rebuild.build.schema}: they read it as ${plan.retired.map(({ to }) => to).join(', ')} while dbt builds it again`,
-    );
-  }
-  return plan.retired;
 }
 
 /** Switches the promotions reading the build to its new generation; nothing after the commit can fail. */
