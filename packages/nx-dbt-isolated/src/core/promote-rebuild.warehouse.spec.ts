@@ -103,7 +103,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     const state = await readPromotionState(connection, [promoted, `${promoted}_raw`]);
     const stamp = { commit: 'a'.repeat(40), project: 'analytics', promotedAs: promoted, at: 'then' };
     await applyPromotion(connection, planPromotion(views, state, promoted), state, stamp, 'postgres');
-  }, 120_000);
+  }, 300_000);
   beforeEach(() => (lines = []));
   afterAll(async () => {
     for (const schema of await schemas()) await client.query(`drop schema "${schema}" cascade`);
@@ -137,7 +137,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     const at = await client.query(`select distinct promoted_at from "${promoted}".nx_dbt_isolated_promotion`);
     expect(at.rows).toEqual([{ promoted_at: '2026-12-01T12:00:00.000Z' }]);
     expect(request.rebuilt.record.promoted).toEqual([{ schema: promoted, at: '2026-12-01T12:00:00.000Z' }]);
-  }, 120_000);
+  }, 300_000);
 
   it('puts the generation the views read back when dbt fails, dropping what it made', async () => {
     const oid = async () => (await client.query(`select '"${own}".orders'::regclass::oid as oid`)).rows[0].oid;
@@ -154,7 +154,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     expect(await oid()).toBe(before);
     expect(await schemas()).toEqual([own, `${own}_raw`, `${base}_live`, `${base}_live_raw`]);
     expect(lines.at(-1)).toMatch(/put the previous build back/);
-  }, 120_000);
+  }, 300_000);
 
   it('puts it back and rethrows when dbt throws (a refused or stopped build)', async () => {
     await expect(
@@ -168,7 +168,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     ).rejects.toThrow('stopped');
     expect(await version()).toEqual({ orders: 2, raw: 2 });
     expect(await schemas()).toEqual([own, `${own}_raw`, `${base}_live`, `${base}_live_raw`]);
-  }, 120_000);
+  }, 300_000);
 
   it('after a rebuild that died mid-way: drops what it left, keeps the generation the views read, and goes on', async () => {
     await client.query(`alter schema "${own}" rename to "${retired}"`);
@@ -184,7 +184,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     expect(during).toEqual([[`${base}_live`, `${base}_live_raw`, retired, `${retired}_raw`], { orders: 2, raw: 2 }]);
     expect(await version()).toEqual({ orders: 4, raw: 4 });
     expect(await schemas()).toEqual([own, `${own}_raw`, `${base}_live`, `${base}_live_raw`]);
-  }, 120_000);
+  }, 300_000);
 
   it('refuses a partial rebuild before dbt runs, changing nothing', async () => {
     const run = jest.fn(async () => true);
@@ -194,5 +194,5 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     expect(run).not.toHaveBeenCalled();
     expect(await version()).toEqual({ orders: 4, raw: 4 });
     expect(await schemas()).toEqual([own, `${own}_raw`, `${base}_live`, `${base}_live_raw`]);
-  }, 120_000);
+  }, 300_000);
 });
