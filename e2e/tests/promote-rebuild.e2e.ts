@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { queryDuckDb } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
+import { killNxWhen, waitUntilNoProcessUses, type KilledNx } from '../support/kill';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, POSTGRES, schemasStartingWith, withPostgres } from '../support/postgres';
@@ -222,6 +223,56 @@ describe('rebuilding a promoted build on PostgreSQL', () => {
       schemas: await schemasStartingWith(base),
     }).toEqual(before);
     expect(await snapshot()).toEqual({ orders: 8, total: '229.49', days: 6, raw_orders: 10 });
+  });
+
+  it('a rebuild killed while dbt runs leaves the views reading the old generation; the next build recovers', async () => {
+    const before = await snapshot();
+    const oids = await relationOids(ws.main);
+    const reader = startReader(base);
+    await reader.started;
+    let killed: KilledNx;
+    try {
+      killed = await killNxWhen(
+        ws.dir,
+        ['run', 'analytics:isolated-build', '--ref=main', '--skip-nx-cache', '--target=pg'],
+        { output: /\d+ of \d+ OK created/ },
+        env,
+      );
+    } finally {
+      await reader.stop();
+    }
+    expect({ killed: killed.killed, output: killed.killed ? '' : killed.output.slice(-3000) }).toEqual({
+      killed: true,
+      output: '',
+    });
+    expect(await waitUntilNoProcessUses(ws.dir)).toEqual([]);
+    expect(distinctAnswers(reader.seen)).toEqual([JSON.stringify(before)]);
+    // The views read the build moved aside, the very relations; what dbt had begun is under the build's name.
+    const retiredSources = expectedSources(ws.main).map((line) =>
+      line.replace(` <- ${isolated(ws.main)}`, ` <- ${retiredPrefix(ws.main)}`),
+    );
+    expect(await viewSources()).toEqual(retiredSources);
+
+    const again = startReader(base);
+    await again.started;
+    let rebuilt: NxResult;
+    try {
+      rebuilt = await nx('analytics:isolated-build', '--ref=main', '--skip-nx-cache');
+    } finally {
+      await again.stop();
+    }
+    expectSuccess(rebuilt);
+    expect(distinctAnswers(again.seen)).toEqual([JSON.stringify(before)]);
+    expect(await viewSources()).toEqual(expectedSources(ws.main));
+    expect(await schemasStartingWith(retiredPrefix(ws.main))).toEqual([]);
+    const newOids = await relationOids(ws.main);
+    expect(Object.keys(newOids)).toEqual(Object.keys(oids));
+    for (const relation of Object.keys(newOids)) expect(newOids[relation]).not.toEqual(oids[relation]);
+    expect(await promotionRows()).toEqual(expectedRows(ws.main));
+    expect(readBuildRecord(ws.dir, ws.main, 'pg')).toMatchObject({
+      status: 'succeeded',
+      promoted: [{ schema: base, at: expect.any(String) }],
+    });
   });
 
   it('a rebuild that fails leaves the promoted views reading the generation they read, which stays', async () => {
