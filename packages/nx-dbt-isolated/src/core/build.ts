@@ -38,6 +38,13 @@ import {
   type BuildRecord,
 } from './records';
 import { withWarehouseLock } from './warehouse-lock';
+import {
+  keepingPromotedViews,
+  keepPromotion,
+  partialBecause,
+  planRebuild,
+  type PromotedRebuild,
+} from './promote-rebuild';
 import { rememberDuckDbFile } from './warehouse-key';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
@@ -145,6 +152,9 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile);
   if (base) record.deferredTo = { commit: base.commit, ref: base.ref, schema: base.schema };
   noteDeadPredecessor(record, paths, reporter);
+  keepPromotion(record, paths.buildRecord);
+  const rebuild = promotedRebuild(context, record);
+  const retirement = await planRebuild(rebuild);
   writeBuildRecord(paths.buildRecord, record);
   try {
     const env = dbtEnvironment(request.env);
@@ -183,10 +193,16 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
       },
       hold: buildHold(record, request.workspaceRoot, reporter),
     };
-    const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
-      clock.started = Date.now();
-      return runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env);
-    });
+    const exit = await keepingPromotedViews(
+      rebuild,
+      retirement,
+      () =>
+        withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
+          clock.started = Date.now();
+          return runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env);
+        }),
+      (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
+    );
     reporter.info(
       `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
     );
@@ -210,6 +226,29 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     writeBuildSummary(paths, buildSummary(request.workspaceRoot, paths, record));
   }
   return { success: record.status === 'succeeded', record, paths };
+}
+
+/** What planRebuild and keepingPromotedViews need to keep the views reading this build answering while dbt replaces it. */
+function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRebuild {
+  const { request, paths, profile } = context;
+  return {
+    connection: {
+      workspaceRoot: request.workspaceRoot,
+      dbt: context.dbt,
+      profilesDir: paths.profilesDir,
+      profile: record.profile!,
+      target: profile.target,
+      env: request.env,
+    },
+    warehouseType: profile.warehouse.type,
+    command: request.command,
+    build: { schema: profile.schema, buildId: record.buildId },
+    partial: partialBecause(request.command, request.selection, context.base !== undefined),
+    fullCommand: `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`,
+    rebuilt: { record, paths },
+    reporter: context.reporter,
+    now: () => new Date(),
+  };
 }
 
 /**

@@ -115,6 +115,22 @@ describe('clean', () => {
     expect(schemasDroppedToken(repo.root, 'analytics', commits[2])).toBeUndefined();
   });
 
+  it('drops with the build the retired generation a rebuild that died left (see promote-rebuild.ts), and no other', async () => {
+    const retired = (commit: string) => [`analytics~${id(commit)}`, `analytics~${id(commit)}_finance`];
+    warehouse = writeFakeWarehouseDbt(fakeDir, [
+      ...ownSchemas(commits[1]),
+      ...retired(commits[1]),
+      ...ownSchemas(commits[2]),
+      ...retired(commits[2]),
+    ]);
+    await recordBuild(commits[1]);
+    await recordBuild(commits[2]);
+
+    const { outcomes } = await clean(byRef(commits[1]));
+    expect(outcomes.map(({ status }) => status)).toEqual(['cleaned']);
+    expect(warehouse.schemas().sort()).toEqual([...ownSchemas(commits[2]), ...retired(commits[2])].sort());
+  });
+
   it('refuses --ref naming a promoted build, in one line saying how to go on, and changes nothing', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     const paths = await recordBuild(commits[1], { promoted: [{ schema: 'prod', at: '2026-11-01T00:00:00.000Z' }] });

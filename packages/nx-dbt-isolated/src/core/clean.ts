@@ -19,6 +19,7 @@ import {
   type RecordedBuild,
 } from './records';
 import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from './refs';
+import { retiredNames } from './promote-rebuild';
 import { dropSchemas } from './schema-drop';
 import { claimedReason, keepsClaims, releaseClaimsAndDrop } from './claims';
 
@@ -333,7 +334,7 @@ function connectionOf(request: CleanRequest, build: PlannedBuild) {
 /** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
 async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
   const [first] = group;
-  const schemas = [...new Set(group.flatMap((build) => build.schemas))];
+  const schemas = [...new Set(group.flatMap(({ schemas, record }) => [...schemas, ...retiredNames(schemas, record)]))];
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
