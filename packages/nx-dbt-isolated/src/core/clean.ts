@@ -306,11 +306,11 @@ async function dropGroup(
   const [first] = group;
   if (!keepsClaims(first.record.warehouse)) return inWarehouse(request, group, true);
   const workspace = workspaceId(request.workspaceRoot);
-  const released = group.map(({ record, schemas }) => ({
-    schema: record.schema,
-    schemas,
-    project: record.project,
-    builtHere: builtHere(record, workspace),
+  const released = group.map((build) => ({
+    schema: build.record.schema,
+    schemas: schemasWithRetired(build),
+    project: build.record.project,
+    builtHere: builtHere(build.record, workspace),
   }));
   const outcome = await releaseClaimsAndDrop(connectionOf(request, first), workspace, released);
   for (const build of group) {
@@ -331,10 +331,15 @@ function connectionOf(request: CleanRequest, build: PlannedBuild) {
   };
 }
 
+/** A build's schemas and the retired generation a rebuild of it that died may have left (promote-rebuild.ts). */
+function schemasWithRetired({ schemas, record }: PlannedBuild): string[] {
+  return [...schemas, ...retiredNames(schemas, record)];
+}
+
 /** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
 async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
   const [first] = group;
-  const schemas = [...new Set(group.flatMap(({ schemas, record }) => [...schemas, ...retiredNames(schemas, record)]))];
+  const schemas = [...new Set(group.flatMap(schemasWithRetired))];
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
