@@ -35,6 +35,7 @@ import {
 import { withWarehouseLock } from './warehouse-lock';
 import { rememberDuckDbFile } from './warehouse-key';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
+import { releasingRole, strictIsolation } from './strict-isolation';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
 
 export interface IsolatedBuildRequest {
@@ -65,6 +66,8 @@ export interface IsolatedBuildRequest {
   targetName?: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
+  /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (strict-isolation.ts). */
+  strictIsolation?: boolean;
   /**
    * The key Nx cached this build under (see build-key.ts); checked against the commit actually
    * built so that a cache entry never holds another commit's build. Absent when not cached.
@@ -142,9 +145,10 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   try {
     const env = dbtEnvironment(request.env);
     const { projectDir, workingProjectDir } = checkedOut;
+    const strict = request.strictIsolation ? strictIsolationOf(context, dbt) : undefined;
     const locations = {
       projectDir,
-      profilesDir: paths.profilesDir,
+      profilesDir: strict?.profilesDir ?? paths.profilesDir,
       target: profile.target,
       targetPath: paths.targetPath,
       logPath: paths.logPath,
@@ -169,15 +173,16 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     const run = {
       parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
       commandArgs: dbtArgs(request.command, locations, selection),
-      check: () => {
+      check: async () => {
         clock.parsed = Date.now();
         reporter.info(`• dbt parse (${secondsSince(clock.started)})`);
         checkIsolation(paths, profile, request, reporter);
+        await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
       },
     };
     const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
       clock.started = Date.now();
-      return runDbtParsedFirst(dbt, run, cwd, env);
+      return releasingRole(strict, reporter, () => runDbtParsedFirst(dbt, run, cwd, env));
     });
     reporter.info(
       `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
@@ -215,6 +220,17 @@ function noteDeadPredecessor(record: BuildRecord, paths: BuildPaths, reporter: R
   reporter.info(
     `• the build started at ${previous.startedAt} died during ${record.recoveredFrom.phase}; building again`,
   );
+}
+
+function strictIsolationOf({ request, reporter, dbtProject, profile, paths }: BuildContext, dbt: string) {
+  const connection = {
+    ...request,
+    dbt,
+    profilesDir: paths.profilesDir,
+    profile: dbtProject.profile!,
+    target: profile.target,
+  };
+  return strictIsolation({ profile, connection, exceptions: request.isolationExceptions ?? [], reporter });
 }
 
 function enterPhase(record: BuildRecord, paths: BuildPaths, phase: BuildPhase): void {
