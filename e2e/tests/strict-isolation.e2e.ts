@@ -30,8 +30,8 @@ const rolesOfThisRun = () =>
   );
 const createVictim = () =>
   withPostgres(async (client) => {
-    await client.query(`create schema ${victim}`);
-    await client.query(`create table ${victim}.accounts as select 1 as id, 'kept' as note`);
+    await client.query(`create schema if not exists ${victim}`);
+    await client.query(`create table if not exists ${victim}.accounts as select 1 as id, 'kept' as note`);
   });
 
 describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', () => {
@@ -39,24 +39,22 @@ describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', (
   const build = (ref: string, ...args: string[]) =>
     ws.nx(['run', 'analytics:isolated-build', `--ref=${ref}`, '--target=pg', ...args], env);
 
-  /** Routes by which a commit's SQL drops the victim schema, each committed on its own branch. */
-  const hostile = (): [string, string, Record<string, string>][] => [
+  const ROUTES = ['a model body calling run_query', 'an on-run-start hook', 'a post_hook'];
+  /** Routes by which a commit's SQL drops the victim schema, as in ROUTES: a branch and its files. */
+  const hostile = (): [string, Record<string, string>][] => [
     [
-      'a model body calling run_query',
       'drop-in-model',
       {
         'analytics/models/marts/cleanup.sql': `{% if execute %}{% do run_query('${DROP_VICTIM}') %}{% endif %}\nselect 1 as id\n`,
       },
     ],
     [
-      'an on-run-start hook',
       'drop-in-hook',
       {
         'analytics/dbt_project.yml': `${fileAt(ws.dir, ws.main, 'analytics/dbt_project.yml')}\non-run-start:\n  - "${DROP_VICTIM}"\n`,
       },
     ],
     [
-      'a post_hook',
       'drop-in-post-hook',
       {
         'analytics/models/marts/cleanup.sql': `{{ config(post_hook="${DROP_VICTIM}") }}\nselect 1 as id\n`,
@@ -76,7 +74,7 @@ describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', (
   }, 120_000);
 
   it('without strictIsolation, a model body that drops a foreign schema builds with exit 0 (the route that remains)', async () => {
-    const [, branch, files] = hostile()[0];
+    const [branch, files] = hostile()[0];
     const commit = commitBeside(ws.dir, ws.main, branch, branch, files);
 
     const result = await build(branch);
@@ -88,11 +86,11 @@ describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', (
     await createVictim();
   });
 
-  const ROUTES = ['a model body calling run_query', 'an on-run-start hook', 'a post_hook'];
   it.each(ROUTES.map((route, index) => [route, index] as const))(
     'with --strictIsolation, %s fails in PostgreSQL and the foreign schema stays',
     async (_route, index) => {
-      const [, branch, files] = hostile()[index];
+      await createVictim();
+      const [branch, files] = hostile()[index];
       const commit = commitBeside(ws.dir, ws.main, `${branch}-strict`, branch, files);
       const before = ws.gitState();
 

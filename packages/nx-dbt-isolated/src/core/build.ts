@@ -143,12 +143,12 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   noteDeadPredecessor(record, paths, reporter);
   writeBuildRecord(paths.buildRecord, record);
   try {
-    const env = dbtEnvironment(request.env);
-    const { projectDir, workingProjectDir } = checkedOut;
     const strict = request.strictIsolation ? strictIsolationOf(context, dbt) : undefined;
+    const env = strict?.environment(dbtEnvironment(request.env)) ?? dbtEnvironment(request.env);
+    const { projectDir, workingProjectDir } = checkedOut;
     const locations = {
       projectDir,
-      profilesDir: strict?.profilesDir ?? paths.profilesDir,
+      profilesDir: paths.profilesDir,
       target: profile.target,
       targetPath: paths.targetPath,
       logPath: paths.logPath,

@@ -94,9 +94,6 @@ export interface IsolatedProfile {
 
 type Output = Record<string, unknown>;
 
-/** Quoted strings: PyYAML reads a bare `=` or `<<` as something other than a string. */
-const PROFILE_YAML = { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' } as const;
-
 /**
  * Writes a profiles.yml that holds only the chosen target of the chosen profile, with its
  * schema (BigQuery: dataset) renamed to `<schema>_<suffix>`. Values are copied as text, so
@@ -131,23 +128,14 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
   const document = new Document({ [request.profile]: { target, outputs: { [target]: isolated } } }, { version: '1.1' });
   if (isMap(profiles.config)) document.set('config', profiles.config);
   return {
-    yaml: document.toString(PROFILE_YAML),
+    // Quoted strings: PyYAML reads a bare `=` or `<<` as something other than a string.
+    yaml: document.toString({ defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }),
     target,
     baseSchema,
     schema: String(renderEnvVars(schema, request.env ?? {})),
     database: targetDatabase(type, isolated, request.env ?? {}),
     warehouse: warehouseIdentity(type, isolated),
   };
-}
-
-/**
- * The generated profile with the target connecting as `role` (dbt-postgres runs `set role <role>`
- * on every connection it opens); the rest of the text stays as it was.
- */
-export function profileWithRole(profile: IsolatedProfile, profileName: string, role: string): string {
-  const document = parseDocument(profile.yaml, { version: '1.1' });
-  document.setIn([profileName, 'outputs', profile.target, 'role'], role);
-  return document.toString(PROFILE_YAML);
 }
 
 /** The profile's `target:`, rendered where it is an `{{ env_var('X', 'default') }}` template. */

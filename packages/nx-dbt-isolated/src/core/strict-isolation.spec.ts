@@ -1,13 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import { UserError } from './errors';
 import { isolateProfile } from './profiles';
 import { grantStatements, releaseStatements, strictIsolation, strictRoleName } from './strict-isolation';
-import { makeTempDir, removeDir } from './testing/git-repo';
 import { thrown } from './testing/thrown';
 
-const PROFILES = (type: string) => `
+const PROFILES = (type: string, extra = '') => `
 analytics:
   target: pg
   outputs:
@@ -19,14 +15,14 @@ analytics:
       password: "{{ env_var('DBT_PASSWORD') }}"
       dbname: warehouse
       schema: analytics
-`;
+${extra}`;
 
 describe('strictRoleName', () => {
   it('prefixes a plain schema name', () => {
     expect(strictRoleName('analytics_abcd1234')).toBe('nx_dbt_isolated_analytics_abcd1234');
   });
 
-  it('keeps what dbt sends unquoted to lower-case letters, digits and _, with a hash to keep names apart', () => {
+  it('keeps the name to lower-case letters, digits and _ (no quoting anywhere), with a hash to keep names apart', () => {
     const upper = strictRoleName('Analytics_abcd1234');
     const dashed = strictRoleName('analytics-x_abcd1234');
     expect(upper).toMatch(/^nx_dbt_isolated_analytics_abcd1234_[0-9a-f]{8}$/);
@@ -105,46 +101,52 @@ describe('releaseStatements', () => {
 });
 
 describe('strictIsolation', () => {
-  let dir: string;
-  beforeEach(() => (dir = makeTempDir()));
-  afterEach(() => removeDir(dir));
-  const start = (type: string) =>
+  const start = (type: string, extra?: string) =>
     strictIsolation({
       profile: isolateProfile({
-        text: PROFILES(type),
+        text: PROFILES(type, extra),
         file: 'profiles.yml',
         profile: 'analytics',
         suffix: 'abcd1234',
-        projectDir: dir,
+        projectDir: '/ws/analytics',
       }),
-      connection: { workspaceRoot: dir, dbt: 'dbt', profilesDir: dir, profile: 'analytics', target: 'pg', env: {} },
+      connection: {
+        workspaceRoot: '/ws',
+        dbt: 'dbt',
+        profilesDir: '/ws/p',
+        profile: 'analytics',
+        target: 'pg',
+        env: {},
+      },
       exceptions: [],
       reporter: { info: () => undefined },
     });
 
-  it('writes a profile that connects as the role, beside the one the plugin connects with as the user', () => {
+  it('sets the role for every connection dbt opens, after any PGOPTIONS of the user', () => {
     const strict = start('postgres');
-    const written = parse(readFileSync(join(strict.profilesDir, 'profiles.yml'), 'utf8'));
-    expect(strict.profilesDir).toBe(join(dir, 'strict'));
-    expect(written.analytics.outputs.pg).toEqual({
-      type: 'postgres',
-      host: 'localhost',
-      port: 5432,
-      user: 'dbt',
-      password: "{{ env_var('DBT_PASSWORD') }}",
-      dbname: 'warehouse',
-      schema: 'analytics_abcd1234',
-      role: 'nx_dbt_isolated_analytics_abcd1234',
+    expect(strict.environment({ PATH: '/bin' })).toEqual({
+      PATH: '/bin',
+      PGOPTIONS: '-c role=nx_dbt_isolated_analytics_abcd1234',
     });
+    expect(strict.environment({ PGOPTIONS: '-c statement_timeout=5min' }).PGOPTIONS).toBe(
+      '-c statement_timeout=5min -c role=nx_dbt_isolated_analytics_abcd1234',
+    );
   });
 
-  it.each(['duckdb', 'snowflake'])('refuses %s in one line naming the adapter, and writes nothing', (type) => {
+  it('refuses a target that sets search_path, which would make dbt-postgres drop PGOPTIONS', () => {
+    const error = thrown(() => start('postgres', '      search_path: "analytics,public"\n'));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(
+      "strictIsolation sets the build's role in PGOPTIONS, which dbt-postgres replaces with its own when the target sets search_path, and dbt target pg does: remove search_path from it, or build without strictIsolation.",
+    );
+  });
+
+  it.each(['duckdb', 'snowflake'])('refuses %s in one line naming the adapter', (type) => {
     const error = thrown(() => start(type));
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toBe(
       `strictIsolation runs dbt as a role that may create only in the build's schemas, which the plugin can do on PostgreSQL only, and dbt target pg is ${type}: build it without strictIsolation.`,
     );
-    expect(existsSync(join(dir, 'strict'))).toBe(false);
   });
 
   it('ends no role when it made none', async () => {

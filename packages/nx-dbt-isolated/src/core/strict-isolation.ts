@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { parse } from 'yaml';
 import { readManifestSources, schemasInManifest, type ManifestSource } from './dbt';
 import { UserError } from './errors';
 import { escapingNodes, type IsolationBounds } from './guard';
 import type { WarehouseConnection } from './operation';
-import { PROFILES_FILE, profileWithRole, type IsolatedProfile } from './profiles';
+import type { IsolatedProfile } from './profiles';
 import { quoteIdentifier, quoteLiteral, runInTransaction } from './warehouse-sql';
 
 /**
@@ -22,8 +21,8 @@ const MAX_IDENTIFIER = 63;
 export const ROLE_COMMENT = 'made by nx-dbt-isolated for one strictIsolation build, dropped when it ends';
 
 /**
- * `nx_dbt_isolated_<schema>`: dbt-postgres sends `set role <name>` unquoted, so the name is kept
- * to lower-case letters, digits and `_`; a hash of the schema keeps names apart when that
+ * `nx_dbt_isolated_<schema>`, kept to lower-case letters, digits and `_` so that it needs no
+ * quoting anywhere (PGOPTIONS among them); a hash of the schema keeps names apart when that
  * changed the schema's name or PostgreSQL's 63 bytes cut it short.
  */
 export function strictRoleName(schema: string): string {
@@ -153,8 +152,12 @@ export interface StrictIsolationRequest {
 
 export interface StrictIsolation {
   role: string;
-  /** Holds the generated profile connecting as the role: dbt's command uses it. */
-  profilesDir: string;
+  /**
+   * dbt's environment with the role set for every connection dbt opens, at connection start
+   * (libpq's PGOPTIONS): a `set role` inside a transaction, which is what dbt-postgres's `role:`
+   * field sends, is undone by the next rollback, and dbt rolls back before running hooks.
+   */
+  environment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
   /** Makes the role and its grants, for the parsed manifest (and a slim build's base manifest). */
   prepare(manifestFile: string, baseManifestFile?: string): Promise<void>;
   /** Ends the role if `prepare` ran (even if it failed), and says whether it did. */
@@ -162,8 +165,8 @@ export interface StrictIsolation {
 }
 
 /**
- * Refuses strictIsolation where the plugin cannot make a role (any adapter but PostgreSQL), and
- * writes the profile dbt's command connects with.
+ * Refuses strictIsolation where the plugin cannot make a role (any adapter but PostgreSQL) or
+ * cannot set it for every connection.
  */
 export function strictIsolation({
   profile,
@@ -176,15 +179,17 @@ export function strictIsolation({
       `strictIsolation runs dbt as a role that may create only in the build's schemas, which the plugin can do on PostgreSQL only, and dbt target ${profile.target} is ${profile.warehouse.type || 'of no type'}: build it without strictIsolation.`,
     );
   }
+  if (setsSearchPath(profile, connection.profile)) {
+    throw new UserError(
+      `strictIsolation sets the build's role in PGOPTIONS, which dbt-postgres replaces with its own when the target sets search_path, and dbt target ${profile.target} does: remove search_path from it, or build without strictIsolation.`,
+    );
+  }
   const role = strictRoleName(profile.schema);
-  const profilesDir = join(connection.profilesDir, 'strict');
-  mkdirSync(profilesDir, { recursive: true });
-  writeFileSync(join(profilesDir, PROFILES_FILE), profileWithRole(profile, connection.profile, role), { mode: 0o600 });
   const bounds: IsolationBounds = { schema: profile.schema, database: profile.database, exceptions: [] };
   let prepared = false;
   return {
     role,
-    profilesDir,
+    environment: (env) => ({ ...env, PGOPTIONS: [env.PGOPTIONS, `-c role=${role}`].filter(Boolean).join(' ') }),
     prepare: async (manifestFile, baseManifestFile) => {
       refuseExceptions(manifestFile, bounds, exceptions);
       prepared = true;
@@ -205,6 +210,12 @@ export function strictIsolation({
       return true;
     },
   };
+}
+
+/** dbt-postgres passes `search_path` as libpq's `options`, and libpq then ignores PGOPTIONS. */
+function setsSearchPath(profile: IsolatedProfile, profileName: string): boolean {
+  const output = parse(profile.yaml, { version: '1.1' })?.[profileName]?.outputs?.[profile.target];
+  return output?.search_path !== undefined && output.search_path !== null && output.search_path !== '';
 }
 
 /** isolationExceptions lets nodes write outside the build's schemas, where the role cannot. */
