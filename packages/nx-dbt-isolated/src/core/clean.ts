@@ -19,6 +19,8 @@ import {
 } from './records';
 import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from './refs';
 import { dropSchemas } from './schema-drop';
+import { endLeftoverRoles } from './strict-isolation';
+import type { WarehouseConnection } from './operation';
 
 export interface CleanRequest {
   workspaceRoot: string;
@@ -268,6 +270,7 @@ async function dropSelectedSchemas(
     try {
       const existing = await inWarehouse(request, group, true);
       reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
+      await endRolesOfUnfinishedBuilds(request, group);
       done.push(...group);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
@@ -295,19 +298,33 @@ async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: b
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
-  const run = () =>
-    dropSchemas({
-      workspaceRoot: request.workspaceRoot,
-      dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
-      profilesDir: first.paths.profilesDir,
-      profile: profileOf(first),
-      target: first.record.target,
-      schemas,
-      drop,
-      env: request.env,
-    });
+  const run = () => dropSchemas({ ...connectionOf(request, first), schemas, drop });
   if (!file) return run();
   return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
+}
+
+/** A PostgreSQL build that did not finish may have left its strictIsolation role: it goes with the schemas. */
+async function endRolesOfUnfinishedBuilds(request: CleanRequest, group: PlannedBuild[]): Promise<void> {
+  const unfinished = group.filter(
+    ({ record, schemas }) =>
+      record.warehouse.type === 'postgres' && record.status !== 'succeeded' && schemas.includes(record.schema),
+  );
+  if (unfinished.length === 0) return;
+  await endLeftoverRoles(
+    connectionOf(request, unfinished[0]),
+    unfinished.map(({ record }) => record.schema),
+  );
+}
+
+function connectionOf(request: CleanRequest, build: PlannedBuild): WarehouseConnection {
+  return {
+    workspaceRoot: request.workspaceRoot,
+    dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
+    profilesDir: build.paths.profilesDir,
+    profile: profileOf(build),
+    target: build.record.target,
+    env: request.env,
+  };
 }
 
 /** The profile the build connected with, named in its generated profiles.yml. */

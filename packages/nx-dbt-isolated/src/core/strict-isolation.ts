@@ -128,6 +128,16 @@ export function releaseStatements(role: string): string[] {
   ];
 }
 
+/**
+ * Ends the roles that strictIsolation builds of these schemas left: a build killed while dbt ran
+ * (SIGKILL, a lost machine) never reached its own `release`. A role is ended only where the
+ * plugin's mark is on it, so a schema whose build left none costs nothing but the statement.
+ */
+export async function endLeftoverRoles(connection: WarehouseConnection, schemas: string[]): Promise<void> {
+  const statements = [...new Set(schemas)].sort().flatMap((schema) => releaseStatements(strictRoleName(schema)));
+  await runInTransaction(connection, statements, 'drop the roles of interrupted strictIsolation builds');
+}
+
 function isOurs(role: string): string {
   return `(select shobj_description(oid, 'pg_authid') = ${quoteLiteral(ROLE_COMMENT)} from pg_roles where rolname = ${quoteLiteral(role)})`;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import type { WarehouseConnection } from './operation';
 import { isolateProfile, type IsolatedProfile } from './profiles';
-import { strictIsolation, type StrictIsolation } from './strict-isolation';
+import { endLeftoverRoles, strictIsolation, type StrictIsolation } from './strict-isolation';
 import { dbtConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { runInTransaction } from './warehouse-sql';
@@ -207,6 +207,20 @@ describe('strictIsolation on a real PostgreSQL, through dbt', () => {
       /^strictIsolation lets dbt create only in .* and isolationExceptions lets model.p.export → test.exports write elsewhere/,
     );
   });
+
+  it("lets clean end the role of a build killed before it could, once the build's schemas are dropped", async () => {
+    const strict = start();
+    await strict.prepare(manifestFile);
+    await asRole(strict, `create table ${isolated}.left_behind as select 1 as id`);
+    await admin.query(`drop schema ${isolated} cascade`);
+    await admin.query(`drop schema ${isolated}_finance cascade`);
+    expect(await roleExists(strict.role)).toBe(1);
+
+    await endLeftoverRoles(connection, [isolated]);
+
+    expect(await roleExists(strict.role)).toBe(0);
+    expect(await query(`select id from ${source}.t`)).toEqual([{ id: 1 }]);
+  }, 600_000);
 
   it('remains open to SQL that sets another role itself: it runs with the profile user’s rights', async () => {
     const strict = start();

@@ -1,4 +1,4 @@
-/** Test-only helper: a dbt that answers the schema-drop operation from a JSON list of schemas. */
+/** Test-only helper: a dbt that answers the schema-drop operation from a JSON list of schemas (and any SQL with no rows). */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFiles } from './git-repo';
@@ -31,7 +31,8 @@ const args = process.argv.slice(2);
 fs.appendFileSync(${JSON.stringify(files.calls)}, JSON.stringify(args) + '\\n');
 const failure = fs.readFileSync(${JSON.stringify(files.failure)}, 'utf8');
 if (failure) { console.log(failure); process.exit(2); }
-const { schemas, drop } = JSON.parse(args[args.indexOf('--args') + 1]);
+const { schemas, drop, statements } = JSON.parse(args[args.indexOf('--args') + 1]);
+if (statements) { console.log('nx-dbt-isolated-result:' + JSON.stringify(statements.map(() => ({ columns: [], rows: [] })))); process.exit(0); }
 const held = JSON.parse(fs.readFileSync(${JSON.stringify(files.schemas)}, 'utf8'));
 const existing = schemas.filter((schema) => held.includes(schema));
 if (drop) fs.writeFileSync(${JSON.stringify(files.schemas)}, JSON.stringify(held.filter((s) => !existing.includes(s))));
