@@ -18,7 +18,7 @@ const ROLE_PREFIX = 'nx_dbt_isolated_';
 /** PostgreSQL's limit on identifiers, in bytes. */
 const MAX_IDENTIFIER = 63;
 /** Set on every role the plugin makes: a role without it is never dropped. */
-export const ROLE_COMMENT = 'made by nx-dbt-isolated for one strictIsolation build, dropped when it ends';
+const ROLE_COMMENT = 'made by nx-dbt-isolated for one strictIsolation build, dropped when it ends';
 
 /**
  * `nx_dbt_isolated_<schema>`, kept to lower-case letters, digits and `_` so that it needs no
@@ -153,7 +153,7 @@ function plpgsql(body: string): string {
 
 export interface StrictIsolationRequest {
   profile: IsolatedProfile;
-  /** The build's generated profiles folder, where the plugin's own statements connect as the user. */
+  /** The build's generated profile, with which the plugin's own statements run as the user. */
   connection: WarehouseConnection;
   /** Nodes the isolationExceptions option lets write elsewhere: the role could not. */
   exceptions: string[];
