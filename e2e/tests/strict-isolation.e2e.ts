@@ -28,6 +28,17 @@ const rolesOfThisRun = () =>
       await client.query<{ name: string }>(`select rolname as name from pg_roles where rolname like $1`, [`%${id}%`])
     ).rows.map((row) => row.name),
   );
+/** Who owns the relations in the schemas starting with `prefix`: the role's are given back to the user. */
+const ownersOfRelationsIn = (prefix: string) =>
+  withPostgres(async (client) =>
+    (
+      await client.query<{ owner: string }>(
+        `select distinct pg_get_userbyid(c.relowner) as owner from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where starts_with(n.nspname, $1) and c.relkind in ('r', 'v') order by 1`,
+        [prefix],
+      )
+    ).rows.map((row) => row.owner),
+  );
 const createVictim = () =>
   withPostgres(async (client) => {
     await client.query(`create schema if not exists ${victim}`);
@@ -83,7 +94,6 @@ describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', (
     expect(result.output).toContain('isolation check: every relation stays in');
     expect(await schemasStartingWith(victim)).toEqual([]);
     expect(readBuildRecord(ws.dir, commit, 'pg').status).toBe('succeeded');
-    await createVictim();
   });
 
   it.each(ROUTES.map((route, index) => [route, index] as const))(
@@ -123,6 +133,7 @@ describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', (
     );
     expect(await postgresRows(`${base}_${short(reads)}.victim_accounts`)).toEqual([{ id: 1, note: 'kept' }]);
     expect(await rolesOfThisRun()).toEqual([]);
+    expect(await ownersOfRelationsIn(schema)).toEqual(['postgres']);
     expect(readsBuild.output).toContain(`strictIsolation: role nx_dbt_isolated_${base}_${short(reads)} dropped`);
   });
 
