@@ -47,6 +47,7 @@ import {
 } from './promote-rebuild';
 import { rememberDuckDbFile } from './warehouse-key';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
+import { releasingRole, strictIsolation } from './strict-isolation';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
 
 export interface IsolatedBuildRequest {
@@ -77,6 +78,8 @@ export interface IsolatedBuildRequest {
   targetName?: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
+  /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (strict-isolation.ts). */
+  strictIsolation?: boolean;
   /**
    * The key Nx cached this build under (see build-key.ts); checked against the commit actually
    * built so that a cache entry never holds another commit's build. Absent when not cached.
@@ -157,7 +160,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const retirement = await planRebuild(rebuild);
   writeBuildRecord(paths.buildRecord, record);
   try {
-    const env = dbtEnvironment(request.env);
+    const strict = request.strictIsolation ? strictIsolationOf(context, dbt) : undefined;
+    const env = strict?.environment(dbtEnvironment(request.env)) ?? dbtEnvironment(request.env);
     const { projectDir, workingProjectDir } = checkedOut;
     const locations = {
       projectDir,
@@ -186,10 +190,11 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     const run = {
       parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
       commandArgs: dbtArgs(request.command, locations, selection),
-      check: () => {
+      check: async () => {
         clock.parsed = Date.now();
         reporter.info(`• dbt parse (${secondsSince(clock.started)})`);
         checkIsolation(paths, profile, request, reporter);
+        await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
       },
       hold: buildHold(record, request.workspaceRoot, reporter),
     };
@@ -199,7 +204,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
       () =>
         withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
           clock.started = Date.now();
-          return runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env);
+          return releasingRole(strict, reporter, () => runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env));
         }),
       (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
     );
@@ -262,6 +267,17 @@ function noteDeadPredecessor(record: BuildRecord, paths: BuildPaths, reporter: R
   reporter.info(
     `• the build started at ${previous.startedAt} died during ${record.recoveredFrom.phase}; building again`,
   );
+}
+
+function strictIsolationOf({ request, reporter, dbtProject, profile, paths }: BuildContext, dbt: string) {
+  const connection = {
+    ...request,
+    dbt,
+    profilesDir: paths.profilesDir,
+    profile: dbtProject.profile!,
+    target: profile.target,
+  };
+  return strictIsolation({ profile, connection, exceptions: request.isolationExceptions ?? [], reporter });
 }
 
 function enterPhase(record: BuildRecord, paths: BuildPaths, phase: BuildPhase): void {

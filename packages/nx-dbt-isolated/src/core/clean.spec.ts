@@ -131,6 +131,29 @@ describe('clean', () => {
     expect(warehouse.schemas().sort()).toEqual([...ownSchemas(commits[2]), ...retired(commits[2])].sort());
   });
 
+  it('ends the strictIsolation role a PostgreSQL build that did not finish may have left, after its schemas', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, [...ownSchemas(commits[1]), ...ownSchemas(commits[2])]);
+    await recordBuild(commits[1], { status: 'running' });
+    await recordBuild(commits[2]);
+    const operations = () =>
+      warehouse.calls().map((args) => {
+        const { schemas, statements, builds } = JSON.parse(args[args.indexOf('--args') + 1]);
+        if (statements) return `sql: ${statements.join('\n')}`;
+        // On PostgreSQL the drop goes with the release of this workspace's claims (claims.ts).
+        const dropped: string[] = schemas ?? builds.flatMap((build: { schemas: string[] }) => build.schemas);
+        return `drop: ${dropped.filter((schema) => !schema.includes('~')).join(', ')}`;
+      });
+
+    const { outcomes } = await clean(byRef(commits[1], commits[2]));
+
+    expect(outcomes.map(({ status }) => status)).toEqual(['cleaned', 'cleaned']);
+    const [drop, roles, ...rest] = operations();
+    expect(drop).toBe(`drop: ${[...ownSchemas(commits[2]), ...ownSchemas(commits[1])].join(', ')}`);
+    expect(roles).toContain(`drop role "nx_dbt_isolated_analytics_${id(commits[1])}";`);
+    expect(roles).not.toContain(id(commits[2]));
+    expect(rest).toEqual([]);
+  });
+
   it('refuses --ref naming a promoted build, in one line saying how to go on, and changes nothing', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     const paths = await recordBuild(commits[1], { promoted: [{ schema: 'prod', at: '2026-11-01T00:00:00.000Z' }] });

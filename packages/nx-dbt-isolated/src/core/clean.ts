@@ -22,6 +22,8 @@ import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from './re
 import { retiredNames } from './promote-rebuild';
 import { dropSchemas } from './schema-drop';
 import { claimedReason, keepsClaims, releaseClaimsAndDrop } from './claims';
+import { endLeftoverRoles } from './strict-isolation';
+import type { WarehouseConnection } from './operation';
 
 export interface CleanRequest {
   workspaceRoot: string;
@@ -274,6 +276,7 @@ async function dropSelectedSchemas(
         reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
       }
       for (const build of kept) reporter.info(`  kept ${build.schemas.join(', ')}: ${claimed.get(build)}`);
+      await endRolesOfUnfinishedBuilds(request, group);
       done.push(...group);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
@@ -320,17 +323,6 @@ async function dropGroup(
   return outcome.existing;
 }
 
-function connectionOf(request: CleanRequest, build: PlannedBuild) {
-  return {
-    workspaceRoot: request.workspaceRoot,
-    dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
-    profilesDir: build.paths.profilesDir,
-    profile: profileOf(build),
-    target: build.record.target,
-    env: request.env,
-  };
-}
-
 /** A build's schemas and the retired generation a rebuild of it that died may have left (promote-rebuild.ts). */
 function schemasWithRetired({ schemas, record }: PlannedBuild): string[] {
   return [...schemas, ...retiredNames(schemas, record)];
@@ -346,6 +338,30 @@ async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: b
   const run = () => dropSchemas({ ...connectionOf(request, first), schemas, drop });
   if (!file) return run();
   return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
+}
+
+/** A PostgreSQL build that did not finish may have left its strictIsolation role: it goes with the schemas. */
+async function endRolesOfUnfinishedBuilds(request: CleanRequest, group: PlannedBuild[]): Promise<void> {
+  const unfinished = group.filter(
+    ({ record, schemas }) =>
+      record.warehouse.type === 'postgres' && record.status !== 'succeeded' && schemas.includes(record.schema),
+  );
+  if (unfinished.length === 0) return;
+  await endLeftoverRoles(
+    connectionOf(request, unfinished[0]),
+    unfinished.map(({ record }) => record.schema),
+  );
+}
+
+function connectionOf(request: CleanRequest, build: PlannedBuild): WarehouseConnection {
+  return {
+    workspaceRoot: request.workspaceRoot,
+    dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
+    profilesDir: build.paths.profilesDir,
+    profile: profileOf(build),
+    target: build.record.target,
+    env: request.env,
+  };
 }
 
 /** The profile the build connected with, named in its generated profiles.yml. */

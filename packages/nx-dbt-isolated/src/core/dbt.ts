@@ -192,8 +192,8 @@ export interface ParsedRun {
   parseArgs: string[];
   /** The dbt command to run on that parse. */
   commandArgs: string[];
-  /** Called once dbt has parsed and written the manifest: throws to stop before the command runs. */
-  check(): void;
+  /** Called once dbt has parsed and written the manifest: throws (or rejects) to stop before the command runs. */
+  check(): void | Promise<void>;
   /** Given to parse-then-run.py before the parse arguments (see claims.ts). */
   hold?: { args: string[]; onWait(): void };
 }
@@ -228,20 +228,25 @@ export async function runDbtParsedFirst(
   const channel = child.stdio[3] as Duplex;
   let parsed = false;
   let refusal: unknown;
+  let checked: Promise<unknown> | undefined;
   channel.on('data', (chunk: Buffer) => {
     if (chunk.toString('utf8').includes('waiting')) run.hold?.onWait();
     if (parsed || !chunk.toString('utf8').includes('parsed')) return;
     parsed = true;
-    try {
-      run.check();
-      channel.write('go\n');
-    } catch (error) {
-      refusal = error;
-      channel.write('stop\n');
-    }
+    checked = Promise.resolve()
+      .then(() => run.check())
+      .then(
+        () => channel.write('go\n'),
+        (error: unknown) => {
+          refusal = error;
+          channel.write('stop\n');
+        },
+      );
   });
   channel.on('error', () => undefined);
   const exit = await exited;
+  // dbt may have been stopped while an asynchronous check still ran: let it finish first.
+  await checked;
   if (refusal !== undefined) throw refusal;
   return { ...exit, parsed };
 }
@@ -360,6 +365,22 @@ export function readManifestResources(file: string): ManifestNode[] | undefined 
     return [...Object.values(manifest.nodes ?? {}), ...Object.values(manifest.functions ?? {})] as ManifestNode[];
   } catch {
     return undefined;
+  }
+}
+
+export interface ManifestSource {
+  unique_id: string;
+  database?: string | null;
+  schema: string;
+  identifier: string;
+}
+
+/** The sources of a manifest.json: the relations the project reads without building them. */
+export function readManifestSources(file: string): ManifestSource[] {
+  try {
+    return Object.values(JSON.parse(readFileSync(file, 'utf8')).sources ?? {});
+  } catch {
+    return [];
   }
 }
 

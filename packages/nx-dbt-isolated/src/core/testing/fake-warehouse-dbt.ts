@@ -1,6 +1,7 @@
 /**
  * Test-only helper: a dbt that answers the schema-drop operation, and the claims release of
- * claims.ts as a warehouse holding no claims table would, from a JSON list of schemas.
+ * claims.ts as a warehouse holding no claims table would, from a JSON list of schemas; any other
+ * SQL gets no rows.
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +36,7 @@ fs.appendFileSync(${JSON.stringify(files.calls)}, JSON.stringify(args) + '\\n');
 const failure = fs.readFileSync(${JSON.stringify(files.failure)}, 'utf8');
 if (failure) { console.log(failure); process.exit(2); }
 const operation = JSON.parse(args[args.indexOf('--args') + 1]);
+if (operation.statements) { console.log('nx-dbt-isolated-result:' + JSON.stringify(operation.statements.map(() => ({ columns: [], rows: [] })))); process.exit(0); }
 const builds = operation.builds ?? [];
 const schemas = operation.schemas ?? builds.filter((build) => build.builtHere).flatMap((build) => build.schemas);
 const claimed = Object.fromEntries(builds.filter((build) => !build.builtHere).map((build) => [build.schema, []]));

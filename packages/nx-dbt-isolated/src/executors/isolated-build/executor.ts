@@ -73,6 +73,7 @@ function buildRequest(
       : undefined,
     targetName: context.targetName,
     isolationExceptions: options.isolationExceptions,
+    strictIsolation: options.strictIsolation,
     sparseCheckout: options.sparseCheckout,
     checkoutFolders: options.checkoutFolders,
     profilesDir: options.profilesDir,
