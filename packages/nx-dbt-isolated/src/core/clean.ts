@@ -358,7 +358,9 @@ async function removeCheckoutIfUnused(
   if (remaining.some(({ record }) => record.filesRemovedAt === undefined)) return undefined;
   const paths = commitPaths(workspaceRoot, buildId);
   if (!existsSync(paths.worktree) && remaining.length > 0) return undefined;
-  await withLock(locksDir(workspaceRoot), GIT_WORKTREES_LOCK, () => removeCheckout(repoRoot, paths.worktree));
+  await withLock(locksDir(workspaceRoot), GIT_WORKTREES_LOCK, () =>
+    removeCheckout(repoRoot, workspaceRoot, paths.worktree),
+  );
   if (remaining.length === 0) {
     rmSync(paths.commitDir, { recursive: true, force: true });
     rmSync(leasesDir(workspaceRoot, commit), { recursive: true, force: true });
