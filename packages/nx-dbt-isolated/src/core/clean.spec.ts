@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ensureCheckout } from './checkout';
 import { schemasDroppedToken } from './clean-marks';
@@ -181,18 +182,16 @@ describe('clean', () => {
     expect(existsSync(analytics.commitDir)).toBe(false);
   });
 
-  it('skips a build of a commit that is being built now, and cleans it once that build is over', async () => {
+  it('refuses (--ref) or skips (a policy) a build of a commit that is being built now, and cleans it once that build is over', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     const paths = await recordBuild(commits[1]);
     const running = await ensureCheckout(repo.root, repo.root, commits[1], { holder: 'analytics' });
+    const detail = `an isolated build of analytics at ${id(commits[1])} is running now in process ${process.pid} on ${hostname()}: clean it once that build has finished`;
 
     const { outcomes } = await clean(byRef(commits[1]));
-    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
-      [
-        'skipped',
-        `an isolated build of analytics at ${id(commits[1])} is running now: clean it once that build has finished`,
-      ],
-    ]);
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([['failed', detail]]);
+    const policy = await clean({ kind: 'all' });
+    expect(policy.outcomes.map(({ status, detail }) => [status, detail])).toEqual([['skipped', detail]]);
     expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
     expect(existsSync(paths.buildRecord)).toBe(true);
     expect(worktrees()).toContain(paths.worktree);

@@ -166,7 +166,7 @@ describe('locks and leases of other processes', () => {
     await expect(
       withLock(dir, 'duckdb-/data/w.duckdb', async () => 'taken', { timeoutMs: 1_500, onWait }),
     ).rejects.toThrow(
-      `timed out waiting for a lock held by process ${holder.pid} on ${hostname()}, which is stopped (duckdb-/data/w.duckdb, 2 s): let that process finish (resume it with fg or kill -CONT ${holder.pid}) or end it, then run this again.`,
+      `timed out after 2 s waiting for lock duckdb-/data/w.duckdb, held by process ${holder.pid} on ${hostname()}, which is stopped (resume it with fg or kill -CONT ${holder.pid}): let that process finish or end it, then run this again.`,
     );
     expect(onWait).toHaveBeenCalledWith({ pid: holder.pid, host: hostname(), stopped: true });
     await expect(liveLeases(leases)).resolves.toEqual([
@@ -191,7 +191,7 @@ describe('locks and leases of other processes', () => {
     const elsewhere = owner({ host: 'another-host', pid: 1 });
     writeOwner(lockFile('build'), elsewhere, 9 * 60_000);
     writeOwner(leaseFile('analytics'), elsewhere, 9 * 60_000);
-    await expect(takes('build', 1_000)).rejects.toThrow('held by process 1 on another-host (build, 1 s)');
+    await expect(takes('build', 1_000)).rejects.toThrow('waiting for lock build, held by process 1 on another-host:');
     await expect(liveLeaseHolders(leases)).resolves.toEqual(['analytics']);
 
     writeOwner(lockFile('build'), elsewhere, 11 * 60_000);
@@ -211,7 +211,9 @@ describe('locks and leases of other processes', () => {
   it('keeps the lock of a live process of this host', async () => {
     const release = await holdLease(leases, 'analytics');
     await withLock(dir, 'build', async () => {
-      await expect(takes('build', 1_000)).rejects.toThrow(`held by process ${process.pid} on ${hostname()} (build`);
+      await expect(takes('build', 1_000)).rejects.toThrow(
+        `waiting for lock build, held by process ${process.pid} on ${hostname()}:`,
+      );
     });
     await expect(liveLeaseHolders(leases)).resolves.toEqual(['analytics']);
     await release();
@@ -221,7 +223,9 @@ describe('locks and leases of other processes', () => {
 
   it('takes over a lock without a readable owner (an older version left a directory) once it is 10 s old', async () => {
     mkdirSync(lockFile('build'));
-    await expect(takes('build', 1_000)).rejects.toThrow('held by another process (build, 1 s)');
+    await expect(takes('build', 1_000)).rejects.toThrow(
+      'timed out after 1 s waiting for lock build, held by another process:',
+    );
     const then = new Date(Date.now() - 11_000);
     utimesSync(lockFile('build'), then, then);
     await expect(takes('build', 1_000)).resolves.toBe('taken');

@@ -301,12 +301,14 @@ function signalReaches(pid: number): boolean {
   }
 }
 
+/** The holder in words: `process 123 on host`, and when it is stopped, how to resume it. */
+export function describeHolder({ pid, host, stopped }: LockHolder): string {
+  return `process ${pid} on ${host}${stopped ? `, which is stopped (resume it with fg or kill -CONT ${pid})` : ''}`;
+}
+
 function timedOut(name: string, holder: LockHolder | undefined, timeoutMs: number): UserError {
-  const who = holder
-    ? `process ${holder.pid} on ${holder.host}${holder.stopped ? ', which is stopped' : ''}`
-    : 'another process';
   return new UserError(
-    `timed out waiting for a lock held by ${who} (${name}, ${Math.round(timeoutMs / 1000)} s): let that process finish${holder?.stopped ? ` (resume it with fg or kill -CONT ${holder.pid})` : ''} or end it, then run this again.`,
+    `timed out after ${Math.round(timeoutMs / 1000)} s waiting for lock ${name}, held by ${holder ? describeHolder(holder) : 'another process'}: let that process finish or end it, then run this again.`,
   );
 }
 
