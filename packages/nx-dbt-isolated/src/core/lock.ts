@@ -41,9 +41,9 @@ export interface LockOptions {
 }
 
 /** Another host's process cannot be asked whether it lives: its lock is abandoned once not refreshed for this long. */
-export const OTHER_HOST_STALE_MS = 10 * 60_000;
+const OTHER_HOST_STALE_MS = 10 * 60_000;
 /** A lock whose owner cannot be read (a directory an older version left) is abandoned once this old. */
-export const UNREADABLE_GRACE_MS = 10_000;
+const UNREADABLE_GRACE_MS = 10_000;
 const REFRESH_MS = 60_000;
 const POLL_MS = 500;
 const LOCK_SUFFIX = '.lock';
