@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -219,6 +219,40 @@ describe('locks and leases of other processes', () => {
     await release();
     await expect(liveLeaseHolders(leases)).resolves.toEqual([]);
     expect(readdirSync(dir)).toEqual(['leases']);
+  });
+
+  it('refreshes a held lock every minute for contenders on other hosts, and warns once it was taken over', async () => {
+    // Only the refresh timer is faked: the file system and the clock stay real.
+    jest.useFakeTimers({
+      doNotFake: [
+        'Date',
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    });
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      await withLock(dir, 'build', async () => {
+        const longAgo = new Date(Date.now() - 11 * 60_000);
+        utimesSync(lockFile('build'), longAgo, longAgo);
+        jest.advanceTimersByTime(60_000);
+        expect(Date.now() - statSync(lockFile('build')).mtimeMs).toBeLessThan(5_000);
+
+        writeOwner(lockFile('build'), owner({ host: 'another-host' }));
+        jest.advanceTimersByTime(60_000);
+        expect(warn).toHaveBeenCalledWith('nx-dbt-isolated: lock build was taken over by another process');
+      });
+      expect(existsSync(lockFile('build'))).toBe(true);
+    } finally {
+      warn.mockRestore();
+      jest.useRealTimers();
+    }
   });
 
   it('takes over a lock without a readable owner (an older version left a directory) once it is 10 s old', async () => {
