@@ -165,21 +165,25 @@ describe('ensureCheckout', () => {
     const moved = join(outside, 'moved-away');
     renameSync(userWorktree, moved);
 
-    const one = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
-    const two = await ensureCheckout(repo.root, repo.root, second, { holder: 'analytics' });
-    rmSync(one.worktree, { recursive: true, force: true });
-    await ensureCheckout(repo.root, repo.root, second, { holder: 'analytics' });
-    await removeCheckout(repo.root, repo.root, two.worktree);
+    try {
+      const one = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+      rmSync(one.worktree, { recursive: true, force: true });
+      // A fresh checkout (made) and the clean path (removeCheckout) both tidy git's list.
+      const two = await ensureCheckout(repo.root, repo.root, second, { holder: 'analytics' });
+      expect(two.state).toBe('made');
+      expect(repo.git('worktree', 'list', '--porcelain')).not.toContain(one.worktree);
+      await removeCheckout(repo.root, repo.root, two.worktree);
 
-    for (const file of ['HEAD', 'index', 'logs/HEAD']) expect(existsSync(join(admin, file))).toBe(true);
-    const registered = repo.git('worktree', 'list', '--porcelain');
-    expect(registered).toContain(`worktree ${userWorktree}\n`);
-    expect(registered).not.toContain(one.worktree);
-    expect(registered).not.toContain(two.worktree);
-    renameSync(moved, userWorktree);
-    expect(gitIn(userWorktree, 'status', '--porcelain')).toBe('M  analytics/models/a.sql');
-    expect(gitIn(userWorktree, 'symbolic-ref', 'HEAD')).toBe('refs/heads/feature');
-    removeDir(outside);
+      for (const file of ['HEAD', 'index', 'logs/HEAD']) expect(existsSync(join(admin, file))).toBe(true);
+      const registered = repo.git('worktree', 'list', '--porcelain');
+      expect(registered).toContain(`worktree ${userWorktree}\n`);
+      expect(registered).not.toContain(two.worktree);
+      renameSync(moved, userWorktree);
+      expect(gitIn(userWorktree, 'status', '--porcelain')).toBe('M  analytics/models/a.sql');
+      expect(gitIn(userWorktree, 'symbolic-ref', 'HEAD')).toBe('refs/heads/feature');
+    } finally {
+      removeDir(outside);
+    }
   });
 
   it("does not run the repository's post-checkout hook", async () => {
