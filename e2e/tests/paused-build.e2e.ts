@@ -104,7 +104,9 @@ describe('a build paused with Ctrl-Z (SIGSTOP) keeps its locks and its lease how
     paused.signal('SIGSTOP');
 
     const waiting = start(build(second));
-    await waiting.waitFor(/waiting for another build to finish writing \S+warehouse\.duckdb/);
+    await waiting.waitFor(
+      /waiting for another build to finish writing \S+warehouse\.duckdb \(DuckDB allows one writer at a time\), held by process \d+ on \S+, which is stopped \(resume it with fg or kill -CONT \d+\)/,
+    );
     await sleep(PAUSE_MS);
     expect(waiting.running()).toBe(true);
 

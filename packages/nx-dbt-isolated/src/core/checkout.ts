@@ -3,7 +3,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { readJson, writeJsonAtomically } from './files';
 import { simpleGit } from 'simple-git';
 import { commitPaths, dotRoot, leasesDir, locksDir } from './dot-layout';
-import { holdLease, withLock } from './lock';
+import { holdLease, withLock, type LockOptions } from './lock';
 import { SHORT_HASH_LENGTH } from './refs';
 import { conePatterns, foldersInPatterns, outermost, type CheckoutFolders } from './sparse';
 
@@ -36,7 +36,7 @@ export interface CheckoutOptions {
   /** The repository folders the build reads (see sparse.ts); every file when absent. */
   folders?: CheckoutFolders;
   /** Told when another process holds the commit or git's worktree list and this one waits. */
-  onWait?: () => void;
+  onWait?: LockOptions['onWait'];
 }
 
 export interface LeasedCheckout extends Checkout {

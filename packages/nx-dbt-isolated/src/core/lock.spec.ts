@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { holdLease, liveLeaseHolders, liveLeases, withLock, safeLockName, type LockOwner } from './lock';
+import { holdLease, ifStopped, liveLeaseHolders, liveLeases, withLock, safeLockName, type LockOwner } from './lock';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { startLockHolder, type LockHolderProcess } from './testing/lock-holder';
 
@@ -169,6 +169,10 @@ describe('locks and leases of other processes', () => {
       `timed out after 2 s waiting for lock duckdb-/data/w.duckdb, held by process ${holder.pid} on ${hostname()}, which is stopped (resume it with fg or kill -CONT ${holder.pid}): let that process finish or end it, then run this again.`,
     );
     expect(onWait).toHaveBeenCalledWith({ pid: holder.pid, host: hostname(), stopped: true });
+    expect(ifStopped(onWait.mock.calls[0][0])).toBe(
+      `, held by process ${holder.pid} on ${hostname()}, which is stopped (resume it with fg or kill -CONT ${holder.pid})`,
+    );
+    expect(ifStopped({ pid: holder.pid, host: hostname(), stopped: false })).toBe('');
     await expect(liveLeases(leases)).resolves.toEqual([
       { holder: 'analytics', owner: { pid: holder.pid, host: hostname(), stopped: true } },
     ]);

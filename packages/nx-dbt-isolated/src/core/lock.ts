@@ -306,6 +306,11 @@ export function describeHolder({ pid, host, stopped }: LockHolder): string {
   return `process ${pid} on ${host}${stopped ? `, which is stopped (resume it with fg or kill -CONT ${pid})` : ''}`;
 }
 
+/** For a waiting line: `, held by process 123 on host, which is stopped (resume it …)` when the holder is stopped. */
+export function ifStopped(holder: LockHolder | undefined): string {
+  return holder?.stopped ? `, held by ${describeHolder(holder)}` : '';
+}
+
 function timedOut(name: string, holder: LockHolder | undefined, timeoutMs: number): UserError {
   return new UserError(
     `timed out after ${Math.round(timeoutMs / 1000)} s waiting for lock ${name}, held by ${holder ? describeHolder(holder) : 'another process'}: let that process finish or end it, then run this again.`,
