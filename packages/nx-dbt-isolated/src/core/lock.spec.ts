@@ -225,7 +225,7 @@ describe('locks and leases of other processes', () => {
     expect(readdirSync(dir)).toEqual(['leases']);
   });
 
-  it('refreshes a held lock every minute for contenders on other hosts, and warns once it was taken over', async () => {
+  it('refreshes a held lock every minute for contenders on other hosts, and warns once another took it over (not when its folder is gone)', async () => {
     // Only the refresh timer is faked: the file system and the clock stay real.
     jest.useFakeTimers({
       doNotFake: [
@@ -253,6 +253,11 @@ describe('locks and leases of other processes', () => {
         expect(warn).toHaveBeenCalledWith('nx-dbt-isolated: lock build was taken over by another process');
       });
       expect(existsSync(lockFile('build'))).toBe(true);
+      await withLock(dir, 'gone', async () => {
+        removeDir(dir);
+        jest.advanceTimersByTime(60_000);
+      });
+      expect(warn).toHaveBeenCalledTimes(1);
     } finally {
       warn.mockRestore();
       jest.useRealTimers();

@@ -156,12 +156,14 @@ function tryToHold(file: string, name: string): Held | undefined {
   }
   const refresh = setInterval(() => {
     try {
-      if (ownsFile(file, owner.token)) return utimesSync(file, new Date(), new Date());
+      const now = lookAt(file);
+      if (now?.owner?.token === owner.token) return utimesSync(file, new Date(), new Date());
+      clearInterval(refresh);
+      // Gone with its folder (`.dot` removed) there is nothing to warn about; another owner took it.
+      if (now) console.warn(`nx-dbt-isolated: lock ${name} was taken over by another process`);
     } catch {
-      return; // tried again at the next refresh
+      // Tried again at the next refresh.
     }
-    clearInterval(refresh);
-    console.warn(`nx-dbt-isolated: lock ${name} was taken over by another process`);
   }, REFRESH_MS).unref();
   return {
     release() {
