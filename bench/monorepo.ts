@@ -357,7 +357,7 @@ async function checkOut(
     throw new Error(`the ${sparse ? 'sparse' : 'full'} checkout is ${checkout.state}, wrong: ${JSON.stringify(wrong)}`);
   }
   const files = countFiles(checkout.worktree);
-  await removeCheckout(WORKSPACE, checkout.worktree);
+  await removeCheckout(WORKSPACE, WORKSPACE, checkout.worktree);
   return { foldersSeconds: found - started, checkoutSeconds: done - found, files };
 }
 

@@ -90,6 +90,10 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
     ws?.remove();
   });
 
+  // 40 real builds in the first test: about 10 s a round on an idle 2-core machine, 31 s (619 s in
+  // all) on one shared with other test runs, past the 10 minutes of e2e/jest.config.ts.
+  jest.setTimeout(45 * 60_000);
+
   it('builds one commit from two nx processes at once, 20 rounds: every run succeeds, one checkout, a sound repository', async () => {
     const rounds = 20;
     const failures: string[] = [];

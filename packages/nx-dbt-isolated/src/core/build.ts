@@ -26,7 +26,7 @@ import { escapeError, escapingNodes } from './guard';
 import { readJson, writeJsonAtomically } from './files';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from './errors';
-import { withLock } from './lock';
+import { ifStopped, withLock } from './lock';
 import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
 import { repositoryRoot, resolveCommit } from './refs';
 import {
@@ -133,7 +133,10 @@ async function buildInCheckout(
     locksDir(request.workspaceRoot),
     buildLockName(commit, request.project, profile.target),
     () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
-    { onWait: () => reporter.info(`waiting for another build of ${request.project} at this commit to finish`) },
+    {
+      onWait: (holder) =>
+        reporter.info(`waiting for another build of ${request.project} at this commit to finish${ifStopped(holder)}`),
+    },
   );
 }
 
@@ -373,7 +376,10 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
     ensureCheckout(repoRoot, workspaceRoot, commit, {
       holder: request.project,
       folders: scope.folders,
-      onWait: () => reporter.info('waiting for another build or clean of this commit to finish with its checkout'),
+      onWait: (holder) =>
+        reporter.info(
+          `waiting for another build or clean of this commit to finish with its checkout${ifStopped(holder)}`,
+        ),
     }),
   );
   const workingProjectDir = join(workspaceRoot, request.projectRoot);

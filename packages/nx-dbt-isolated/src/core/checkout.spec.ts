@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allocateBuildId, ensureCheckout, isValidCheckout } from './checkout';
+import { allocateBuildId, ensureCheckout, isValidCheckout, removeCheckout } from './checkout';
 import { commitPaths, ensureDotFolder, leasesDir } from './dot-layout';
 import { liveLeaseHolders } from './lock';
-import { makeTempRepo, writeFiles, type TempRepo } from './testing/git-repo';
+import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from './testing/git-repo';
 
 const gitIn = (dir: string, ...args: string[]) =>
   execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -153,6 +153,37 @@ describe('ensureCheckout', () => {
 
     expect(repoState(repo)).toEqual(before);
     expect(readFileSync(join(repo.root, 'analytics/models/a.sql'), 'utf8')).toBe('select 43\n');
+  });
+
+  it("leaves the user's own moved worktree registered, and forgets only the workspace's checkouts whose folders are gone", async () => {
+    const outside = makeTempDir('nx-dbt-isolated-user-worktree-');
+    const userWorktree = join(outside, 'feature');
+    repo.git('worktree', 'add', '--quiet', '-b', 'feature', userWorktree, first);
+    writeFiles(userWorktree, { 'analytics/models/a.sql': 'select 7\n' });
+    gitIn(userWorktree, 'add', 'analytics/models/a.sql');
+    const admin = gitIn(userWorktree, 'rev-parse', '--absolute-git-dir');
+    const moved = join(outside, 'moved-away');
+    renameSync(userWorktree, moved);
+
+    try {
+      const one = await ensureCheckout(repo.root, repo.root, first, { holder: 'analytics' });
+      rmSync(one.worktree, { recursive: true, force: true });
+      // A fresh checkout (made) and the clean path (removeCheckout) both tidy git's list.
+      const two = await ensureCheckout(repo.root, repo.root, second, { holder: 'analytics' });
+      expect(two.state).toBe('made');
+      expect(repo.git('worktree', 'list', '--porcelain')).not.toContain(one.worktree);
+      await removeCheckout(repo.root, repo.root, two.worktree);
+
+      for (const file of ['HEAD', 'index', 'logs/HEAD']) expect(existsSync(join(admin, file))).toBe(true);
+      const registered = repo.git('worktree', 'list', '--porcelain');
+      expect(registered).toContain(`worktree ${userWorktree}\n`);
+      expect(registered).not.toContain(two.worktree);
+      renameSync(moved, userWorktree);
+      expect(gitIn(userWorktree, 'status', '--porcelain')).toBe('M  analytics/models/a.sql');
+      expect(gitIn(userWorktree, 'symbolic-ref', 'HEAD')).toBe('refs/heads/feature');
+    } finally {
+      removeDir(outside);
+    }
   });
 
   it("does not run the repository's post-checkout hook", async () => {

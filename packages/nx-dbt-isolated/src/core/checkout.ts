@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { readJson, writeJsonAtomically } from './files';
 import { simpleGit } from 'simple-git';
-import { commitPaths, leasesDir, locksDir } from './dot-layout';
-import { holdLease, withLock } from './lock';
+import { commitPaths, dotRoot, leasesDir, locksDir } from './dot-layout';
+import { holdLease, withLock, type LockOptions } from './lock';
 import { SHORT_HASH_LENGTH } from './refs';
 import { conePatterns, foldersInPatterns, outermost, type CheckoutFolders } from './sparse';
 
@@ -36,7 +36,7 @@ export interface CheckoutOptions {
   /** The repository folders the build reads (see sparse.ts); every file when absent. */
   folders?: CheckoutFolders;
   /** Told when another process holds the commit or git's worktree list and this one waits. */
-  onWait?: () => void;
+  onWait?: LockOptions['onWait'];
 }
 
 export interface LeasedCheckout extends Checkout {
@@ -103,7 +103,7 @@ async function checkOut(
     if (ok) return { ...reused, folders: widened, state: 'widened' };
   }
   const state = existing || existsSync(paths.worktree) ? 'repaired' : 'made';
-  await removeCheckout(repoRoot, paths.worktree);
+  await removeCheckout(repoRoot, workspaceRoot, paths.worktree);
   const record: CheckoutRecord = { commit, createdAt: new Date().toISOString() };
   writeJsonAtomically(paths.checkoutRecord, record);
   await addWorktree(repoRoot, paths.worktree, commit, wanted);
@@ -198,14 +198,31 @@ export async function isValidCheckout(worktree: string, commit: string): Promise
 /**
  * Removes a checkout and its registration in git, whatever state it was left in — including a
  * `git worktree add` killed before the folder got its `.git`, which leaves the registration
- * locked ("initializing"): `prune` keeps locked entries, so it is unlocked first.
+ * locked ("initializing") — then the registrations of the workspace's other checkouts whose
+ * folders are gone. Never `git worktree prune`: that also forgets the user's own worktrees that
+ * were moved or are on an unmounted disk, with their HEAD, index and reflog.
  */
-export async function removeCheckout(repoRoot: string, worktree: string): Promise<void> {
+export async function removeCheckout(repoRoot: string, workspaceRoot: string, worktree: string): Promise<void> {
   const git = simpleGit(repoRoot);
-  await git.raw(['worktree', 'unlock', worktree]).catch(() => undefined);
   if (existsSync(worktree)) {
     await git.raw(['worktree', 'remove', '--force', '--force', worktree]).catch(() => undefined);
     rmSync(worktree, { recursive: true, force: true });
   }
-  await git.raw(['worktree', 'prune']);
+  // git lists real paths; the workspace's `.dot` exists here, as the checkout's record is in it.
+  const dot = realpathSync(dotRoot(workspaceRoot)) + sep;
+  for (const path of await registeredWorktrees(repoRoot)) {
+    if (path.startsWith(dot) && !existsSync(join(path, '.git'))) {
+      // Twice forced: git then removes a locked registration, and one whose folder is missing.
+      await git.raw(['worktree', 'remove', '--force', '--force', path]).catch(() => undefined);
+    }
+  }
+}
+
+/** The folders of the repository's worktrees as git lists them (real paths), the main one first. */
+async function registeredWorktrees(repoRoot: string): Promise<string[]> {
+  const listing = await simpleGit(repoRoot).raw(['worktree', 'list', '--porcelain', '-z']);
+  return listing
+    .split('\0')
+    .filter((field) => field.startsWith('worktree '))
+    .map((field) => field.slice('worktree '.length));
 }

@@ -1,12 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ensureCheckout } from './checkout';
+import { commitLockName, ensureCheckout } from './checkout';
 import { schemasDroppedToken } from './clean-marks';
 import { executeClean, existingSchemas, planClean, type CleanRequest, type PlannedBuild } from './clean';
 import type { CleanSelector } from './clean-policy';
-import { buildPaths, ensureDotFolder } from './dot-layout';
+import { buildPaths, ensureDotFolder, locksDir } from './dot-layout';
 import { UserError } from './errors';
+import { withLock } from './lock';
 import { readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { buildRecord } from './testing/build-record';
 import { writeFakeWarehouseDbt, type FakeWarehouse } from './testing/fake-warehouse-dbt';
@@ -220,24 +222,39 @@ describe('clean', () => {
     expect(existsSync(analytics.commitDir)).toBe(false);
   });
 
-  it('skips a build of a commit that is being built now, and cleans it once that build is over', async () => {
+  it('refuses (--ref) or skips (a policy) a build of a commit that is being built now, and cleans it once that build is over', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     const paths = await recordBuild(commits[1]);
     const running = await ensureCheckout(repo.root, repo.root, commits[1], { holder: 'analytics' });
+    const detail = `an isolated build of analytics at ${id(commits[1])} is running now in process ${process.pid} on ${hostname()}: clean it once that build has finished`;
 
     const { outcomes } = await clean(byRef(commits[1]));
-    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
-      [
-        'skipped',
-        `an isolated build of analytics at ${id(commits[1])} is running now: clean it once that build has finished`,
-      ],
-    ]);
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([['failed', detail]]);
+    const policy = await clean({ kind: 'all' });
+    expect(policy.outcomes.map(({ status, detail }) => [status, detail])).toEqual([['skipped', detail]]);
     expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
     expect(existsSync(paths.buildRecord)).toBe(true);
     expect(worktrees()).toContain(paths.worktree);
 
     await running.release();
     expect((await clean(byRef(commits[1]))).outcomes[0].status).toBe('cleaned');
+    expect(warehouse.schemas()).toEqual([]);
+  });
+
+  it('says which process it waits for while a build makes its checkout of the commit', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    await recordBuild(commits[1]);
+    const lines: string[] = [];
+    const plan = await planClean(request(byRef(commits[1])));
+    let cleaning: Promise<unknown> | undefined;
+    await withLock(locksDir(repo.root), commitLockName(commits[1]), async () => {
+      cleaning = executeClean(plan, request(byRef(commits[1])), { info: (line) => lines.push(line) });
+      while (lines.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    });
+    await cleaning;
+    expect(lines[0]).toBe(
+      `waiting up to 5 min for process ${process.pid} on ${hostname()} to finish its checkout of these commits`,
+    );
     expect(warehouse.schemas()).toEqual([]);
   });
 

@@ -7,7 +7,7 @@ import { decide, type CleanSelector, type Decision } from './clean-policy';
 import { findDbt, schemasInManifest } from './dbt';
 import { errorMessage, UserError } from './errors';
 import { readdirOrEmpty } from './files';
-import { liveLeaseHolders, withLock, withLocks } from './lock';
+import { describeHolder, liveLeaseHolders, liveLeases, withLock, withLocks } from './lock';
 import { duckDbFile, parseProfiles, PROFILES_FILE } from './profiles';
 import {
   builtHere,
@@ -219,7 +219,7 @@ export async function executeClean(
       const ready: PlannedBuild[] = [];
       for (const build of selected) {
         const blocked = await whyNotNow(build, request);
-        if (blocked) outcomes.set(build, { build, status: 'skipped', detail: blocked });
+        if (blocked) outcomes.set(build, { build, ...blocked });
         else ready.push(build);
       }
       const claimed = new Map<PlannedBuild, string>();
@@ -242,18 +242,40 @@ export async function executeClean(
       }
       return selected.map((build) => outcomes.get(build)!);
     },
-    { onWait: () => reporter.info('waiting for builds of these commits to finish their checkout') },
+    {
+      onWait: (holder) =>
+        reporter.info(
+          `waiting up to ${CHECKOUT_WAIT_MS / 60_000} min for ${holder ? describeHolder(holder) : 'another process'} to finish its checkout of these commits`,
+        ),
+      timeoutMs: CHECKOUT_WAIT_MS,
+    },
   );
 }
 
-async function whyNotNow({ record, paths }: PlannedBuild, request: CleanRequest): Promise<string | undefined> {
-  const holders = await liveLeaseHolders(leasesDir(request.workspaceRoot, record.commit));
-  if (holders.includes(record.project)) {
-    return `an isolated build of ${record.project} at ${record.buildId} is running now: clean it once that build has finished`;
+/** How long a clean waits for a build's checkout of the same commit: a stopped build would hold it forever. */
+const CHECKOUT_WAIT_MS = 5 * 60_000;
+
+/**
+ * Why a build cannot be cleaned now. One that is running (or stopped with Ctrl-Z, which keeps it
+ * alive) is refused when `--ref` named it, and skipped by a policy clean.
+ */
+async function whyNotNow(
+  { record, paths }: PlannedBuild,
+  request: CleanRequest,
+): Promise<Pick<CleanOutcome, 'status' | 'detail'> | undefined> {
+  const leases = await liveLeases(leasesDir(request.workspaceRoot, record.commit));
+  const running = leases.find((lease) => lease.holder === record.project);
+  if (running) {
+    return {
+      status: request.selector.kind === 'refs' ? 'failed' : 'skipped',
+      detail: `an isolated build of ${record.project} at ${record.buildId} is running now in ${describeHolder(running.owner)}: clean it once that build has finished`,
+    };
   }
   const current = readBuildRecord(paths.buildRecord);
-  if (current === undefined) return 'already cleaned by another clean';
-  if (current.startedAt !== record.startedAt) return 'built again since the plan was made: run the clean again';
+  const skipped = (detail: string) => ({ status: 'skipped' as const, detail });
+  if (current === undefined) return skipped('already cleaned by another clean');
+  if (current.startedAt !== record.startedAt)
+    return skipped('built again since the plan was made: run the clean again');
   return undefined;
 }
 
@@ -414,7 +436,9 @@ async function removeCheckoutIfUnused(
   if (remaining.some(({ record }) => record.filesRemovedAt === undefined)) return undefined;
   const paths = commitPaths(workspaceRoot, buildId);
   if (!existsSync(paths.worktree) && remaining.length > 0) return undefined;
-  await withLock(locksDir(workspaceRoot), GIT_WORKTREES_LOCK, () => removeCheckout(repoRoot, paths.worktree));
+  await withLock(locksDir(workspaceRoot), GIT_WORKTREES_LOCK, () =>
+    removeCheckout(repoRoot, workspaceRoot, paths.worktree),
+  );
   if (remaining.length === 0) {
     rmSync(paths.commitDir, { recursive: true, force: true });
     rmSync(leasesDir(workspaceRoot, commit), { recursive: true, force: true });

@@ -1,6 +1,10 @@
-import { readdirSync } from 'node:fs';
-import { withLock, safeLockName } from './lock';
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { holdLease, ifStopped, liveLeaseHolders, liveLeases, withLock, safeLockName, type LockOwner } from './lock';
 import { makeTempDir, removeDir } from './testing/git-repo';
+import { startLockHolder, type LockHolderProcess } from './testing/lock-holder';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -116,6 +120,158 @@ describe('withLock', () => {
     const onWait = jest.fn();
     await expect(withLock(dir, 'build', async () => 'next', { onWait })).resolves.toBe('next');
     expect(onWait).not.toHaveBeenCalled();
+  });
+});
+
+describe('locks and leases of other processes', () => {
+  let dir: string;
+  let leases: string;
+  let holder: LockHolderProcess | undefined;
+  beforeEach(() => {
+    dir = makeTempDir();
+    leases = join(dir, 'leases');
+  });
+  afterEach(async () => {
+    if (holder && holder.child.exitCode === null && holder.child.signalCode === null) {
+      process.kill(holder.pid, 'SIGKILL');
+      await holder.exited;
+    }
+    holder = undefined;
+    removeDir(dir);
+  });
+
+  const lockFile = (name: string) => join(dir, `${safeLockName(name)}.lock`);
+  const leaseFile = (name: string) => join(leases, `${name}.${randomUUID()}.lease`);
+  const owner = (fields: Partial<LockOwner>): LockOwner => ({
+    pid: process.pid,
+    host: hostname(),
+    token: randomUUID(),
+    ...fields,
+  });
+  /** Writes a lock or lease file as a process would, last refreshed `ageMs` ago. */
+  function writeOwner(file: string, record: LockOwner, ageMs = 0) {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, JSON.stringify(record));
+    const then = new Date(Date.now() - ageMs);
+    utimesSync(file, then, then);
+  }
+  const takes = (name: string, timeoutMs: number) => withLock(dir, name, async () => 'taken', { timeoutMs });
+
+  it('keeps the lock and the lease of a stopped (Ctrl-Z) process, however long it has been quiet', async () => {
+    holder = await startLockHolder(dir, 'duckdb-/data/w.duckdb', leases, 'analytics');
+    process.kill(holder.pid, 'SIGSTOP');
+    await sleep(25_000); // longer than the 20 s after which the old locks went stale
+
+    const onWait = jest.fn();
+    await expect(
+      withLock(dir, 'duckdb-/data/w.duckdb', async () => 'taken', { timeoutMs: 1_500, onWait }),
+    ).rejects.toThrow(
+      `timed out after 2 s waiting for lock duckdb-/data/w.duckdb, held by process ${holder.pid} on ${hostname()}, which is stopped (resume it with fg or kill -CONT ${holder.pid}): let that process finish or end it, then run this again.`,
+    );
+    expect(onWait).toHaveBeenCalledWith({ pid: holder.pid, host: hostname(), stopped: true });
+    expect(ifStopped(onWait.mock.calls[0][0])).toBe(
+      `, held by process ${holder.pid} on ${hostname()}, which is stopped (resume it with fg or kill -CONT ${holder.pid})`,
+    );
+    expect(ifStopped({ pid: holder.pid, host: hostname(), stopped: false })).toBe('');
+    await expect(liveLeases(leases)).resolves.toEqual([
+      { holder: 'analytics', owner: { pid: holder.pid, host: hostname(), stopped: true } },
+    ]);
+    process.kill(holder.pid, 'SIGCONT');
+  }, 90_000);
+
+  it('takes over the lock of a killed process at once, and its lease no longer counts', async () => {
+    holder = await startLockHolder(dir, 'commit-abc', leases, 'analytics');
+    await expect(liveLeaseHolders(leases)).resolves.toEqual(['analytics']);
+    process.kill(holder.pid, 'SIGKILL');
+    await holder.exited;
+
+    const started = Date.now();
+    await expect(takes('commit-abc', 60_000)).resolves.toBe('taken');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await expect(liveLeaseHolders(leases)).resolves.toEqual([]);
+  }, 60_000);
+
+  it('takes over the lock of a process on another host only once it has not been refreshed for 10 minutes', async () => {
+    const elsewhere = owner({ host: 'another-host', pid: 1 });
+    writeOwner(lockFile('build'), elsewhere, 9 * 60_000);
+    writeOwner(leaseFile('analytics'), elsewhere, 9 * 60_000);
+    await expect(takes('build', 1_000)).rejects.toThrow('waiting for lock build, held by process 1 on another-host:');
+    await expect(liveLeaseHolders(leases)).resolves.toEqual(['analytics']);
+
+    writeOwner(lockFile('build'), elsewhere, 11 * 60_000);
+    writeOwner(leaseFile('finance'), elsewhere, 11 * 60_000);
+    await expect(takes('build', 1_000)).resolves.toBe('taken');
+    await expect(liveLeaseHolders(leases)).resolves.toEqual(['analytics']);
+  });
+
+  it('takes over a lock whose pid now belongs to another process (another start time)', async () => {
+    const reused = owner({ startTime: '1' });
+    writeOwner(lockFile('build'), reused);
+    writeOwner(leaseFile('analytics'), reused);
+    await expect(takes('build', 1_000)).resolves.toBe('taken');
+    await expect(liveLeaseHolders(leases)).resolves.toEqual([]);
+  });
+
+  it('keeps the lock of a live process of this host', async () => {
+    const release = await holdLease(leases, 'analytics');
+    await withLock(dir, 'build', async () => {
+      await expect(takes('build', 1_000)).rejects.toThrow(
+        `waiting for lock build, held by process ${process.pid} on ${hostname()}:`,
+      );
+    });
+    await expect(liveLeaseHolders(leases)).resolves.toEqual(['analytics']);
+    await release();
+    await expect(liveLeaseHolders(leases)).resolves.toEqual([]);
+    expect(readdirSync(dir)).toEqual(['leases']);
+  });
+
+  it('refreshes a held lock every minute for contenders on other hosts, and warns once another took it over (not when its folder is gone)', async () => {
+    // Only the refresh timer is faked: the file system and the clock stay real.
+    jest.useFakeTimers({
+      doNotFake: [
+        'Date',
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    });
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      await withLock(dir, 'build', async () => {
+        const longAgo = new Date(Date.now() - 11 * 60_000);
+        utimesSync(lockFile('build'), longAgo, longAgo);
+        jest.advanceTimersByTime(60_000);
+        expect(Date.now() - statSync(lockFile('build')).mtimeMs).toBeLessThan(5_000);
+
+        writeOwner(lockFile('build'), owner({ host: 'another-host' }));
+        jest.advanceTimersByTime(60_000);
+        expect(warn).toHaveBeenCalledWith('nx-dbt-isolated: lock build was taken over by another process');
+      });
+      expect(existsSync(lockFile('build'))).toBe(true);
+      await withLock(dir, 'gone', async () => {
+        removeDir(dir);
+        jest.advanceTimersByTime(60_000);
+      });
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+      jest.useRealTimers();
+    }
+  });
+
+  it('takes over a lock without a readable owner (an older version left a directory) once it is 10 s old', async () => {
+    mkdirSync(lockFile('build'));
+    await expect(takes('build', 1_000)).rejects.toThrow(
+      'timed out after 1 s waiting for lock build, held by another process:',
+    );
+    const then = new Date(Date.now() - 11_000);
+    utimesSync(lockFile('build'), then, then);
+    await expect(takes('build', 1_000)).resolves.toBe('taken');
   });
 });
 

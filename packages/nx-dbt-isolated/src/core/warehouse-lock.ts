@@ -1,5 +1,5 @@
 import { locksDir } from './dot-layout';
-import { withLock } from './lock';
+import { ifStopped, withLock } from './lock';
 import { duckDbFile, type WarehouseIdentity } from './profiles';
 
 /**
@@ -16,7 +16,9 @@ export function withWarehouseLock<T>(
   const file = duckDbFile(warehouse);
   if (!file) return work();
   return withLock(locksDir(workspaceRoot), `duckdb-${file}`, work, {
-    onWait: () =>
-      reporter.info(`waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)`),
+    onWait: (holder) =>
+      reporter.info(
+        `waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)${ifStopped(holder)}`,
+      ),
   });
 }
