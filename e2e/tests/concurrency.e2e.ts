@@ -235,7 +235,7 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
           [schema],
         ),
       );
-      // With the build's relations, the table naming the workspace that claims them (ADR 18).
+      // With the build's relations, the table naming the workspace that claims them (ADR 20).
       expect(tables.rows.map((row) => row.relation).sort()).toEqual(
         [
           ...fixtureRelations(schema, commit === ws.featureVip ? ['vip_customers'] : []),

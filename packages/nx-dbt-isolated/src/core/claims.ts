@@ -14,7 +14,7 @@ import { quoteIdentifier, quoteLiteral } from './warehouse-sql';
 /**
  * The table in a build's isolated schema listing the workspaces that rely on the schema: the one
  * whose build succeeded there, and those that restored that build from Nx's cache. It lives and
- * dies with the schema, and every clone connected to the warehouse sees it (ADR 18).
+ * dies with the schema, and every clone connected to the warehouse sees it (ADR 20).
  */
 export const CLAIMS_TABLE = 'nx_dbt_isolated_claims';
 

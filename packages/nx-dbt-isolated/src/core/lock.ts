@@ -15,7 +15,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { UserError } from './errors';
 import { readdirOrEmpty } from './files';
 
-/** The process a lock or lease belongs to, as written in it (see ADR 18). */
+/** The process a lock or lease belongs to, as written in it (see ADR 19). */
 export interface LockOwner {
   pid: number;
   host: string;

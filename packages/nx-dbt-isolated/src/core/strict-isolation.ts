@@ -8,7 +8,7 @@ import type { IsolatedProfile } from './profiles';
 import { quoteIdentifier, quoteLiteral, runInTransaction } from './warehouse-sql';
 
 /**
- * strictIsolation (ADR 18): dbt's command runs as a role of the build's own, which may create
+ * strictIsolation (ADR 21): dbt's command runs as a role of the build's own, which may create
  * only in the build's schemas and read only its sources, so that SQL the isolation guard cannot
  * see (hooks, macros, run_query) fails in the warehouse instead of reaching other schemas.
  * The role lives for one build: afterwards what it made is the profile user's, as without it.
