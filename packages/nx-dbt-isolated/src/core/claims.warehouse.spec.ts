@@ -9,7 +9,7 @@ import {
   type Claim,
 } from './claims';
 import type { WarehouseConnection } from './operation';
-import { dbtConnection } from './testing/dbt-connection';
+import { postgresConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { runInTransaction } from './warehouse-sql';
 
@@ -55,15 +55,7 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
 
   beforeAll(async () => {
     dir = makeTempDir();
-    connection = dbtConnection(dir, {
-      type: 'postgres',
-      host: '127.0.0.1',
-      port: 5432,
-      user: 'postgres',
-      password: '',
-      dbname: 'test',
-      schema: prefix,
-    });
+    connection = postgresConnection(dir, prefix);
     await client.connect();
   });
   afterAll(async () => {

@@ -7,7 +7,7 @@ import type { WarehouseConnection } from './operation';
 import { applyPromotion, planPromotion, readPromotionState } from './promote';
 import { keepingPromotedViews, planRebuild, type PromotedRebuild } from './promote-rebuild';
 import { buildRecord } from './testing/build-record';
-import { dbtConnection } from './testing/dbt-connection';
+import { postgresConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { runInTransaction } from './warehouse-sql';
 
@@ -84,16 +84,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
 
   beforeAll(async () => {
     dir = makeTempDir();
-    connection = dbtConnection(dir, {
-      type: 'postgres',
-      host: '127.0.0.1',
-      port: 5432,
-      user: 'postgres',
-      password: '',
-      dbname: 'test',
-      schema: base,
-      threads: 1,
-    });
+    connection = postgresConnection(dir, base, { threads: 1 });
     await client.connect();
     await build(1)();
     const views = [

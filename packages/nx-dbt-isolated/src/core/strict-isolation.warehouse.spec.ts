@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import type { WarehouseConnection } from './operation';
 import { isolateProfile, type IsolatedProfile } from './profiles';
 import { endLeftoverRoles, strictIsolation, type StrictIsolation } from './strict-isolation';
-import { dbtConnection } from './testing/dbt-connection';
+import { postgresConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { runInTransaction } from './warehouse-sql';
 
@@ -45,15 +45,7 @@ describe('strictIsolation on a real PostgreSQL, through dbt', () => {
       await admin.query(`alter table ${schema}.t owner to ${builder}`);
     }
     dir = makeTempDir();
-    const base = dbtConnection(dir, {
-      type: 'postgres',
-      host: '127.0.0.1',
-      port: 5432,
-      user: builder,
-      password: '',
-      dbname: 'test',
-      schema: `nx_spec_strict_${id}`,
-    });
+    const base = postgresConnection(dir, `nx_spec_strict_${id}`, { user: builder });
     const file = join(dir, 'profiles.yml');
     profile = isolateProfile({
       text: readFileSync(file, 'utf8'),

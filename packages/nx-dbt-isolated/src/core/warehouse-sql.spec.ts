@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { UserError } from './errors';
 import type { WarehouseConnection } from './operation';
-import { dbtConnection, duckDbConnection } from './testing/dbt-connection';
+import { postgresConnection, duckDbConnection } from './testing/dbt-connection';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { quoteIdentifier, quoteLiteral, runInTransaction, runQueries } from './warehouse-sql';
 
@@ -50,15 +50,7 @@ describe('a transaction on PostgreSQL, through dbt', () => {
       .rows[0].n as number;
   beforeAll(async () => {
     dir = makeTempDir();
-    connection = dbtConnection(dir, {
-      type: 'postgres',
-      host: '127.0.0.1',
-      port: 5432,
-      user: 'postgres',
-      password: '',
-      dbname: 'test',
-      schema,
-    });
+    connection = postgresConnection(dir, schema);
     await client.connect();
   });
   afterAll(async () => {

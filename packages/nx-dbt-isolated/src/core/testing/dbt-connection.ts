@@ -16,3 +16,21 @@ export function dbtConnection(dir: string, output: Record<string, string | numbe
 export function duckDbConnection(dir: string): WarehouseConnection {
   return dbtConnection(dir, { type: 'duckdb', path: join(dir, 'spec.duckdb'), schema: 'main' });
 }
+
+/** The test PostgreSQL server (127.0.0.1:5432, trust auth, database test), connecting as `user` into `schema`. */
+export function postgresConnection(
+  dir: string,
+  schema: string,
+  { user = 'postgres', ...extra }: Record<string, string | number> = {},
+): WarehouseConnection {
+  return dbtConnection(dir, {
+    type: 'postgres',
+    host: '127.0.0.1',
+    port: 5432,
+    user,
+    password: '',
+    dbname: 'test',
+    schema,
+    ...extra,
+  });
+}
