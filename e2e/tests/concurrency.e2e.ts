@@ -3,7 +3,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'no
 import { basename, join } from 'node:path';
 import { queryDuckDb, relationsIn } from '../support/duckdb';
 import { git } from '../support/fixture-repo';
-import { fixtureRelations } from '../support/fixture-relations';
+import { fixtureRelations, postgresBuildRelations } from '../support/fixture-relations';
 import { commitBeside, fsck, fsckErrors, worktreeList } from '../support/git-health';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { outcome, SUCCEEDED } from '../support/outcome';
@@ -235,12 +235,8 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
           [schema],
         ),
       );
-      // With the build's relations, the table naming the workspace that claims them (ADR 20).
       expect(tables.rows.map((row) => row.relation).sort()).toEqual(
-        [
-          ...fixtureRelations(schema, commit === ws.featureVip ? ['vip_customers'] : []),
-          `${schema}.nx_dbt_isolated_claims`,
-        ].sort(),
+        postgresBuildRelations(schema, commit === ws.featureVip ? ['vip_customers'] : []),
       );
     }
     const orders = await withPostgres(async (client) =>

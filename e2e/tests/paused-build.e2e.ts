@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { relationsIn } from '../support/duckdb';
-import { fixtureRelations } from '../support/fixture-relations';
+import { fixtureRelations, postgresBuildRelations } from '../support/fixture-relations';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, withPostgres } from '../support/postgres';
@@ -93,7 +93,7 @@ describe('a build paused with Ctrl-Z (SIGSTOP) keeps its locks and its lease how
     paused.signal('SIGCONT');
     expect(outcome(await paused.ended)).toEqual(SUCCEEDED);
     expect(readBuildRecord(ws.dir, commit, 'pg').status).toBe('succeeded');
-    expect(await postgresTables(schema)).toEqual(fixtureRelations(schema));
+    expect(await postgresTables(schema)).toEqual(postgresBuildRelations(schema));
   });
 
   it('a build of another commit into the same DuckDB file waits for the paused writer, then succeeds', async () => {

@@ -32,6 +32,9 @@ def hold_session(hold, channel):
     handle = type(adapter.connections).open(connection).handle
     handle.autocommit = True
     cursor = handle.cursor()
+    # The plugin's own lock and claim are the profile user's, not strictIsolation's build role,
+    # which PGOPTIONS gives every session this process opens (see strict-isolation.ts).
+    cursor.execute("set role none")
     cursor.execute(hold["tryLock"])
     if not cursor.fetchone()[0]:
         channel.write("waiting\n")
