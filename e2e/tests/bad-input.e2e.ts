@@ -70,6 +70,11 @@ const CASES: BadInput[] = [
       ),
   },
   {
+    name: 'an empty --ref=, which Nx reads as 0',
+    prepare: (scratch) => ({ dir: workspace(scratch), args: ['--ref='] }),
+    says: () => `--ref= is empty: name a branch, tag or commit (--ref=main), or leave the flag out.`,
+  },
+  {
     name: 'a ref beginning with - that git would read as an option',
     prepare: (scratch) => ({ dir: workspace(scratch), args: [`--ref=--output=${MARKER}`] }),
     says: () => `ref '--output=${MARKER}' is not a valid git ref: pass a branch, tag or commit, e.g. --ref=main.`,

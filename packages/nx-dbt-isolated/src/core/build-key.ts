@@ -24,6 +24,11 @@ export interface BuildKeyRequest {
   dbtTarget?: string;
   /** The commit a slim build defers to. */
   deferTo?: string;
+  /**
+   * dbt's `--exclude`: Nx takes `--exclude` on `nx run` for itself and never hashes it, so a build
+   * that leaves nodes out would otherwise share the full build's cache entry.
+   */
+  exclude?: string[];
 }
 
 /** Prefix of a key that matches nothing: the build cannot be keyed and must not be cached. */
@@ -53,6 +58,7 @@ export function buildKey(request: BuildKeyRequest): string {
     version: 1,
     commit: request.commit,
     ...(request.deferTo === undefined ? {} : { deferTo: request.deferTo }),
+    ...(request.exclude === undefined ? {} : { exclude: request.exclude }),
     locations,
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),

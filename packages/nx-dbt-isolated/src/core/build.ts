@@ -271,7 +271,7 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
 
 function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo });
+  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
   throw new UserError(
