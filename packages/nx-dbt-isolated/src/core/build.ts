@@ -38,6 +38,7 @@ import {
 } from './records';
 import { withWarehouseLock } from './warehouse-lock';
 import { rememberDuckDbFile } from './warehouse-key';
+import { recordedSelection, reusableFullBuild } from './reuse';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
 
@@ -74,6 +75,8 @@ export interface IsolatedBuildRequest {
    * built so that a cache entry never holds another commit's build. Absent when not cached.
    */
   expectedKey?: string;
+  /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
+  rebuild?: boolean;
 }
 
 export interface Reporter {
@@ -121,7 +124,7 @@ async function buildInCheckout(
   return withLock(
     locksDir(request.workspaceRoot),
     buildLockName(commit, request.project, profile.target),
-    () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
+    () => reuseOrRunBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
     { onWait: () => reporter.info(`waiting for another build of ${request.project} at this commit to finish`) },
   );
 }
@@ -135,6 +138,18 @@ interface BuildContext {
   profile: IsolatedProfile;
   paths: BuildPaths;
   base?: DeferralBase;
+}
+
+/** Another name of a commit already built in full here under this key costs no dbt run (reuse.ts). */
+async function reuseOrRunBuild(context: BuildContext): Promise<IsolatedBuildResult> {
+  const { request, reporter, dbt, paths, profile } = context;
+  const reused = await reusableFullBuild({ ...request, dbt }, paths, reporter);
+  if (!reused) return runBuild(context);
+  reporter.info(
+    `• restored the full build of ${reused.commit.slice(0, 12)} made at ${reused.startedAt} (as ${reused.ref}) under the same key: no dbt run`,
+  );
+  keepForCache(request.workspaceRoot, paths, reused, profile, request.expectedKey!);
+  return { success: true, record: reused, paths };
 }
 
 async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
@@ -361,6 +376,7 @@ function newRecord(
     profile: dbtProject.profile,
     target: profile.target,
     command: request.command,
+    selection: recordedSelection(request.selection),
     warehouse: profile.warehouse,
     schema: profile.schema,
     schemas: [],

@@ -80,6 +80,7 @@ function buildRequest(
     env: process.env,
     homeDir: homedir(),
     expectedKey: cached ? expectedKey : undefined,
+    rebuild: process.env.NX_SKIP_NX_CACHE === 'true',
   };
 }
 
