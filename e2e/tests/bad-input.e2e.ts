@@ -75,6 +75,17 @@ const CASES: BadInput[] = [
     says: () => `--ref= is empty: name a branch, tag or commit (--ref=main), or leave the flag out.`,
   },
   {
+    name: 'a name that is both a tag and a branch, at different commits',
+    prepare: (scratch) => {
+      const dir = workspace(scratch);
+      git(dir, 'tag', 'release', 'v1.0');
+      git(dir, 'branch', 'release', 'main');
+      return { dir, args: ['--ref=release'] };
+    },
+    says: () =>
+      /^ref 'release' is both a tag \([0-9a-f]{12}\) and a branch \([0-9a-f]{12}\): say which with --ref=refs\/tags\/release or --ref=refs\/heads\/release\.$/,
+  },
+  {
     name: 'a ref beginning with - that git would read as an option',
     prepare: (scratch) => ({ dir: workspace(scratch), args: [`--ref=--output=${MARKER}`] }),
     says: () => `ref '--output=${MARKER}' is not a valid git ref: pass a branch, tag or commit, e.g. --ref=main.`,

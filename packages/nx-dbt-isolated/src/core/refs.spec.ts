@@ -53,6 +53,26 @@ describe('resolveCommit', () => {
     await expect(resolveCommit(repo.root, first.slice(0, 8))).resolves.toBe(first);
   });
 
+  it('refuses a name that is both a tag and a branch at different commits, naming both full refs', async () => {
+    repo.git('tag', 'release', first);
+    repo.git('branch', 'release', second);
+    repo.git('tag', 'same', second);
+    repo.git('branch', 'same', second);
+    try {
+      const error = await rejection(resolveCommit(repo.root, 'release'));
+      expect(error).toBeInstanceOf(UserError);
+      expect(error.message).toBe(
+        `ref 'release' is both a tag (${first.slice(0, 12)}) and a branch (${second.slice(0, 12)}): say which with --ref=refs/tags/release or --ref=refs/heads/release.`,
+      );
+      await expect(resolveCommit(repo.root, 'refs/tags/release')).resolves.toBe(first);
+      await expect(resolveCommit(repo.root, 'refs/heads/release')).resolves.toBe(second);
+      await expect(resolveCommit(repo.root, 'same')).resolves.toBe(second);
+    } finally {
+      repo.git('tag', '--delete', 'release', 'same');
+      repo.git('branch', '--delete', '--force', 'release', 'same');
+    }
+  });
+
   it('resolves relative refs', async () => {
     await expect(resolveCommit(repo.root, 'HEAD')).resolves.toBe(second);
     await expect(resolveCommit(repo.root, 'HEAD~1')).resolves.toBe(first);
