@@ -21,13 +21,14 @@ import {
   type DbtSelection,
   type WriteOptions,
 } from './dbt';
+import { dbtLogMark, dbtLogSince, knownDbtFailure } from './dbt-failure';
 import { escapeError, escapingNodes } from './guard';
 import { readJson, writeJsonAtomically } from './files';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { withLock } from './lock';
 import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
-import { repositoryRoot, resolveCommit } from './refs';
+import { repositoryRoot, resolveCommit, submoduleHolding } from './refs';
 import {
   buildLockName,
   readBuildRecord,
@@ -109,7 +110,10 @@ async function buildInCheckout(
   checkedOut: ProjectCheckout,
 ): Promise<IsolatedBuildResult> {
   const { commit, checkout, projectDir, workingProjectDir } = checkedOut;
-  const dbtProject = readDbtProject(projectDir);
+  const dbtProject = readDbtProject(
+    projectDir,
+    `${request.projectRoot}/${DBT_PROJECT_FILE} at ${request.ref} (${commit.slice(0, 12)})`,
+  );
   if (!dbtProject.profile) {
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
@@ -196,6 +200,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         checkIsolation(paths, profile, request, reporter);
       },
     };
+    const logMark = dbtLogMark(paths.logPath);
     const exit = await withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
       clock.started = Date.now();
       return runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env);
@@ -203,12 +208,17 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     reporter.info(
       `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
     );
+    const failure = { profilesFile: profilesFileFor(request), dbtTarget: profile.target, ref: request.ref };
+    const cause =
+      exit.code === 0 || exit.interrupted ? undefined : knownDbtFailure(dbtLogSince(paths.logPath, logMark), failure);
+    if (cause && !exit.parsed) throw cause;
     if (!exit.parsed && !exit.interrupted) {
       throw new UserError(
         `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
       );
     }
     finishRecord(record, paths, exit, writeOptions(request));
+    if (cause) throw cause;
     if (record.status === 'succeeded' && request.expectedKey !== undefined) {
       keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
     }
@@ -338,11 +348,20 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
   const projectDir = join(checkout.worktree, projectPath);
   if (!existsSync(join(projectDir, DBT_PROJECT_FILE))) {
     await checkout.release();
+    await refuseSubmodule(request, repoRoot, commit, projectPath);
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,
     );
   }
   return { repoRoot, commit, checkout, projectDir, workingProjectDir };
+}
+
+async function refuseSubmodule(request: IsolatedBuildRequest, repoRoot: string, commit: string, projectPath: string) {
+  const submodule = await submoduleHolding(repoRoot, commit, projectPath);
+  if (submodule === undefined) return;
+  throw new UserError(
+    `${request.projectRoot} is inside git submodule ${submodule} at ${request.ref} (${commit.slice(0, 12)}), and isolated builds check out only the repository's own files, not submodules: build it from the submodule's own repository (an Nx workspace there), or make the project part of this repository.`,
+  );
 }
 
 function folderScope(

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from './errors';
-import { commitsNamedBy, editDistance, repositoryRoot, resolveCommit } from './refs';
+import { commitsNamedBy, editDistance, repositoryRoot, resolveCommit, submoduleHolding } from './refs';
 import { makeTempDir, makeTempRepo, removeDir, type TempRepo } from './testing/git-repo';
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -345,6 +345,26 @@ describe('repositoryRoot', () => {
       expect(error.message).toContain('git init');
     } finally {
       removeDir(outside);
+    }
+  });
+});
+
+describe('submoduleHolding', () => {
+  it("names the submodule a path lies in at a commit, and nothing for the repository's own folders", async () => {
+    const repo = makeTempRepo();
+    try {
+      const own = repo.commit('own project', { 'analytics/dbt_project.yml': 'name: analytics\n' });
+      repo.git('update-index', '--add', '--cacheinfo', `160000,${own},vendor/warehouse`);
+      repo.git('commit', '--quiet', '-m', 'add a submodule');
+      const withSubmodule = repo.git('rev-parse', 'HEAD').trim();
+      await expect(submoduleHolding(repo.root, withSubmodule, 'vendor/warehouse/analytics')).resolves.toBe(
+        'vendor/warehouse',
+      );
+      await expect(submoduleHolding(repo.root, withSubmodule, 'vendor/warehouse')).resolves.toBe('vendor/warehouse');
+      await expect(submoduleHolding(repo.root, withSubmodule, 'analytics')).resolves.toBeUndefined();
+      await expect(submoduleHolding(repo.root, own, 'vendor/warehouse/analytics')).resolves.toBeUndefined();
+    } finally {
+      repo.cleanup();
     }
   });
 });

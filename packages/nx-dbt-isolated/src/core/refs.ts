@@ -246,6 +246,21 @@ export async function commitsNamedBy(repoRoot: string, entries: string[]): Promi
   return named;
 }
 
+/**
+ * The git submodule that holds `path` (relative to the repository root) at `commit`, if any: a
+ * checkout of the commit holds no files of it.
+ */
+export async function submoduleHolding(repoRoot: string, commit: string, path: string): Promise<string | undefined> {
+  const parts = path.split('/').filter((part) => part !== '' && part !== '.');
+  const prefixes = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
+  if (prefixes.length === 0) return undefined;
+  const listing = await simpleGit(repoRoot)
+    .raw(['ls-tree', '--end-of-options', commit, '--', ...prefixes])
+    .catch(() => '');
+  const gitlink = listing.split('\n').find((line) => line.startsWith('160000 '));
+  return gitlink?.split('\t')[1];
+}
+
 /** Whether a branch, remote branch, tag or HEAD still leads to `commit`. */
 export async function isReachable(repoRoot: string, commit: string): Promise<boolean> {
   const git = simpleGit(repoRoot);
