@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildSummary, writeBuildSummary } from './build-summary';
-import { buildKey, UNCACHEABLE } from './build-key';
+import { buildKey, keyMismatchError, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
 import {
@@ -76,6 +76,8 @@ export interface IsolatedBuildRequest {
    * built so that a cache entry never holds another commit's build. Absent when not cached.
    */
   expectedKey?: string;
+  /** When the key Nx hashed was computed, to tell a clean that ran meanwhile from a moved ref. */
+  keyedAt?: Date;
   /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
   rebuild?: boolean;
 }
@@ -299,9 +301,7 @@ function verifyKey(request: IsolatedBuildRequest, commit: string, profile: strin
   const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
-  throw new UserError(
-    `the cache key Nx computed before the build does not match commit ${commit.slice(0, 12)} (did ${request.ref} move, or profiles.yml change, while Nx started?): run the build again.`,
-  );
+  throw keyMismatchError({ ...request, commit });
 }
 
 /** Stages the artifacts Nx caches, and ties the DuckDB file's token to the file just written. */

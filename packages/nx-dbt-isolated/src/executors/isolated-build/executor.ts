@@ -5,7 +5,13 @@ import { buildSummary, summaryLines } from '../../core/build-summary';
 import { UserError, errorMessage } from '../../core/errors';
 import { asList, buildKeyVariable } from '../../plugin/build-keys';
 import { buildThroughNx } from '../../plugin/build-through-nx';
-import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
+import {
+  DBT_TARGET_FROM_CLI,
+  DEFER_TO_FROM_CLI,
+  EXCLUDE_FROM_CLI,
+  KEYED_AT,
+  REF_FROM_CLI,
+} from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
 export default async function isolatedBuildExecutor(
@@ -80,6 +86,7 @@ function buildRequest(
     env: process.env,
     homeDir: homedir(),
     expectedKey: cached ? expectedKey : undefined,
+    keyedAt: process.env[KEYED_AT] ? new Date(process.env[KEYED_AT]) : undefined,
     rebuild: process.env.NX_SKIP_NX_CACHE === 'true',
   };
 }
