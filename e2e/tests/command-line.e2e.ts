@@ -57,17 +57,17 @@ describe('the command line means what it says', () => {
     expect(result.code).toBe(0);
   }
 
-  it("carries --exclude of nx run, which Nx takes for itself, to dbt and into the key", async () => {
+  it('carries --exclude of nx run, which Nx takes for itself, to dbt and into the key', async () => {
     const excluding = await build(['--ref=v1.0', '--exclude=countries']);
     expectBuilt(excluding);
     const schema = `analytics_${short(ws.v1)}`;
-    expect(relationsIn(warehouse, `${schema}.`)).not.toContain(`${schema}.countries`);
-    expect(relationsIn(warehouse, `${schema}.`)).toContain(`${schema}.customers`);
+    expect(relationsIn(warehouse, schema)).not.toContain(`${schema}.countries`);
+    expect(relationsIn(warehouse, schema)).toContain(`${schema}.customers`);
 
     const full = await build(['--ref=v1.0']);
     expectBuilt(full);
     expect(full.output).not.toMatch(HIT);
-    expect(relationsIn(warehouse, `${schema}.`)).toContain(`${schema}.countries`);
+    expect(relationsIn(warehouse, schema)).toContain(`${schema}.countries`);
   });
 
   /** One option on the command line, and what shows that the build honoured it. */
@@ -92,8 +92,9 @@ describe('the command line means what it says', () => {
     },
     {
       option: 'select',
-      args: () => ['--select=stg_orders'],
-      honoured: () => expect(ran(head)).toEqual(expect.arrayContaining(['model.analytics.stg_orders'])),
+      args: () => ['--select=stg_customers'],
+      honoured: () =>
+        expect(ran(head).filter((id) => id.startsWith('model.'))).toEqual(['model.analytics.stg_customers']),
     },
     {
       option: 'exclude (after --)',
@@ -103,7 +104,12 @@ describe('the command line means what it says', () => {
     {
       option: 'selector',
       args: () => ['--selector=staging_only'],
-      honoured: () => expect(ran(head).filter((id) => id.startsWith('model.')).sort()).toEqual(STAGING_MODELS),
+      honoured: () =>
+        expect(
+          ran(head)
+            .filter((id) => id.startsWith('model.'))
+            .sort(),
+        ).toEqual(STAGING_MODELS),
     },
     {
       option: 'vars',
@@ -201,7 +207,7 @@ describe('the command line means what it says', () => {
     expectBuilt(afterDrop);
     expect(afterDrop.output).toMatch(/lost analytics_[0-9a-f]{8}_finance: building again/);
     expect(afterDrop.output).toMatch(DBT_RAN);
-    expect(relationsIn(warehouse, `analytics_${short(ws.v1)}_finance.`)).toHaveLength(2);
+    expect(relationsIn(warehouse, `analytics_${short(ws.v1)}_finance`)).toHaveLength(2);
   });
 });
 
