@@ -197,7 +197,7 @@ describe('the command line means what it says', () => {
 
   it('runs dbt for another name when the build it has is partial, or its schema is gone', async () => {
     expectBuilt(await build([`--ref=${ws.v1}`, '--select=stg_orders']));
-    const afterPartial = await build(['--ref=v1.0', '--skip-nx-cache']);
+    const afterPartial = await build(['--ref=refs/tags/v1.0']);
     expectBuilt(afterPartial);
     expect(afterPartial.output).not.toMatch(RESTORED);
     expect(afterPartial.output).toMatch(DBT_RAN);
