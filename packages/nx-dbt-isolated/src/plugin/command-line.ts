@@ -44,7 +44,14 @@ export function requestedTasks(argv: string[]): RequestedTasks {
   }
   if (RUN_MANY.has(args[0])) {
     const targets = valuesOf(args, ['--targets', '--target', '-t']).flatMap((value) => value.split(','));
-    return { targets: targets.length > 0 ? targets : undefined, ref, deferTo, configuration, profilesDir, dbtExecutable };
+    return {
+      targets: targets.length > 0 ? targets : undefined,
+      ref,
+      deferTo,
+      configuration,
+      profilesDir,
+      dbtExecutable,
+    };
   }
   return { ref, deferTo, configuration, profilesDir, dbtExecutable };
 }
