@@ -33,7 +33,7 @@ describe('promotion on a real DuckDB file, through dbt', () => {
       ],
       'set up',
     );
-  });
+  }, 120_000);
   afterAll(() => removeDir(dir));
 
   it('makes the views, then switches them to the next build and drops the view it no longer has', async () => {
