@@ -33,6 +33,7 @@ describe('promotion on a real DuckDB file, through dbt', () => {
       ],
       'set up',
     );
+    // A dbt run: seconds, more on a loaded machine.
   }, 120_000);
   afterAll(() => removeDir(dir));
 
