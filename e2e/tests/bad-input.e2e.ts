@@ -1,11 +1,13 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   accessSync,
   appendFileSync,
   constants,
+  cpSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -31,6 +33,8 @@ interface Run {
   dir: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Ends what `prepare` started, once nx has exited. */
+  release?: () => void;
 }
 
 interface BadInput {
@@ -68,6 +72,22 @@ const CASES: BadInput[] = [
       new RegExp(
         `^ref '[0-9a-f]{5}' is an ambiguous short sha in ${escape(dir)}, the start of 2 commits \\([0-9a-f]{7,} \\(2023-11-14 attempt \\d+\\), [0-9a-f]{7,} \\(2023-11-14 attempt \\d+\\)\\): give more characters of the sha you mean, e\\.g\\. --ref=[0-9a-f]{7,}\\.$`,
       ),
+  },
+  {
+    name: 'an empty --ref=, which Nx reads as 0',
+    prepare: (scratch) => ({ dir: workspace(scratch), args: ['--ref='] }),
+    says: () => `--ref= is empty: name a branch, tag or commit (--ref=main), or leave the flag out.`,
+  },
+  {
+    name: 'a name that is both a tag and a branch, at different commits',
+    prepare: (scratch) => {
+      const dir = workspace(scratch);
+      git(dir, 'tag', 'release', 'v1.0');
+      git(dir, 'branch', 'release', 'main');
+      return { dir, args: ['--ref=release'] };
+    },
+    says: () =>
+      /^ref 'release' is both a tag \([0-9a-f]{12}\) and a branch \([0-9a-f]{12}\): say which with --ref=refs\/tags\/release or --ref=refs\/heads\/release\.$/,
   },
   {
     name: 'a ref beginning with - that git would read as an option',
@@ -191,6 +211,71 @@ const CASES: BadInput[] = [
       /^analytics\/dbt_project\.yml does not exist at before-analytics \([0-9a-f]{12}\): the project was added later or moved; pick a ref that has it\.$/,
   },
   {
+    name: "an environment variable the working tree's profile reads that is not set",
+    prepare: (scratch) => {
+      const dir = workspace(scratch);
+      editProfile(dir, 'threads: 4', `threads: "{{ env_var('ANALYTICS_THREADS') | int }}"`);
+      return { dir };
+    },
+    says: (dir) =>
+      `environment variable ANALYTICS_THREADS is not set, and ${dir}/analytics/profiles.yml reads it with env_var('ANALYTICS_THREADS') and no default: set it (export ANALYTICS_THREADS=...) before the build, or give env_var() a default.`,
+  },
+  {
+    name: "a value of the working tree's profile that dbt refuses",
+    prepare: (scratch) => {
+      const dir = workspace(scratch);
+      editProfile(dir, 'threads: 4', 'threads: four');
+      return { dir };
+    },
+    says: (dir) =>
+      `target 'dev' of ${dir}/analytics/profiles.yml has a value dbt refuses (at ['threads']: 'four' is not of type 'integer'): fix it there (or the environment variable it reads); every isolated build connects with the working tree's profile.`,
+  },
+  {
+    name: 'a dbt_project.yml that is not valid YAML at the commit built',
+    prepare: (scratch) => {
+      const dir = workspace(scratch, { dirty: false });
+      git(dir, 'checkout', '-q', '-b', 'broken-project');
+      appendFileSync(join(dir, 'analytics', 'dbt_project.yml'), 'models: [unclosed\n');
+      git(dir, 'commit', '-q', '-am', 'Break dbt_project.yml');
+      git(dir, 'checkout', '-q', 'main');
+      makeDirty(dir);
+      return { dir, args: ['--ref=broken-project'] };
+    },
+    says: () =>
+      /^analytics\/dbt_project\.yml at broken-project \([0-9a-f]{12}\) is not valid YAML \([^\n]+\): fix the file\.$/,
+  },
+  {
+    name: 'a project inside a git submodule',
+    prepare: (scratch) => {
+      const dir = workspace(scratch, { dirty: false });
+      const vendored = join(scratch, 'warehouse-repo');
+      mkdirSync(vendored);
+      cpSync(join(dir, 'analytics'), join(vendored, 'analytics'), { recursive: true });
+      cpSync(join(dir, 'shared_macros'), join(vendored, 'shared_macros'), { recursive: true });
+      git(vendored, 'init', '-q', '-b', 'main');
+      git(vendored, 'add', '-A');
+      git(vendored, '-c', 'user.name=V', '-c', 'user.email=v@example.com', 'commit', '-q', '-m', 'Warehouse');
+      git(dir, 'rm', '-q', '-r', 'analytics', 'shared_macros');
+      git(dir, '-c', 'protocol.file.allow=always', 'submodule', '--quiet', 'add', vendored, 'vendor');
+      git(dir, 'commit', '-q', '-m', 'The warehouse project as a submodule');
+      return { dir };
+    },
+    says: () =>
+      /^vendor\/analytics is inside git submodule vendor at HEAD \([0-9a-f]{12}\), and isolated builds check out only the repository's own files, not submodules: build it from the submodule's own repository \(an Nx workspace there\), or make the project part of this repository\.$/,
+  },
+  {
+    name: 'a DuckDB file another program holds open',
+    prepare: (scratch) => {
+      const dir = workspace(scratch);
+      const file = join(dir, 'analytics', 'warehouse.duckdb');
+      return { dir, release: holdDuckDbOpen(file, join(scratch, 'holding')) };
+    },
+    says: (dir) =>
+      new RegExp(
+        `^${escape(dir)}/analytics/warehouse\\.duckdb is held open by another program, .*python.* \\(PID \\d+\\), and DuckDB lets one process at a time open a file for writing: close that program's connection \\(a notebook, a DuckDB shell, an IDE\\), then build again\\.$`,
+      ),
+  },
+  {
     name: 'a .dot that cannot be written (a file in its place)',
     prepare: (scratch) => {
       const dir = workspace(scratch);
@@ -210,10 +295,10 @@ describe('bad input: one clear line, a non-zero exit, nothing of the user lost',
   it.each(CASES.map((badInput) => [badInput.name, badInput] as const))('%s', async (_name, badInput) => {
     const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'nx-dbt-bad-input-')));
     scratches.push(scratch);
-    const { dir, args = [], env = {} } = badInput.prepare(scratch);
+    const { dir, args = [], env = {}, release } = badInput.prepare(scratch);
     const before = userState(dir);
 
-    const result = await runNx(dir, ['run', 'analytics:isolated-build', ...args], env);
+    const result = await runNx(dir, ['run', 'analytics:isolated-build', ...args], env).finally(release);
 
     expect(result.code).not.toBe(0);
     const lines = result.output
@@ -237,6 +322,28 @@ function workspace(scratch: string, { dirty = true } = {}): string {
   const { dir } = createTestWorkspace(undefined, join(scratch, 'workspace'));
   if (dirty) makeDirty(dir);
   return dir;
+}
+
+function editProfile(dir: string, from: string, to: string): void {
+  const file = join(dir, 'analytics', 'profiles.yml');
+  const text = readFileSync(file, 'utf8');
+  if (!text.includes(from)) throw new Error(`the fixture's profiles.yml no longer holds '${from}'`);
+  writeFileSync(file, text.replace(from, to));
+}
+
+/**
+ * Starts a Python process that opens `file` for writing with DuckDB and keeps it open, as a
+ * notebook would; returns what ends it. Waits until the file is open.
+ */
+function holdDuckDbOpen(file: string, readyFile: string): () => void {
+  const script = `import duckdb, pathlib, sys, time\ncon = duckdb.connect(sys.argv[1])\npathlib.Path(sys.argv[2]).touch()\ntime.sleep(600)\n`;
+  const holder = spawn(join(VENV_BIN, 'python'), ['-c', script, file, readyFile], { stdio: 'ignore' });
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(readyFile)) {
+    if (Date.now() > deadline || holder.exitCode !== null) throw new Error(`could not hold ${file} open`);
+    execFileSync('sleep', ['0.2']);
+  }
+  return () => holder.kill();
 }
 
 function makeDirty(dir: string): void {

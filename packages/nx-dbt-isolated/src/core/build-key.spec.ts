@@ -1,7 +1,7 @@
 import { renameSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { markSchemasDropped } from './clean-marks';
-import { buildKey, installedDbtPackages, UNCACHEABLE, type BuildKeyRequest } from './build-key';
+import { buildKey, installedDbtPackages, keyMismatchError, UNCACHEABLE, type BuildKeyRequest } from './build-key';
 import { FAKE_SITE_PACKAGES as SITE_PACKAGES, writeFakeDbt } from './testing/fake-dbt';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
 
@@ -127,5 +127,30 @@ describe('installedDbtPackages', () => {
     writeFiles(root, { 'bin/dbt': `#!${root}/empty/bin/python\n`, 'empty/lib/python3.11/site-packages/x.py': '' });
     const dbt = join(root, 'bin/dbt');
     expect(installedDbtPackages(dbt)).toEqual([`${dbt}@${statSync(dbt).mtimeMs}`]);
+  });
+});
+
+describe('keyMismatchError', () => {
+  const commit = 'b'.repeat(40);
+  let workspaceRoot: string;
+  beforeEach(() => (workspaceRoot = makeTempDir()));
+  afterEach(() => removeDir(workspaceRoot));
+  const mismatch = (keyedAt?: Date) =>
+    keyMismatchError({ workspaceRoot, project: 'analytics', ref: 'main', commit, keyedAt });
+
+  it("names a clean that dropped the commit's schemas after the key was computed", () => {
+    const keyedAt = new Date(Date.now() - 1000);
+    markSchemasDropped(workspaceRoot, 'analytics', commit);
+    expect(mismatch(keyedAt).message).toMatch(
+      /^a clean dropped the schemas of analytics at bbbbbbbbbbbb at \d{4}-\d\d-\d\dT[\d:.]+Z, after Nx computed this build's cache key: run the build again, which builds the commit anew\.$/,
+    );
+  });
+
+  it('suspects a moved ref or a changed profile otherwise', () => {
+    const moved = /^the cache key Nx computed before the build does not match commit bbbbbbbbbbbb \(did main move/;
+    expect(mismatch(new Date()).message).toMatch(moved);
+    markSchemasDropped(workspaceRoot, 'analytics', commit);
+    expect(mismatch(new Date(Date.now() + 1000)).message).toMatch(moved);
+    expect(mismatch(undefined).message).toMatch(moved);
   });
 });

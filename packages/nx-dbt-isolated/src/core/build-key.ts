@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { schemasDroppedToken } from './clean-marks';
+import { schemasDroppedAt, schemasDroppedToken } from './clean-marks';
 import { dbtPython, findDbt } from './dbt';
+import { UserError } from './errors';
 import { readdirOrEmpty } from './files';
 import { profilesFileFor } from './profiles';
 import { warehouseLocations } from './warehouse-key';
@@ -24,6 +25,11 @@ export interface BuildKeyRequest {
   dbtTarget?: string;
   /** The commit a slim build defers to. */
   deferTo?: string;
+  /**
+   * dbt's `--exclude`: Nx takes `--exclude` on `nx run` for itself and never hashes it, so a build
+   * that leaves nodes out would otherwise share the full build's cache entry.
+   */
+  exclude?: string[];
 }
 
 /** Prefix of a key that matches nothing: the build cannot be keyed and must not be cached. */
@@ -53,6 +59,7 @@ export function buildKey(request: BuildKeyRequest): string {
     version: 1,
     commit: request.commit,
     ...(request.deferTo === undefined ? {} : { deferTo: request.deferTo }),
+    ...(request.exclude === undefined ? {} : { exclude: request.exclude }),
     locations,
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),
@@ -94,4 +101,29 @@ function distributionsUnder(prefix: string): string[] {
 
 export function pluginVersion(): string {
   return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+}
+
+export interface KeyMismatch {
+  workspaceRoot: string;
+  project: string;
+  ref: string;
+  commit: string;
+  /** When the plugin's hook computed the key Nx hashed. */
+  keyedAt?: Date;
+}
+
+/**
+ * Why the key Nx hashed is not the build's: a clean that dropped the commit's schemas after the
+ * hook keyed the build (the drop joins the key), or else a ref or profile that changed meanwhile.
+ */
+export function keyMismatchError({ workspaceRoot, project, ref, commit, keyedAt }: KeyMismatch): UserError {
+  const droppedAt = schemasDroppedAt(workspaceRoot, project, commit);
+  if (keyedAt && droppedAt && droppedAt >= keyedAt) {
+    return new UserError(
+      `a clean dropped the schemas of ${project} at ${commit.slice(0, 12)} at ${droppedAt.toISOString()}, after Nx computed this build's cache key: run the build again, which builds the commit anew.`,
+    );
+  }
+  return new UserError(
+    `the cache key Nx computed before the build does not match commit ${commit.slice(0, 12)} (did ${ref} move, or profiles.yml change, while Nx started?): run the build again.`,
+  );
 }

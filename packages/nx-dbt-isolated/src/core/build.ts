@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildHold } from './claims';
 import { buildSummary, writeBuildSummary } from './build-summary';
-import { buildKey, UNCACHEABLE } from './build-key';
+import { buildKey, keyMismatchError, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
 import {
@@ -22,13 +22,14 @@ import {
   type DbtSelection,
   type WriteOptions,
 } from './dbt';
+import { dbtLogMark, dbtLogSince, knownDbtFailure } from './dbt-failure';
 import { escapeError, escapingNodes } from './guard';
 import { readJson, writeJsonAtomically } from './files';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from './dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from './errors';
 import { ifStopped, withLock } from './lock';
 import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from './profiles';
-import { repositoryRoot, resolveCommit } from './refs';
+import { repositoryRoot, resolveCommit, submoduleHolding } from './refs';
 import {
   buildLockName,
   readBuildRecord,
@@ -46,6 +47,7 @@ import {
   type PromotedRebuild,
 } from './promote-rebuild';
 import { rememberDuckDbFile } from './warehouse-key';
+import { recordedSelection, reusableFullBuild } from './reuse';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
 import { releasingRole, strictIsolation } from './strict-isolation';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
@@ -85,6 +87,10 @@ export interface IsolatedBuildRequest {
    * built so that a cache entry never holds another commit's build. Absent when not cached.
    */
   expectedKey?: string;
+  /** When the key Nx hashed was computed, to tell a clean that ran meanwhile from a moved ref. */
+  keyedAt?: Date;
+  /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
+  rebuild?: boolean;
 }
 
 export interface Reporter {
@@ -117,7 +123,10 @@ async function buildInCheckout(
   checkedOut: ProjectCheckout,
 ): Promise<IsolatedBuildResult> {
   const { commit, checkout, projectDir, workingProjectDir } = checkedOut;
-  const dbtProject = readDbtProject(projectDir);
+  const dbtProject = readDbtProject(
+    projectDir,
+    `${request.projectRoot}/${DBT_PROJECT_FILE} at ${request.ref} (${commit.slice(0, 12)})`,
+  );
   if (!dbtProject.profile) {
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} has no 'profile:' at ${request.ref} (${commit.slice(0, 12)}), so dbt cannot build it: add 'profile: <name>' naming a profile in profiles.yml.`,
@@ -132,7 +141,7 @@ async function buildInCheckout(
   return withLock(
     locksDir(request.workspaceRoot),
     buildLockName(commit, request.project, profile.target),
-    () => runBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
+    () => reuseOrRunBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
     {
       onWait: (holder) =>
         reporter.info(`waiting for another build of ${request.project} at this commit to finish${ifStopped(holder)}`),
@@ -149,6 +158,18 @@ interface BuildContext {
   profile: IsolatedProfile;
   paths: BuildPaths;
   base?: DeferralBase;
+}
+
+/** Another name of a commit already built in full here under this key costs no dbt run (reuse.ts). */
+async function reuseOrRunBuild(context: BuildContext): Promise<IsolatedBuildResult> {
+  const { request, reporter, dbt, paths, profile } = context;
+  const reused = await reusableFullBuild({ ...request, dbt }, paths, reporter);
+  if (!reused) return runBuild(context);
+  reporter.info(
+    `• restored the full build of ${reused.commit.slice(0, 12)} made at ${reused.startedAt} (as ${reused.ref}) under the same key: no dbt run`,
+  );
+  keepForCache(request.workspaceRoot, paths, reused, profile, request.expectedKey!);
+  return { success: true, record: reused, paths };
 }
 
 async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
@@ -201,6 +222,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
       },
       hold: buildHold(record, request.workspaceRoot, reporter),
     };
+    const logMark = dbtLogMark(paths.logPath);
     const exit = await keepingPromotedViews(
       rebuild,
       retirement,
@@ -214,12 +236,17 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     reporter.info(
       `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
     );
+    const failure = { profilesFile: profilesFileFor(request), dbtTarget: profile.target, ref: request.ref };
+    const cause =
+      exit.code === 0 || exit.interrupted ? undefined : knownDbtFailure(dbtLogSince(paths.logPath, logMark), failure);
+    if (cause && !exit.parsed) throw cause;
     if (!exit.parsed && !exit.interrupted) {
       throw new UserError(
         `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
       );
     }
     finishRecord(record, paths, exit, writeOptions(request));
+    if (cause) throw cause;
     if (record.status === 'succeeded' && request.expectedKey !== undefined) {
       keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
     }
@@ -331,12 +358,10 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
 
 function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo });
+  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
-  throw new UserError(
-    `the cache key Nx computed before the build does not match commit ${commit.slice(0, 12)} (did ${request.ref} move, or profiles.yml change, while Nx started?): run the build again.`,
-  );
+  throw keyMismatchError({ ...request, commit });
 }
 
 /** Stages the artifacts Nx caches, and ties the DuckDB file's token to the file just written. */
@@ -386,11 +411,20 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
   const projectDir = join(checkout.worktree, projectPath);
   if (!existsSync(join(projectDir, DBT_PROJECT_FILE))) {
     await checkout.release();
+    await refuseSubmodule(request, repoRoot, commit, projectPath);
     throw new UserError(
       `${request.projectRoot}/${DBT_PROJECT_FILE} does not exist at ${request.ref} (${commit.slice(0, 12)}): the project was added later or moved; pick a ref that has it.`,
     );
   }
   return { repoRoot, commit, checkout, projectDir, workingProjectDir };
+}
+
+async function refuseSubmodule(request: IsolatedBuildRequest, repoRoot: string, commit: string, projectPath: string) {
+  const submodule = await submoduleHolding(repoRoot, commit, projectPath);
+  if (submodule === undefined) return;
+  throw new UserError(
+    `${request.projectRoot} is inside git submodule ${submodule} at ${request.ref} (${commit.slice(0, 12)}), and isolated builds check out only the repository's own files, not submodules: build it from the submodule's own repository (an Nx workspace there), or make the project part of this repository.`,
+  );
 }
 
 function folderScope(
@@ -424,6 +458,7 @@ function newRecord(
     profile: dbtProject.profile,
     target: profile.target,
     command: request.command,
+    selection: recordedSelection(request.selection),
     warehouse: profile.warehouse,
     schema: profile.schema,
     schemas: [],

@@ -26,3 +26,9 @@ export function markSchemasDropped(workspaceRoot: string, project: string, commi
 export function schemasDroppedToken(workspaceRoot: string, project: string, commit: string): string | undefined {
   return readJson<DroppedMark>(markFile(workspaceRoot, project, commit))?.token;
 }
+
+/** When a clean last dropped `project`'s schemas at `commit`, if one ever did. */
+export function schemasDroppedAt(workspaceRoot: string, project: string, commit: string): Date | undefined {
+  const droppedAt = readJson<DroppedMark>(markFile(workspaceRoot, project, commit))?.droppedAt;
+  return droppedAt === undefined ? undefined : new Date(droppedAt);
+}

@@ -11,9 +11,10 @@ export interface DbtProjectFile {
   profile?: string;
 }
 
-export function readDbtProject(projectDir: string): DbtProjectFile {
+/** `shownAs` names the file in messages: a checkout's copy under `.dot` is the commit's file. */
+export function readDbtProject(projectDir: string, shownAs?: string): DbtProjectFile {
   const file = join(projectDir, DBT_PROJECT_FILE);
-  return parseDbtProject(readFileSync(file, 'utf8'), file);
+  return parseDbtProject(readFileSync(file, 'utf8'), shownAs ?? file);
 }
 
 export function parseDbtProject(text: string, file: string): DbtProjectFile {

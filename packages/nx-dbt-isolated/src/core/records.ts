@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
 import { buildPaths, dotRoot, ensureDotFolder, type BuildPaths } from './dot-layout';
 import type { WarehouseIdentity } from './profiles';
-import type { RunResultsSummary } from './dbt';
+import type { DbtSelection, RunResultsSummary } from './dbt';
 import type { CheckoutState } from './checkout';
 import type { CheckoutFolders } from './sparse';
 
 export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 /** What a running build is doing; a record left `running` by a dead process keeps it. */
 export type BuildPhase = 'start' | 'deps' | 'dbt';
+
+/** What a build was asked to contain: a full build has none of these (see reuse.ts). */
+export type RecordedSelection = Pick<DbtSelection, 'select' | 'exclude' | 'selector' | 'vars' | 'extraArgs'>;
 
 /** One record per build of a project at a commit against a dbt target: what clean acts on. */
 export interface BuildRecord {
@@ -24,6 +27,8 @@ export interface BuildRecord {
   profile?: string;
   target: string;
   command: string;
+  /** What of the project the command was asked for; absent in records written before it was kept. */
+  selection?: RecordedSelection;
   warehouse: WarehouseIdentity;
   /** The target's schema renamed for this commit. */
   schema: string;

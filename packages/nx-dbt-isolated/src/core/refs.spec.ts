@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from './errors';
-import { commitsNamedBy, editDistance, repositoryRoot, resolveCommit } from './refs';
+import { commitsNamedBy, editDistance, repositoryRoot, resolveCommit, submoduleHolding } from './refs';
 import { makeTempDir, makeTempRepo, removeDir, type TempRepo } from './testing/git-repo';
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -51,6 +51,26 @@ describe('resolveCommit', () => {
   it('resolves a full and a short sha', async () => {
     await expect(resolveCommit(repo.root, first)).resolves.toBe(first);
     await expect(resolveCommit(repo.root, first.slice(0, 8))).resolves.toBe(first);
+  });
+
+  it('refuses a name that is both a tag and a branch at different commits, naming both full refs', async () => {
+    repo.git('tag', 'release', first);
+    repo.git('branch', 'release', second);
+    repo.git('tag', 'same', second);
+    repo.git('branch', 'same', second);
+    try {
+      const error = await rejection(resolveCommit(repo.root, 'release'));
+      expect(error).toBeInstanceOf(UserError);
+      expect(error.message).toBe(
+        `ref 'release' is both a tag (${first.slice(0, 12)}) and a branch (${second.slice(0, 12)}): say which with --ref=refs/tags/release or --ref=refs/heads/release.`,
+      );
+      await expect(resolveCommit(repo.root, 'refs/tags/release')).resolves.toBe(first);
+      await expect(resolveCommit(repo.root, 'refs/heads/release')).resolves.toBe(second);
+      await expect(resolveCommit(repo.root, 'same')).resolves.toBe(second);
+    } finally {
+      repo.git('tag', '--delete', 'release', 'same');
+      repo.git('branch', '--delete', '--force', 'release', 'same');
+    }
   });
 
   it('resolves relative refs', async () => {
@@ -325,6 +345,26 @@ describe('repositoryRoot', () => {
       expect(error.message).toContain('git init');
     } finally {
       removeDir(outside);
+    }
+  });
+});
+
+describe('submoduleHolding', () => {
+  it("names the submodule a path lies in at a commit, and nothing for the repository's own folders", async () => {
+    const repo = makeTempRepo();
+    try {
+      const own = repo.commit('own project', { 'analytics/dbt_project.yml': 'name: analytics\n' });
+      repo.git('update-index', '--add', '--cacheinfo', `160000,${own},vendor/warehouse`);
+      repo.git('commit', '--quiet', '-m', 'add a submodule');
+      const withSubmodule = repo.git('rev-parse', 'HEAD').trim();
+      await expect(submoduleHolding(repo.root, withSubmodule, 'vendor/warehouse/analytics')).resolves.toBe(
+        'vendor/warehouse',
+      );
+      await expect(submoduleHolding(repo.root, withSubmodule, 'vendor/warehouse')).resolves.toBe('vendor/warehouse');
+      await expect(submoduleHolding(repo.root, withSubmodule, 'analytics')).resolves.toBeUndefined();
+      await expect(submoduleHolding(repo.root, own, 'vendor/warehouse/analytics')).resolves.toBeUndefined();
+    } finally {
+      repo.cleanup();
     }
   });
 });

@@ -26,8 +26,23 @@ export async function resolveCommit(repoRoot: string, ref: string): Promise<stri
   }
   const git = simpleGit(repoRoot);
   const sha = await commitOf(git, ref);
-  if (sha) return sha;
+  if (sha) {
+    await refuseTagAndBranch(git, ref);
+    return sha;
+  }
   throw await unresolvedRef(git, repoRoot, ref);
+}
+
+/**
+ * A name that is both a tag and a branch at different commits: git picks the tag and only warns
+ * on stderr, so the build would silently be of whichever the user did not mean.
+ */
+async function refuseTagAndBranch(git: SimpleGit, ref: string): Promise<void> {
+  const [tag, branch] = await Promise.all([commitOf(git, `refs/tags/${ref}`), commitOf(git, `refs/heads/${ref}`)]);
+  if (!tag || !branch || tag === branch) return;
+  throw new UserError(
+    `ref '${ref}' is both a tag (${tag.slice(0, 12)}) and a branch (${branch.slice(0, 12)}): say which with --ref=refs/tags/${ref} or --ref=refs/heads/${ref}.`,
+  );
 }
 
 /** Refs that git would read as an option, or that span lines, are refused before git sees them. */
@@ -229,6 +244,21 @@ export async function commitsNamedBy(repoRoot: string, entries: string[]): Promi
     if (commit && !named.has(commit)) named.set(commit, entry);
   }
   return named;
+}
+
+/**
+ * The git submodule that holds `path` (relative to the repository root) at `commit`, if any: a
+ * checkout of the commit holds no files of it.
+ */
+export async function submoduleHolding(repoRoot: string, commit: string, path: string): Promise<string | undefined> {
+  const parts = path.split('/').filter((part) => part !== '' && part !== '.');
+  const prefixes = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
+  if (prefixes.length === 0) return undefined;
+  const listing = await simpleGit(repoRoot)
+    .raw(['ls-tree', '--end-of-options', commit, '--', ...prefixes])
+    .catch(() => '');
+  const gitlink = listing.split('\n').find((line) => line.startsWith('160000 '));
+  return gitlink?.split('\t')[1];
 }
 
 /** Whether a branch, remote branch, tag or HEAD still leads to `commit`. */

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/build-key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
-import { makeTempDir, makeTempRepo, removeDir, type TempRepo } from '../core/testing/git-repo';
+import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
 import {
   buildKeyVariable,
   ISOLATED_BUILD_EXECUTOR,
@@ -100,17 +100,18 @@ warehouse:
     root: project,
     options: ref === undefined ? {} : { ref },
   });
+  const keyRequest = (project: string, commit: string, dbtTarget?: string) => ({
+    workspaceRoot: repo.root,
+    project,
+    projectRoot: project,
+    commit,
+    profile: 'warehouse',
+    dbtTarget,
+    env,
+    homeDir: homedir(),
+  });
   const keyAt = (project: string, commit: string, dbtTarget?: string) =>
-    buildKey({
-      workspaceRoot: repo.root,
-      project,
-      projectRoot: project,
-      commit,
-      profile: 'warehouse',
-      dbtTarget,
-      env,
-      homeDir: homedir(),
-    });
+    buildKey(keyRequest(project, commit, dbtTarget));
 
   async function keysOf(tasks: IsolatedBuildTask[], ref?: string, dbtTarget?: string): Promise<NodeJS.ProcessEnv> {
     const result = { ...env };
@@ -169,5 +170,29 @@ warehouse:
       (await keysOf([withTarget('dev')], undefined, 'prod'))[buildKeyVariable('analytics', 'isolated-build')],
     ).toBe(keyAt('analytics', second, 'prod'));
     expect(keyAt('analytics', second, 'prod')).not.toBe(keyAt('analytics', second, 'dev'));
+  });
+
+  it('keys the profiles folder and dbt given on the command line over the options, as the executor does', async () => {
+    writeFiles(repo.root, { 'profiles/elsewhere/profiles.yml': PROFILES.replace('dev_me', 'dev_other') });
+    const result = { ...env };
+    const options = { profilesDir: 'analytics', dbtExecutable: '.venv/bin/dbt' };
+    const choices = { profilesDir: 'profiles/elsewhere', dbtExecutable: `${repo.root}/.venv/bin/dbt` };
+    await setBuildKeys(repo.root, [{ ...task('analytics'), options }], choices, result);
+    expect(result[buildKeyVariable('analytics', 'isolated-build')]).toBe(
+      buildKey({ ...keyRequest('analytics', second), ...choices }),
+    );
+    expect(buildKey({ ...keyRequest('analytics', second), ...choices })).not.toBe(keyAt('analytics', second));
+  });
+
+  it("keys dbt's --exclude, from the command line over the options", async () => {
+    const excluding = (exclude: string[]): IsolatedBuildTask => ({ ...task('analytics'), options: { exclude } });
+    const keyOf = async (exclude: string[], fromCommandLine?: string[]) => {
+      const result = { ...env };
+      await setBuildKeys(repo.root, [excluding(exclude)], { exclude: fromCommandLine }, result);
+      return result[buildKeyVariable('analytics', 'isolated-build')];
+    };
+    expect(await keyOf(['a'])).toBe(buildKey({ ...keyRequest('analytics', second), exclude: ['a'] }));
+    expect(await keyOf(['a'], ['b', 'c'])).toBe(buildKey({ ...keyRequest('analytics', second), exclude: ['b', 'c'] }));
+    expect(await keyOf(['a'])).not.toBe(keyAt('analytics', second));
   });
 });

@@ -26,7 +26,14 @@ export interface IsolatedBuildTask {
   target: string;
   root: string;
   /** The target's options with those of the configuration run merged in. */
-  options: { ref?: string; deferTo?: string; target?: string; profilesDir?: string; dbtExecutable?: string };
+  options: {
+    ref?: string;
+    deferTo?: string;
+    target?: string;
+    exclude?: string[] | string;
+    profilesDir?: string;
+    dbtExecutable?: string;
+  };
 }
 
 /** The isolated-build targets of the graph that the command runs (all of them if unknown). */
@@ -48,10 +55,14 @@ export function isolatedBuildTasks(
   return tasks;
 }
 
+/** Options given on the command line, which override the target's as they do for the executor. */
 export interface CommandLineChoices {
   ref?: string;
   deferTo?: string;
   dbtTarget?: string;
+  exclude?: string[];
+  profilesDir?: string;
+  dbtExecutable?: string;
 }
 
 /**
@@ -83,8 +94,9 @@ export async function setBuildKeys(
         deferTo: deferTo === undefined ? undefined : await commits.get(deferTo)!,
         profile: await profileAtCommit(repoRoot, join(realpathSync(workspaceRoot), task.root), commit),
         dbtTarget: choices.dbtTarget ?? task.options.target ?? (env.DBT_TARGET || undefined),
-        profilesDir: task.options.profilesDir,
-        dbtExecutable: task.options.dbtExecutable,
+        exclude: asList(choices.exclude ?? task.options.exclude),
+        profilesDir: choices.profilesDir ?? task.options.profilesDir,
+        dbtExecutable: choices.dbtExecutable ?? task.options.dbtExecutable,
         env,
         homeDir: homedir(),
       });
@@ -92,6 +104,11 @@ export async function setBuildKeys(
       env[buildKeyVariable(task.project, task.target)] = `${UNCACHEABLE}-${randomUUID()}`;
     }
   }
+}
+
+/** A list option as a list: Nx gives a single command-line value as a string. */
+export function asList(value: string[] | string | undefined): string[] | undefined {
+  return value === undefined || Array.isArray(value) ? value : [value];
 }
 
 /** `profile:` of the project's dbt_project.yml as committed, which is what the build will use. */

@@ -42,6 +42,26 @@ describe('requestedTasks', () => {
     expect(requestedTasks(argv('run', 'analytics:isolated-build', '--defer-to=v1')).deferTo).toBe('v1');
   });
 
+  it('reads the options that reach the key in camelCase and kebab-case, in both flag forms', () => {
+    const run = (...args: string[]) => requestedTasks(argv('run', 'analytics:isolated-build', ...args));
+    expect(run('--profilesDir=profiles', '--dbtExecutable', '/venv/bin/dbt')).toMatchObject({
+      profilesDir: 'profiles',
+      dbtExecutable: '/venv/bin/dbt',
+    });
+    expect(run('--profiles-dir', 'p', '--dbt-executable=d')).toMatchObject({ profilesDir: 'p', dbtExecutable: 'd' });
+    expect(requestedTasks(argv('run-many', '-t', 'isolated-build', '--profilesDir=p')).profilesDir).toBe('p');
+  });
+
+  it("reads each --exclude of nx run, which Nx takes for itself, as dbt's; never run-many's projects", () => {
+    expect(requestedTasks(argv('run', 'analytics:isolated-build', '--exclude=stg_a')).exclude).toEqual(['stg_a']);
+    expect(requestedTasks(argv('analytics:isolated-build', '--exclude', 'a', '--exclude=tag:b,c')).exclude).toEqual([
+      'a',
+      'tag:b,c',
+    ]);
+    expect(requestedTasks(argv('run', 'analytics:isolated-build')).exclude).toBeUndefined();
+    expect(requestedTasks(argv('run-many', '-t', 'isolated-build', '--exclude=finance')).exclude).toBeUndefined();
+  });
+
   it('does not claim to know the targets of a command line it does not understand', () => {
     expect(requestedTasks(argv('run', '--project', 'analytics', '--target', 'isolated-build')).targets).toBeUndefined();
     expect(requestedTasks(argv('show', 'projects')).targets).toBeUndefined();

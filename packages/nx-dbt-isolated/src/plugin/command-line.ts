@@ -10,6 +10,12 @@ export interface RequestedTasks {
   dbtTarget?: string;
   /** The Nx configuration: `project:target:configuration` or `--configuration`/`-c`. */
   configuration?: string;
+  /** Each `--exclude` of `nx run project:target`, which Nx takes for itself there: dbt's exclude. */
+  exclude?: string[];
+  /** `--profilesDir` given on the command line: Nx passes it to the executor, not to the hook. */
+  profilesDir?: string;
+  /** `--dbtExecutable` given on the command line, for the same reason. */
+  dbtExecutable?: string;
 }
 
 const RUN_MANY = new Set(['run-many', 'affected']);
@@ -19,22 +25,35 @@ export function requestedTasks(argv: string[]): RequestedTasks {
   const ref = valueOf(args, ['--ref']);
   const deferTo = valueOf(args, ['--deferTo', '--defer-to']);
   const configuration = valueOf(args, ['--configuration', '-c']);
+  const profilesDir = valueOf(args, ['--profilesDir', '--profiles-dir']);
+  const dbtExecutable = valueOf(args, ['--dbtExecutable', '--dbt-executable']);
   const runOne = args[0] === 'run' ? args[1] : args[0];
   if (runOne?.includes(':')) {
     const [, target, positionalConfiguration] = runOne.split(':');
+    const exclude = valuesOf(args, ['--exclude']);
     return {
       targets: [target],
       ref,
       deferTo,
       dbtTarget: valueOf(args, ['--target', '-t']),
       configuration: positionalConfiguration ?? configuration,
+      exclude: exclude.length > 0 ? exclude : undefined,
+      profilesDir,
+      dbtExecutable,
     };
   }
   if (RUN_MANY.has(args[0])) {
     const targets = valuesOf(args, ['--targets', '--target', '-t']).flatMap((value) => value.split(','));
-    return { targets: targets.length > 0 ? targets : undefined, ref, deferTo, configuration };
+    return {
+      targets: targets.length > 0 ? targets : undefined,
+      ref,
+      deferTo,
+      configuration,
+      profilesDir,
+      dbtExecutable,
+    };
   }
-  return { ref, deferTo, configuration };
+  return { ref, deferTo, configuration, profilesDir, dbtExecutable };
 }
 
 function valueOf(args: string[], names: string[]): string | undefined {

@@ -19,6 +19,15 @@ export const REF_FROM_CLI = 'NX_DBT_ISOLATED_REF';
 export const DEFER_TO_FROM_CLI = 'NX_DBT_ISOLATED_DEFER_TO';
 
 /**
+ * Carries `--exclude` of `nx run <project>:<target>` to the executor as a JSON list: Nx takes the
+ * flag for itself there (projects to leave out) and the executor would never see it.
+ */
+export const EXCLUDE_FROM_CLI = 'NX_DBT_ISOLATED_EXCLUDE';
+
+/** When the hook computed the build keys (ISO time): a clean after it explains a key mismatch. */
+export const KEYED_AT = 'NX_DBT_ISOLATED_KEYED_AT';
+
+/**
  * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,
  * so that Nx's cache entry is the commit's, not the branch name's.
  */
@@ -27,6 +36,8 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
   if (requested.dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = requested.dbtTarget;
   if (requested.ref !== undefined) process.env[REF_FROM_CLI] = requested.ref;
   if (requested.deferTo !== undefined) process.env[DEFER_TO_FROM_CLI] = requested.deferTo;
+  if (requested.exclude !== undefined) process.env[EXCLUDE_FROM_CLI] = JSON.stringify(requested.exclude);
+  process.env[KEYED_AT] = new Date().toISOString();
   const tasks = isolatedBuildTasks(cachedGraph(), requested.targets, requested.configuration);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };

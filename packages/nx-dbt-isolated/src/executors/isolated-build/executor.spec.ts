@@ -2,7 +2,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
 import { UserError } from '../../core/errors';
 import { buildKeyVariable } from '../../plugin/build-keys';
-import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
+import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import executor from './executor';
 
 jest.mock('../../core/build');
@@ -51,6 +51,8 @@ describe('isolated-build executor', () => {
     jest.restoreAllMocks();
     delete process.env[DBT_TARGET_FROM_CLI];
     delete process.env[REF_FROM_CLI];
+    delete process.env[DEFER_TO_FROM_CLI];
+    delete process.env[EXCLUDE_FROM_CLI];
     delete process.env[keyVariable];
   });
 
@@ -60,6 +62,29 @@ describe('isolated-build executor', () => {
     process.env[REF_FROM_CLI] = '0012345';
     await executor({ ref: 12345 }, context);
     expect(requestOfLastCall().ref).toBe('0012345');
+  });
+
+  it('refuses an empty --ref= or --deferTo=, which Nx turns into 0, in one line', async () => {
+    for (const [variable, flag] of [
+      [REF_FROM_CLI, '--ref'],
+      [DEFER_TO_FROM_CLI, '--deferTo'],
+    ]) {
+      process.env[variable] = '';
+      expect(await executor({ ref: 0, deferTo: 0 }, context)).toEqual({ success: false });
+      expect(logger.error).toHaveBeenLastCalledWith(
+        `nx-dbt-isolated: ${flag}= is empty: name a branch, tag or commit (${flag}=main), or leave the flag out.`,
+      );
+      delete process.env[variable];
+    }
+    expect(build).not.toHaveBeenCalled();
+  });
+
+  it("passes --exclude of nx run, which Nx keeps from the options, to dbt over the option's", async () => {
+    await executor({ exclude: 'stg_orders' }, context);
+    expect(requestOfLastCall().selection.exclude).toEqual(['stg_orders']);
+    process.env[EXCLUDE_FROM_CLI] = JSON.stringify(['countries', 'tag:nightly,config.materialized:table']);
+    await executor({ exclude: 'stg_orders' }, context);
+    expect(requestOfLastCall().selection.exclude).toEqual(['countries', 'tag:nightly,config.materialized:table']);
   });
 
   it('builds HEAD with dbt build by default, for the project at its root', async () => {

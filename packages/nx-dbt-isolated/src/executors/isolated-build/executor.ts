@@ -3,9 +3,15 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
 import { buildSummary, summaryLines } from '../../core/build-summary';
 import { UserError, errorMessage } from '../../core/errors';
-import { buildKeyVariable } from '../../plugin/build-keys';
+import { asList, buildKeyVariable } from '../../plugin/build-keys';
 import { buildThroughNx } from '../../plugin/build-through-nx';
-import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
+import {
+  DBT_TARGET_FROM_CLI,
+  DEFER_TO_FROM_CLI,
+  EXCLUDE_FROM_CLI,
+  KEYED_AT,
+  REF_FROM_CLI,
+} from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
 export default async function isolatedBuildExecutor(
@@ -47,19 +53,19 @@ function buildRequest(
     workspaceRoot: context.root,
     projectRoot,
     project,
-    ref: process.env[REF_FROM_CLI] || String(options.ref ?? 'HEAD'),
+    ref: refAsTyped(REF_FROM_CLI, '--ref', options.ref) ?? 'HEAD',
     target: process.env[DBT_TARGET_FROM_CLI] || options.target,
     command: options.command ?? 'build',
     selection: {
       select: asList(options.select),
-      exclude: asList(options.exclude),
+      exclude: excludeFromCommandLine() ?? asList(options.exclude),
       selector: options.selector,
       vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
       threads: options.threads,
       fullRefresh: options.fullRefresh,
       extraArgs: asList(options.args),
     },
-    deferTo: process.env[DEFER_TO_FROM_CLI] || (options.deferTo === undefined ? undefined : String(options.deferTo)),
+    deferTo: refAsTyped(DEFER_TO_FROM_CLI, '--deferTo', options.deferTo),
     buildBase: options.buildBase
       ? (commit, dbtTarget) =>
           buildThroughNx({
@@ -81,11 +87,27 @@ function buildRequest(
     env: process.env,
     homeDir: homedir(),
     expectedKey: cached ? expectedKey : undefined,
+    keyedAt: process.env[KEYED_AT] ? new Date(process.env[KEYED_AT]) : undefined,
+    rebuild: process.env.NX_SKIP_NX_CACHE === 'true',
   };
 }
 
-function asList(value: string[] | string | undefined): string[] | undefined {
-  return value === undefined ? undefined : Array.isArray(value) ? value : [value];
+/**
+ * A ref option as the command line typed it (Nx reads digits as a number, and an empty `--ref=`
+ * as 0), else as the target's options give it.
+ */
+function refAsTyped(variable: string, flag: string, option: string | number | undefined): string | undefined {
+  const typed = process.env[variable];
+  if (typed === '') {
+    throw new UserError(`${flag}= is empty: name a branch, tag or commit (${flag}=main), or leave the flag out.`);
+  }
+  return typed ?? (option === undefined ? undefined : String(option));
+}
+
+/** `--exclude` of `nx run`, which Nx keeps from the executor's options (see pre-tasks.ts). */
+function excludeFromCommandLine(): string[] | undefined {
+  const carried = process.env[EXCLUDE_FROM_CLI];
+  return carried === undefined ? undefined : (JSON.parse(carried) as string[]);
 }
 
 function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string): void {
