@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FIXTURE_AUTHOR } from './paths';
 
 const FIXTURES = join(__dirname, '..', 'fixtures');
 
@@ -45,7 +46,7 @@ export function createFixtureRepo(dir: string, plugins: unknown[] = ['nx-dbt-iso
   );
   writeFileSync(join(dir, '.gitignore'), 'node_modules\n.nx\n');
   git(dir, 'init', '-q', '-b', 'main');
-  git(dir, 'config', 'user.name', 'Fixture Author');
+  git(dir, 'config', 'user.name', FIXTURE_AUTHOR);
   git(dir, 'config', 'user.email', 'fixture@example.com');
   git(dir, 'config', 'commit.gpgsign', 'false');
   git(dir, 'add', '-A');

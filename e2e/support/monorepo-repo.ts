@@ -2,6 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { git } from './fixture-repo';
+import { FIXTURE_AUTHOR } from './paths';
 import { installedWorkspace, type NxResult } from './workspace';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'monorepo');
@@ -81,7 +82,7 @@ function newWorkspaceFolder(): string {
 }
 
 function configureAuthor(dir: string): void {
-  git(dir, 'config', 'user.name', 'Fixture Author');
+  git(dir, 'config', 'user.name', FIXTURE_AUTHOR);
   git(dir, 'config', 'user.email', 'fixture@example.com');
   git(dir, 'config', 'commit.gpgsign', 'false');
 }

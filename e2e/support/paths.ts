@@ -6,3 +6,8 @@ export const VENV_BIN = join(REPO_ROOT, '.venv', 'bin');
 /** A folder with the packaged plugin and Nx installed from the registry, shared by every test workspace. */
 export const TEMPLATE_DIR = process.env.E2E_TEMPLATE_DIR ?? join(REPO_ROOT, 'tmp', 'e2e-template');
 export const NX_VERSION = process.env.E2E_NX_VERSION ?? '23.2.1';
+/**
+ * The fixtures' commit author. Nx keys its per-user cache on a repository's first commit, so
+ * the suites of two Nx versions running side by side must never make the same commit.
+ */
+export const FIXTURE_AUTHOR = `Fixture Author (Nx ${NX_VERSION})`;
