@@ -31,3 +31,48 @@ export function dropSchemasStartingWith(prefix: string): Promise<void> {
     }
   });
 }
+
+export interface PostgresReader<Row> {
+  /** Every answer in order, or the error a read got instead. */
+  seen: (Row | { error: string })[];
+  /** Resolves once the reader has read once (or failed to connect: then `stop` rejects). */
+  started: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL session that runs `sql` over and over until stopped, `pauseMs` apart: what a
+ * dashboard reading a promoted schema sees while the plugin switches or rebuilds it.
+ */
+export function startPostgresReader<Row extends object>(sql: string, pauseMs = 0): PostgresReader<Row> {
+  const seen: (Row | { error: string })[] = [];
+  let stopping = false;
+  let firstRead: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (firstRead = resolve));
+  const client = new Client(POSTGRES);
+  const done = (async () => {
+    await client.connect();
+    try {
+      while (!stopping) {
+        try {
+          seen.push((await client.query<Row>(sql)).rows[0]);
+        } catch (error) {
+          seen.push({ error: (error as Error).message });
+        }
+        firstRead();
+        if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    } finally {
+      firstRead();
+      await client.end();
+    }
+  })();
+  return {
+    seen,
+    started,
+    stop: async () => {
+      stopping = true;
+      await done;
+    },
+  };
+}

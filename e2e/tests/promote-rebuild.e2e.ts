@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { queryDuckDb } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
 import { killNxWhen, waitUntilNoProcessUses, type KilledNx } from '../support/kill';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { dropSchemasStartingWith, POSTGRES, schemasStartingWith, withPostgres } from '../support/postgres';
+import { dropSchemasStartingWith, schemasStartingWith, startPostgresReader, withPostgres } from '../support/postgres';
 import { canonicalRows, quoted, readBuildRecord } from '../support/workflows';
 import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
 
@@ -34,38 +33,7 @@ const snapshotSql = (schema: string) =>
      (select cast(count(*) as integer) from ${quoted(`${schema}_raw`)}.raw_orders) as raw_orders`;
 
 /** A PostgreSQL session reading the promoted views over and over until stopped. */
-function startReader(schema: string) {
-  const seen: unknown[] = [];
-  let stopping = false;
-  let firstRead: () => void = () => undefined;
-  const started = new Promise<void>((resolve) => (firstRead = resolve));
-  const client = new Client(POSTGRES);
-  const done = (async () => {
-    await client.connect();
-    try {
-      while (!stopping) {
-        try {
-          seen.push((await client.query(snapshotSql(schema))).rows[0]);
-        } catch (error) {
-          seen.push({ error: (error as Error).message });
-        }
-        firstRead();
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    } finally {
-      firstRead();
-      await client.end();
-    }
-  })();
-  return {
-    seen,
-    started,
-    stop: async () => {
-      stopping = true;
-      await done;
-    },
-  };
-}
+const startReader = (schema: string) => startPostgresReader<Record<string, unknown>>(snapshotSql(schema), 5);
 
 /** Every distinct answer the reader got, in order of first sight. */
 const distinctAnswers = (seen: unknown[]) => [...new Set(seen.map((answer) => JSON.stringify(answer)))];

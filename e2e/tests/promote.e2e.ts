@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { executeDuckDb, queryDuckDb } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { dropSchemasStartingWith, POSTGRES, withPostgres } from '../support/postgres';
+import { dropSchemasStartingWith, startPostgresReader, withPostgres } from '../support/postgres';
 import { canonicalRows, fileAt, hasBuildRecord, quoted, readBuildRecord } from '../support/workflows';
 import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
 
@@ -75,42 +74,8 @@ const postgresWarehouse: Warehouse = {
     }),
 };
 
-/**
- * A PostgreSQL session that runs the snapshot statement over and over until stopped: what a
- * dashboard querying the promoted schema sees while promote switches it.
- */
-function startReader(schema: string) {
-  const seen: (Snapshot | { error: string })[] = [];
-  let stopping = false;
-  let firstRead: () => void = () => undefined;
-  const started = new Promise<void>((resolve) => (firstRead = resolve));
-  const client = new Client(POSTGRES);
-  const done = (async () => {
-    await client.connect();
-    try {
-      while (!stopping) {
-        try {
-          seen.push((await client.query<Snapshot>(snapshotSql(schema))).rows[0]);
-        } catch (error) {
-          seen.push({ error: (error as Error).message });
-        }
-        firstRead();
-      }
-    } finally {
-      firstRead();
-      await client.end();
-    }
-  })();
-  return {
-    seen,
-    /** Resolves once the reader has read once (or failed to connect: then `stop` rejects). */
-    started,
-    stop: async () => {
-      stopping = true;
-      await done;
-    },
-  };
-}
+/** A PostgreSQL session reading the promoted views over and over until stopped. */
+const startReader = (schema: string) => startPostgresReader<Snapshot>(snapshotSql(schema));
 
 /** Each snapshot as `c1`, `c2`, or what it was when it is neither; consecutive repeats collapsed. */
 function phases(seen: (Snapshot | { error: string })[]): string[] {
