@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { fixtureRelations } from '../support/fixture-relations';
+import { postgresBuildRelations } from '../support/fixture-relations';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
@@ -129,7 +129,9 @@ describe('strictIsolation on PostgreSQL: SQL the isolation check cannot read', (
     expectSuccess(readsBuild);
     const schema = `${base}_${short(ws.main)}`;
     expect(await postgresRelations(schema)).toEqual(
-      fixtureRelations(schema).map((relation) => `${relation} (${relation.includes('.stg_') ? 'VIEW' : 'BASE TABLE'})`),
+      postgresBuildRelations(schema).map(
+        (relation) => `${relation} (${relation.includes('.stg_') ? 'VIEW' : 'BASE TABLE'})`,
+      ),
     );
     expect(await postgresRows(`${base}_${short(reads)}.victim_accounts`)).toEqual([{ id: 1, note: 'kept' }]);
     expect(await rolesOfThisRun()).toEqual([]);
