@@ -82,10 +82,13 @@ describe('one PostgreSQL warehouse, two clones of one repository', () => {
       Number((await client.query(`select count(*) as n from "${schema}".stg_orders`)).rows[0].n),
     );
 
-  it('serialises two clones building one commit at one moment, through the warehouse: both succeed, one waits', async () => {
-    const { base, nx } = scenario();
-    // A model that takes 30 s: whichever build takes the lock first holds it while the other,
-    // started at the same moment, has long finished its parse.
+  let slowModelCommit: string | undefined;
+  /**
+   * A commit with a model that takes 30 s, in both clones: whichever build takes the lock first
+   * holds it while the other, started at the same moment, has long finished its parse.
+   */
+  function slowModel(): string {
+    if (slowModelCommit) return slowModelCommit;
     git(a.dir, 'checkout', '-q', '-b', 'slow-model');
     writeFileSync(
       join(a.dir, 'analytics', 'models', 'slow_model.sql'),
@@ -93,9 +96,15 @@ describe('one PostgreSQL warehouse, two clones of one repository', () => {
     );
     git(a.dir, 'add', '-A');
     git(a.dir, 'commit', '-q', '-m', 'A slow model');
-    const commit = git(a.dir, 'rev-parse', 'HEAD');
+    slowModelCommit = git(a.dir, 'rev-parse', 'HEAD');
     git(a.dir, 'checkout', '-q', 'main');
     git(bDir, 'fetch', '-q', 'origin', 'slow-model:slow-model');
+    return slowModelCommit;
+  }
+
+  it('serialises two clones building one commit at one moment, through the warehouse: both succeed, one waits', async () => {
+    const { base, nx } = scenario();
+    const commit = slowModel();
     const schema = `${base}_${short(commit)}`;
 
     const runs = await Promise.all([
@@ -111,6 +120,30 @@ describe('one PostgreSQL warehouse, two clones of one repository', () => {
     expect((await claimsOn(schema)).map((claim) => claim.workspace_id).sort()).toEqual(
       [workspaceIdOf(a.dir), workspaceIdOf(bDir)].sort(),
     );
+  });
+
+  it('serialises two strictIsolation builds of one commit from two clones: the first to end never ends the role of the other', async () => {
+    const { base, nx } = scenario();
+    const commit = slowModel();
+    const schema = `${base}_${short(commit)}`;
+
+    const runs = await Promise.all([
+      nx(a.dir, build(commit, '--skip-nx-cache', '--strictIsolation')),
+      nx(bDir, build(commit, '--skip-nx-cache', '--strictIsolation')),
+    ]);
+    runs.forEach((result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED));
+    expect(runs.filter((result) => WAITED.test(result.output))).toHaveLength(1);
+    runs.forEach((result) => expect(result.output).toMatch(/strictIsolation: role \w+ dropped/));
+    expect(await relations(schema)).toEqual(fixtureRelations(schema, ['slow_model']));
+    expect(await ordersIn(schema)).toBe(8);
+    const roles = await withPostgres(async (client) => {
+      const result = await client.query(
+        `select rolname from pg_roles where rolname like 'nx_dbt_isolated_%' and rolname like $1`,
+        [`%${schema}%`],
+      );
+      return result.rows;
+    });
+    expect(roles).toEqual([]);
   });
 
   it('keeps a schema another clone restored from the shared cache when one cleans, and drops it with the last clean', async () => {

@@ -185,7 +185,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   writeBuildRecord(paths.buildRecord, record);
   try {
     const strict = request.strictIsolation ? strictIsolationOf(context, dbt) : undefined;
-    const env = strict?.environment(dbtEnvironment(request.env)) ?? dbtEnvironment(request.env);
+    const userEnv = dbtEnvironment(request.env);
+    const env = strict?.environment(userEnv) ?? userEnv;
     const { projectDir, workingProjectDir } = checkedOut;
     const locations = {
       projectDir,
@@ -220,7 +221,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         checkIsolation(paths, profile, request, reporter);
         await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
       },
-      hold: buildHold(record, request.workspaceRoot, reporter),
+      hold: buildHold(record, request.workspaceRoot, reporter, strict?.holdEnd(userEnv)),
     };
     const logMark = dbtLogMark(paths.logPath);
     const exit = await keepingPromotedViews(

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { markSchemasDropped } from './clean-marks';
-import { findDbt, type ParsedRun } from './dbt';
+import { findDbt, type HoldEnd, type ParsedRun } from './dbt';
 import type { BuildPaths } from './dot-layout';
 import { UserError } from './errors';
 import { RESULT_PREFIX, runOperation, type WarehouseConnection } from './operation';
@@ -76,13 +76,14 @@ function releaseStatement(schema: string, workspace: string, project: string): s
 /**
  * What parse-then-run.py holds for a build: the schema's advisory lock for the whole dbt run, in
  * a session that ends with the process, and this workspace's claim written there once the
- * command has succeeded. Undefined where the warehouse keeps no claims, and for compile, which
- * writes nothing there.
+ * command has succeeded, and `end` at its end. Undefined where the warehouse keeps no claims, and
+ * for compile, which writes nothing there.
  */
 export function buildHold(
   record: BuildRecord,
   workspaceRoot: string,
   reporter: { info(line: string): void },
+  end?: HoldEnd,
 ): ParsedRun['hold'] {
   if (!keepsClaims(record.warehouse) || record.command === 'compile') return undefined;
   const claim = claimOf(record, workspaceRoot, 'built');
@@ -91,6 +92,7 @@ export function buildHold(
     afterSuccess: claimStatements(claim, new Date().toISOString()),
     lockFailure: `could not take the advisory lock of ${claim.schema} that serialises builds of one commit from every workspace, so dbt did not run: check that the profile's user may connect and run pg_advisory_lock, then build again`,
     claimFailure: `dbt succeeded, but this workspace's claim on ${claim.schema} could not be recorded in ${CLAIMS_TABLE}, so another workspace's clean could drop it: check that the profile's user may create tables in ${claim.schema}, then build again`,
+    ...end,
   };
   return {
     args: ['--hold', JSON.stringify(hold)],

@@ -198,9 +198,23 @@ export interface ParsedRun {
   hold?: { args: string[]; onWait(): void };
 }
 
+/**
+ * What a build's hold (see parse-then-run.py) runs at its end, under its lock, whatever happened:
+ * strictIsolation's role is ended there, before a build waiting for the lock makes its own.
+ */
+export interface HoldEnd {
+  atEnd: string[];
+  /** Said when `atEnd` fails. */
+  atEndFailure: string;
+  /** PGOPTIONS for the hold's own session (the command's carry the build's role, not yet made). */
+  sessionPgOptions?: string;
+}
+
 export interface ParsedRunExit extends DbtExit {
   /** False when dbt stopped while parsing. */
   parsed: boolean;
+  /** The hold ran its `atEnd` statements (see parse-then-run.py). */
+  ended: boolean;
 }
 
 const PARSE_THEN_RUN = join(__dirname, 'parse-then-run.py');
@@ -227,11 +241,14 @@ export async function runDbtParsedFirst(
   );
   const channel = child.stdio[3] as Duplex;
   let parsed = false;
+  let ended = false;
   let refusal: unknown;
   let checked: Promise<unknown> | undefined;
   channel.on('data', (chunk: Buffer) => {
-    if (chunk.toString('utf8').includes('waiting')) run.hold?.onWait();
-    if (parsed || !chunk.toString('utf8').includes('parsed')) return;
+    const lines = chunk.toString('utf8');
+    if (lines.includes('waiting')) run.hold?.onWait();
+    if (lines.includes('ended')) ended = true;
+    if (parsed || !lines.includes('parsed')) return;
     parsed = true;
     checked = Promise.resolve()
       .then(() => run.check())
@@ -248,7 +265,7 @@ export async function runDbtParsedFirst(
   // dbt may have been stopped while an asynchronous check still ran: let it finish first.
   await checked;
   if (refusal !== undefined) throw refusal;
-  return { ...exit, parsed };
+  return { ...exit, parsed, ended };
 }
 
 /**

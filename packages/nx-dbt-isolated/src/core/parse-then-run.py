@@ -5,11 +5,15 @@ Usage: python parse-then-run.py [--hold <json>] <parse args...> --then <command 
 The plugin talks on file descriptor 3: this script writes "parsed", the plugin answers "go" or
 "stop". Exit codes follow dbt's: 0 success, 1 failures, 2 error; 3 when the plugin said stop.
 
---hold (PostgreSQL, see claims.ts): once the plugin said go, a session of its own with dbt's rendered
-credentials takes a lock (writing "waiting" first when another session holds it) and keeps it
-until this process exits; once the command has succeeded it runs the given statements there.
+--hold (PostgreSQL, see claims.ts): once dbt has parsed, and before the plugin checks the manifest,
+a session of its own with dbt's rendered credentials takes a lock (writing "waiting" first when
+another session holds it) and keeps it until this process exits; once the command has succeeded it
+runs the `afterSuccess` statements there, and at the end, whatever happened, the `atEnd` ones
+(writing "ended" once they ran): what the plugin's check set up for this build (strictIsolation's
+role) is made and ended under the lock, so a build waiting for it never meets the other's.
 """
 import json
+import os
 import socket
 import sys
 
@@ -29,12 +33,20 @@ def hold_session(hold, channel):
     adapter = next(iter(FACTORY.adapters.values()))
     credentials = adapter.config.credentials
     connection = Connection(type=credentials.type, name="nx_dbt_isolated_hold", credentials=credentials)
-    handle = type(adapter.connections).open(connection).handle
+    # The plugin's own lock and claim are the profile user's, not strictIsolation's build role, which
+    # PGOPTIONS gives every session dbt opens (see strict-isolation.ts) and which the plugin makes
+    # only once this session holds the lock: libpq reads PGOPTIONS when it connects.
+    command_options = os.environ.pop("PGOPTIONS", None)
+    if hold.get("sessionPgOptions"):
+        os.environ["PGOPTIONS"] = hold["sessionPgOptions"]
+    try:
+        handle = type(adapter.connections).open(connection).handle
+    finally:
+        os.environ.pop("PGOPTIONS", None)
+        if command_options is not None:
+            os.environ["PGOPTIONS"] = command_options
     handle.autocommit = True
     cursor = handle.cursor()
-    # The plugin's own lock and claim are the profile user's, not strictIsolation's build role,
-    # which PGOPTIONS gives every session this process opens (see strict-isolation.ts).
-    cursor.execute("set role none")
     cursor.execute(hold["tryLock"])
     if not cursor.fetchone()[0]:
         channel.write("waiting\n")
@@ -43,7 +55,7 @@ def hold_session(hold, channel):
     return handle
 
 
-def run_after_success(handle, statements):
+def run_in_transaction(handle, statements):
     handle.autocommit = False
     with handle:
         cursor = handle.cursor()
@@ -67,23 +79,37 @@ def main():
     parsed = dbtRunner().invoke(parse_args)
     if not parsed.success:
         return exit_code(parsed)
-    channel.write("parsed\n")
-    channel.flush()
-    if channel.readline().strip() != "go":
-        return 3
     session = None
     if hold is not None:
         try:
             session = hold_session(hold, channel)
         except Exception as error:  # noqa: BLE001 - the build must not run unserialised
             return failed(hold["lockFailure"], error)
+    code = checked_run(parsed, command_args, channel, hold, session)
+    if session is None or not hold.get("atEnd"):
+        return code
+    try:
+        run_in_transaction(session, hold["atEnd"])
+    except Exception as error:  # noqa: BLE001 - said, and a success no longer one
+        ended_badly = failed(hold["atEndFailure"], error)
+        return code or ended_badly
+    channel.write("ended\n")
+    channel.flush()
+    return code
+
+
+def checked_run(parsed, command_args, channel, hold, session):
+    """The plugin's verdict on the parsed manifest, then the command on that manifest."""
+    channel.write("parsed\n")
+    channel.flush()
+    if channel.readline().strip() != "go":
+        return 3
     code = exit_code(dbtRunner(manifest=parsed.result).invoke(command_args))
     if code == 0 and session is not None:
         try:
-            run_after_success(session, hold["afterSuccess"])
+            run_in_transaction(session, hold["afterSuccess"])
         except Exception as error:  # noqa: BLE001 - a build no workspace claims could be dropped
             return failed(hold["claimFailure"], error)
     return code
-
 
 sys.exit(main())

@@ -1,6 +1,6 @@
 import { UserError } from './errors';
 import { isolateProfile } from './profiles';
-import { grantStatements, releaseStatements, strictIsolation, strictRoleName } from './strict-isolation';
+import { grantStatements, releaseStatements, releasingRole, strictIsolation, strictRoleName } from './strict-isolation';
 import { thrown } from './testing/thrown';
 
 const PROFILES = (type: string, extra = '') => `
@@ -151,5 +151,43 @@ describe('strictIsolation', () => {
 
   it('ends no role when it made none', async () => {
     await expect(start('postgres').release()).resolves.toBe(false);
+  });
+
+  it("gives the build's hold the role's end, for a session that connects without the role", () => {
+    const end = start('postgres').holdEnd({ PGOPTIONS: '-c statement_timeout=5min' });
+    expect(end.atEnd).toEqual(releaseStatements('nx_dbt_isolated_analytics_abcd1234'));
+    expect(end.sessionPgOptions).toBe('-c statement_timeout=5min');
+    expect(start('postgres').holdEnd({}).sessionPgOptions).toBeUndefined();
+  });
+});
+
+describe('releasingRole', () => {
+  const strictEnding = () => {
+    const release = jest.fn(async () => true);
+    const lines: string[] = [];
+    return {
+      strict: { role: 'r', release } as never,
+      release,
+      reporter: { info: (line: string) => lines.push(line) },
+      lines,
+    };
+  };
+
+  it("leaves the role to the hold that ended it, under the build's lock", async () => {
+    const { strict, release, reporter, lines } = strictEnding();
+    await releasingRole(strict, reporter, async () => ({ ended: true }));
+    expect(release).not.toHaveBeenCalled();
+    expect(lines).toEqual(["• strictIsolation: role r dropped; what it built belongs to the profile's user"]);
+  });
+
+  it('ends the role itself when the hold did not, and when dbt failed to run', async () => {
+    const ended = strictEnding();
+    await releasingRole(ended.strict, ended.reporter, async () => ({ ended: false }));
+    expect(ended.release).toHaveBeenCalledTimes(1);
+    const failed = strictEnding();
+    await expect(
+      releasingRole(failed.strict, failed.reporter, () => Promise.reject(new Error('dbt did not start'))),
+    ).rejects.toThrow('dbt did not start');
+    expect(failed.release).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
-import { readManifestSources, schemasInManifest, type ManifestSource } from './dbt';
+import { readManifestSources, schemasInManifest, type HoldEnd, type ManifestSource } from './dbt';
 import { UserError } from './errors';
 import { escapingNodes, type IsolationBounds } from './guard';
 import type { WarehouseConnection } from './operation';
@@ -172,6 +172,11 @@ export interface StrictIsolation {
   prepare(manifestFile: string, baseManifestFile?: string): Promise<void>;
   /** Ends the role if `prepare` ran (even if it failed), and says whether it did. */
   release(): Promise<boolean>;
+  /**
+   * The role's end, for the build's hold to run under its lock (see parse-then-run.py): `env` is
+   * dbt's environment without the role, which the hold's own session connects with.
+   */
+  holdEnd(env: NodeJS.ProcessEnv): HoldEnd;
 }
 
 /**
@@ -219,6 +224,11 @@ export function strictIsolation({
       await runInTransaction(connection, releaseStatements(role), `drop role ${role} after the build`);
       return true;
     },
+    holdEnd: (env) => ({
+      atEnd: releaseStatements(role),
+      atEndFailure: `the build's role ${role} could not be dropped, so it still owns what the build made: run the clean of this build, which drops the roles interrupted builds left`,
+      sessionPgOptions: env.PGOPTIONS,
+    }),
   };
 }
 
@@ -245,10 +255,11 @@ function sameDatabase(source: ManifestSource, database: string | undefined): boo
 }
 
 /**
- * Runs `work` (dbt's command) and ends the role after it, whatever happened. When the build
- * failed already, a failure to end the role is said but does not hide why the build failed.
+ * Runs `work` (dbt's command) and ends the role after it, whatever happened, unless the build's
+ * hold ended it already. When the build failed already, a failure to end the role is said but
+ * does not hide why the build failed.
  */
-export async function releasingRole<T>(
+export async function releasingRole<T extends { ended: boolean }>(
   strict: StrictIsolation | undefined,
   reporter: { info(line: string): void },
   work: () => Promise<T>,
@@ -261,7 +272,7 @@ export async function releasingRole<T>(
     await strict.release().catch((releaseError: Error) => reporter.info(`• ${releaseError.message}`));
     throw error;
   }
-  if (await strict.release()) {
+  if (result.ended || (await strict.release())) {
     reporter.info(`• strictIsolation: role ${strict.role} dropped; what it built belongs to the profile's user`);
   }
   return result;
