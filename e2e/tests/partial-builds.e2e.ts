@@ -1,0 +1,123 @@
+import { join } from 'node:path';
+import { queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
+import { fixtureRelations } from '../support/fixture-relations';
+import { commitBeside } from '../support/git-health';
+import { outcome, SUCCEEDED } from '../support/outcome';
+import { fileAt, readBuildRecord } from '../support/workflows';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+
+/**
+ * Issue 15 parts 2 and 7 (ADR 25): a partial build (a compile, a --select, a slim build) is
+ * recorded as partial, so workflows that need the commit's full build build it; a slim build
+ * never degrades the full build of its commit, and clean keeps the base a kept slim build reads.
+ * DuckDB, dbt target dev; asserts on what the warehouse holds.
+ */
+
+const short = (sha: string) => sha.slice(0, 8);
+const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);
+const CUSTOMERS = 'analytics/models/marts/customers.sql';
+
+describe('partial builds and the builds that read other builds (DuckDB)', () => {
+  let ws: TestWorkspace;
+  /** main with customers' lifetime value counting completed orders only: what a slim build rebuilds. */
+  let change: string;
+  const warehouse = () => join(ws.dir, 'analytics', 'warehouse.duckdb');
+  const schemaOf = (commit: string) => `analytics_${short(commit)}`;
+  const build = (...args: string[]) => ws.nx(['run', 'analytics:isolated-build', ...args]);
+  const count = (relation: string) =>
+    queryDuckDb<{ n: number }>(warehouse(), `select count(*) as n from ${relation}`)[0].n;
+  /** The SQL of every view in the schema, to see which schemas it reads. */
+  const viewSql = (schema: string) =>
+    queryDuckDb<{ sql: string }>(warehouse(), `select sql from duckdb_views() where schema_name = '${schema}'`)
+      .map((view) => view.sql)
+      .join('\n');
+
+  beforeAll(() => {
+    ws = createTestWorkspace();
+    const customers = fileAt(ws.dir, ws.main, CUSTOMERS);
+    const completedOnly = customers.replace(
+      'coalesce(sum(o.amount), 0) as lifetime_value',
+      "coalesce(sum(case when o.status = 'completed' then o.amount end), 0) as lifetime_value",
+    );
+    expect(completedOnly).not.toEqual(customers);
+    change = commitBeside(ws.dir, ws.main, 'partial-change', 'Lifetime value of completed orders only', {
+      [CUSTOMERS]: completedOnly,
+    });
+  });
+  afterAll(() => ws?.remove());
+
+  it('records a --command=compile build as compiled, not built, with no passed counts, and writes nothing', async () => {
+    const compiled = await build('--ref=main', '--command=compile');
+    expectSuccess(compiled);
+    expect(compiled.output).toContain('isolation check: not needed, dbt compile writes no relation');
+    expect(compiled.output).toMatch(/contents +compiled, not built \(--command=compile\)/);
+    expect(compiled.output).toMatch(/results +\d+ models, \d+ tests compiled, none run/);
+    expect(compiled.output).not.toMatch(/\d+ passed/);
+    expect(readBuildRecord(ws.dir, ws.main).contents).toEqual({
+      complete: false,
+      partialBecause: '--command=compile',
+      variedBy: [],
+    });
+    expect(schemasIn(warehouse(), schemaOf(ws.main))).toEqual([]);
+  });
+
+  it('promote of a commit whose build is a compile builds it in full through Nx first, and the record says full', async () => {
+    const promoted = await ws.nx(['run', 'analytics:promote', '--ref=main']);
+    expectSuccess(promoted);
+    expect(readBuildRecord(ws.dir, ws.main)).toMatchObject({
+      command: 'build',
+      contents: { complete: true, variedBy: [] },
+      status: 'succeeded',
+    });
+    expect(relationsIn(warehouse(), schemaOf(ws.main))).toEqual(fixtureRelations(schemaOf(ws.main)));
+    expect(count('analytics.customers')).toBeGreaterThan(0);
+    expect(count('analytics.customers')).toBe(count(`${schemaOf(ws.main)}.customers`));
+  });
+
+  it('records a --select build as 1 of the models, and diff against it builds that side in full', async () => {
+    const selected = await build('--ref=v1.0', '--select=stg_orders');
+    expectSuccess(selected);
+    expect(selected.output).toMatch(/contents +1 of \d+ models \(--select\)/);
+    expect(readBuildRecord(ws.dir, ws.v1).contents).toMatchObject({ complete: false, partialBecause: '--select' });
+    expect(relationsIn(warehouse(), schemaOf(ws.v1))).toEqual([`${schemaOf(ws.v1)}.stg_orders`]);
+
+    const diffed = await ws.nx(['run', 'analytics:diff', '--base=v1.0', '--head=main']);
+    expectSuccess(diffed);
+    expect(readBuildRecord(ws.dir, ws.v1).contents).toEqual({ complete: true, variedBy: [] });
+    expect(relationsIn(warehouse(), schemaOf(ws.v1)).length).toBeGreaterThan(5);
+    expect(count(`${schemaOf(ws.v1)}.customers`)).toBeGreaterThan(0);
+  });
+
+  it('serves a slim build of main the full build of main: main keeps reading its own relations', async () => {
+    const before = relationsIn(warehouse(), schemaOf(ws.main));
+    const slim = await build('--ref=main', '--deferTo=v1.0');
+    expectSuccess(slim);
+    expect(slim.output).toContain("this commit's full build");
+    expect(slim.output).toMatch(/contents +the whole project/);
+    const record = readBuildRecord(ws.dir, ws.main);
+    expect(record.deferredTo).toBeUndefined();
+    expect(record.contents).toEqual({ complete: true, variedBy: [] });
+    expect(relationsIn(warehouse(), schemaOf(ws.main))).toEqual(before);
+    // Not vacuous: main's views read main's own seeds, and none reads v1's.
+    expect(viewSql(schemaOf(ws.main))).toContain(`${schemaOf(ws.main)}_raw`);
+    expect(viewSql(schemaOf(ws.main))).not.toContain(short(ws.v1));
+  });
+
+  it('clean --keep=1 keeps the base of the slim build it keeps, says why, and the slim build still answers', async () => {
+    const slim = await build('--ref=partial-change', '--deferTo=v1.0');
+    expectSuccess(slim);
+    expect(slim.output).toMatch(/contents +slim: \d+ models built, \d+ read from analytics_/);
+    // The slim build reads v1's relations: its stg_orders is a view over v1's raw_orders, deferred to.
+    expect(relationsIn(warehouse(), schemaOf(change)).length).toBeLessThan(fixtureRelations(schemaOf(change)).length);
+    expect(viewSql(schemaOf(change))).toContain(`${schemaOf(ws.v1)}_raw`);
+    expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
+
+    const cleaned = await ws.nx(['run', 'analytics:clean', '--keep=1']);
+    expectSuccess(cleaned);
+    const v1Row = cleaned.output.split('\n').find((line) => line.includes(short(ws.v1)) && /\bkeep\b/.test(line));
+    expect(v1Row).toContain(`read by the slim build of partial-change (${short(change)})`);
+    expect(schemasIn(warehouse(), schemaOf(ws.v1))).toHaveLength(3);
+    expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
+    expect(count('analytics.customers')).toBeGreaterThan(0);
+  });
+});
