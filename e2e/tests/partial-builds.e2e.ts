@@ -15,11 +15,11 @@ import { createTestWorkspace, type NxResult, type TestWorkspace } from '../suppo
 
 const short = (sha: string) => sha.slice(0, 8);
 const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);
-const CUSTOMERS = 'analytics/models/marts/customers.sql';
+const STG_ORDERS = 'analytics/models/staging/stg_orders.sql';
 
 describe('partial builds and the builds that read other builds (DuckDB)', () => {
   let ws: TestWorkspace;
-  /** main with customers' lifetime value counting completed orders only: what a slim build rebuilds. */
+  /** main with stg_orders (a view) changed: a slim build of it makes a view over its base's seed. */
   let change: string;
   const warehouse = () => join(ws.dir, 'analytics', 'warehouse.duckdb');
   const schemaOf = (commit: string) => `analytics_${short(commit)}`;
@@ -34,14 +34,9 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
 
   beforeAll(() => {
     ws = createTestWorkspace();
-    const customers = fileAt(ws.dir, ws.main, CUSTOMERS);
-    const completedOnly = customers.replace(
-      'coalesce(sum(o.amount), 0) as lifetime_value',
-      "coalesce(sum(case when o.status = 'completed' then o.amount end), 0) as lifetime_value",
-    );
-    expect(completedOnly).not.toEqual(customers);
-    change = commitBeside(ws.dir, ws.main, 'partial-change', 'Lifetime value of completed orders only', {
-      [CUSTOMERS]: completedOnly,
+    const stgOrders = fileAt(ws.dir, ws.main, STG_ORDERS);
+    change = commitBeside(ws.dir, ws.main, 'partial-change', 'stg_orders says what it is', {
+      [STG_ORDERS]: `-- orders as staged\n${stgOrders}`,
     });
   });
   afterAll(() => ws?.remove());
@@ -51,7 +46,7 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     expectSuccess(compiled);
     expect(compiled.output).toContain('isolation check: not needed, dbt compile writes no relation');
     expect(compiled.output).toMatch(/contents +compiled, not built \(--command=compile\)/);
-    expect(compiled.output).toMatch(/results +\d+ models, \d+ tests compiled, none run/);
+    expect(compiled.output).toMatch(/results +\d+ seeds, \d+ models, \d+ tests compiled, none run/);
     expect(compiled.output).not.toMatch(/\d+ passed/);
     expect(readBuildRecord(ws.dir, ws.main).contents).toEqual({
       complete: false,
@@ -74,12 +69,17 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     expect(count('analytics.customers')).toBe(count(`${schemaOf(ws.main)}.customers`));
   });
 
-  it('records a --select build as 1 of the models, and diff against it builds that side in full', async () => {
-    const selected = await build('--ref=v1.0', '--select=stg_orders');
+  it('records a --select build as 2 of the models, and diff against it builds that side in full', async () => {
+    const selected = await build('--ref=v1.0', '--select=+stg_customers', '--select=+stg_orders');
     expectSuccess(selected);
-    expect(selected.output).toMatch(/contents +1 of \d+ models \(--select\)/);
+    expect(selected.output).toMatch(/contents +2 of \d+ models \(--select\)/);
     expect(readBuildRecord(ws.dir, ws.v1).contents).toMatchObject({ complete: false, partialBecause: '--select' });
-    expect(relationsIn(warehouse(), schemaOf(ws.v1))).toEqual([`${schemaOf(ws.v1)}.stg_orders`]);
+    expect(relationsIn(warehouse(), schemaOf(ws.v1))).toEqual([
+      `${schemaOf(ws.v1)}.stg_customers`,
+      `${schemaOf(ws.v1)}.stg_orders`,
+      `${schemaOf(ws.v1)}_raw.raw_customers`,
+      `${schemaOf(ws.v1)}_raw.raw_orders`,
+    ]);
 
     const diffed = await ws.nx(['run', 'analytics:diff', '--base=v1.0', '--head=main']);
     expectSuccess(diffed);
@@ -104,19 +104,22 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
   });
 
   it('clean --keep=1 keeps the base of the slim build it keeps, says why, and the slim build still answers', async () => {
-    const slim = await build('--ref=partial-change', '--deferTo=v1.0');
+    // Its base is a commit no protected ref names, built in full through Nx (--buildBase).
+    const base = ws.excludeReturned;
+    const slim = await build('--ref=partial-change', `--deferTo=${base}`, '--buildBase');
     expectSuccess(slim);
     expect(slim.output).toMatch(/contents +slim: \d+ models built, \d+ read from analytics_/);
-    // The slim build reads v1's relations: its stg_orders is a view over v1's raw_orders, deferred to.
+    // The slim build reads its base's relations: its stg_orders is a view over the base's raw_orders.
     expect(relationsIn(warehouse(), schemaOf(change)).length).toBeLessThan(fixtureRelations(schemaOf(change)).length);
-    expect(viewSql(schemaOf(change))).toContain(`${schemaOf(ws.v1)}_raw`);
+    expect(viewSql(schemaOf(change))).toContain(`${schemaOf(base)}_raw`);
     expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
 
     const cleaned = await ws.nx(['run', 'analytics:clean', '--keep=1']);
     expectSuccess(cleaned);
-    const v1Row = cleaned.output.split('\n').find((line) => line.includes(short(ws.v1)) && /\bkeep\b/.test(line));
-    expect(v1Row).toContain(`read by the slim build of partial-change (${short(change)})`);
-    expect(schemasIn(warehouse(), schemaOf(ws.v1))).toHaveLength(3);
+    const baseRow = cleaned.output.split('\n').find((line) => line.startsWith(`  ${short(base)} `));
+    expect(baseRow).toMatch(/\bkeep\b/);
+    expect(baseRow).toContain(`read by the slim build of partial-change (${short(change)})`);
+    expect(schemasIn(warehouse(), schemaOf(base))).toHaveLength(3);
     expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
     expect(count('analytics.customers')).toBeGreaterThan(0);
   });
