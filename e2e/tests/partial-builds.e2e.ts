@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
+import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { fileAt, readBuildRecord } from '../support/workflows';
 import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
 
@@ -122,5 +124,42 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     expect(schemasIn(warehouse(), schemaOf(base))).toHaveLength(3);
     expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
     expect(count('analytics.customers')).toBeGreaterThan(0);
+  });
+});
+
+describe("clean keeps a kept slim build's base on PostgreSQL, where dropping it cascades (dbt target pg)", () => {
+  const base = `nxdbt_partial_${randomBytes(4).toString('hex')}`;
+  const env = { ANALYTICS_PG_SCHEMA: base };
+  let ws: TestWorkspace;
+  let change: string;
+
+  beforeAll(() => {
+    ws = createTestWorkspace();
+    const stgOrders = fileAt(ws.dir, ws.main, STG_ORDERS);
+    change = commitBeside(ws.dir, ws.main, 'partial-change', 'stg_orders says what it is', {
+      [STG_ORDERS]: `-- orders as staged\n${stgOrders}`,
+    });
+  });
+  afterAll(async () => {
+    await dropSchemasStartingWith(base);
+    ws?.remove();
+  });
+
+  it('--keep=1 keeps the base, and the slim build keeps its stg_orders view over the base', async () => {
+    const deferTo = ws.excludeReturned;
+    const slim = await ws.nx(
+      ['run', 'analytics:isolated-build', '--ref=partial-change', `--deferTo=${deferTo}`, '--buildBase', '--target=pg'],
+      env,
+    );
+    expectSuccess(slim);
+    const stgOrders = () =>
+      withPostgres((client) => client.query(`select count(*)::int as n from "${base}_${short(change)}".stg_orders`));
+    expect((await stgOrders()).rows[0].n).toBeGreaterThan(0);
+
+    const cleaned = await ws.nx(['run', 'analytics:clean', '--keep=1', '--target=pg'], env);
+    expectSuccess(cleaned);
+    expect(cleaned.output).toContain(`read by the slim build of partial-change (${short(change)})`);
+    expect(await schemasStartingWith(`${base}_${short(deferTo)}`)).toHaveLength(3);
+    expect((await stgOrders()).rows[0].n).toBeGreaterThan(0);
   });
 });
