@@ -105,6 +105,20 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     expect(viewSql(schemaOf(ws.main))).not.toContain(short(ws.v1));
   });
 
+  it('promote over a --select build of main, whose full build Nx has cached, runs dbt for the full build again', async () => {
+    expectSuccess(await build('--ref=main', '--select=+stg_customers', '--select=+stg_orders'));
+    expect(readBuildRecord(ws.dir, ws.main).contents).toMatchObject({ complete: false, partialBecause: '--select' });
+
+    // A hit on the full build cached by the first promote would bring back artifacts only, and
+    // keep this workspace's own partial record: the nested build skips the cache.
+    const promoted = await ws.nx(['run', 'analytics:promote', '--ref=main']);
+    expectSuccess(promoted);
+    expect(promoted.output).toContain('--skip-nx-cache');
+    expect(readBuildRecord(ws.dir, ws.main).contents).toEqual({ complete: true, variedBy: [] });
+    expect(relationsIn(warehouse(), schemaOf(ws.main))).toEqual(fixtureRelations(schemaOf(ws.main)));
+    expect(count('analytics.customers')).toBe(count(`${schemaOf(ws.main)}.customers`));
+  });
+
   it('clean --keep=1 keeps the base of the slim build it keeps, says why, and the slim build still answers', async () => {
     // Its base is a commit no protected ref names, built in full through Nx (--buildBase).
     const base = ws.excludeReturned;
