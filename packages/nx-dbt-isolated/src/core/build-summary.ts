@@ -1,6 +1,8 @@
 import { join, relative } from 'node:path';
 import type { BuildPaths } from './dot-layout';
 import { writeJsonAtomically } from './files';
+import { contentsOf, writesNoRelation, type BuildContents } from './build-contents';
+import { readManifestResources } from './dbt';
 import type { BuildRecord, BuildStatus } from './records';
 
 /** Passed, failed, skipped and warned nodes of one resource type. */
@@ -19,6 +21,10 @@ export interface BuildSummary {
   dbtTarget: string;
   warehouse: BuildRecord['warehouse'];
   command: string;
+  /** Whether it built the whole project (see build-contents.ts). */
+  complete: boolean;
+  /** What it holds, in words: `the whole project`, `3 of 7 models (--select)`, `compiled, not built`. */
+  contents: string;
   status: BuildStatus;
   error?: string;
   schemas: string[];
@@ -26,8 +32,10 @@ export interface BuildSummary {
   startedAt: string;
   endedAt?: string;
   seconds?: number;
-  /** Per resource type, from run_results.json: `{ model: { passed: 7, … }, test: { … } }`. */
+  /** Per resource type, from run_results.json: `{ model: { passed: 7, … }, test: { … } }`; none for a compile. */
   nodes: Record<string, NodeCounts>;
+  /** A compile: the nodes it compiled per resource type, which it did not run. */
+  compiled?: Record<string, number>;
   failures: { node: string; message: string }[];
   /** dbt's target folder, relative to the workspace root. */
   artifacts: string;
@@ -46,6 +54,7 @@ const OUTCOMES: Record<string, keyof NodeCounts> = {
 };
 
 export function buildSummary(workspaceRoot: string, paths: BuildPaths, record: BuildRecord): BuildSummary {
+  const contents = contentsOf(record);
   const seconds = record.endedAt ? (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000 : undefined;
   return {
     project: record.project,
@@ -54,13 +63,16 @@ export function buildSummary(workspaceRoot: string, paths: BuildPaths, record: B
     dbtTarget: record.target,
     warehouse: record.warehouse,
     command: record.command,
+    complete: contents.complete,
+    contents: contentsText(contents, record, projectNodes(paths)),
     status: record.status,
     ...(record.error !== undefined && { error: record.error }),
     schemas: record.schemas.length > 0 ? record.schemas : [record.schema],
     ...(record.deferredTo && { deferredTo: record.deferredTo }),
     startedAt: record.startedAt,
     ...(record.endedAt !== undefined && { endedAt: record.endedAt, seconds }),
-    nodes: nodeCounts(record.results?.byType ?? {}),
+    nodes: writesNoRelation(record.command) ? {} : nodeCounts(record.results?.byType ?? {}),
+    ...(writesNoRelation(record.command) && { compiled: ranCounts(record) }),
     failures: record.results?.failures ?? [],
     artifacts: relative(workspaceRoot, paths.targetPath),
     ...(record.restoredFromCacheAt !== undefined && { restoredFromCacheAt: record.restoredFromCacheAt }),
@@ -75,6 +87,47 @@ function nodeCounts(byType: Record<string, Record<string, number>>): Record<stri
     counts[type] = typeCounts;
   }
   return counts;
+}
+
+/** The resource type a command builds, whose counts say how much of the project a partial build holds. */
+const BUILT_TYPE: Record<string, string> = { seed: 'seed', snapshot: 'snapshot', test: 'test' };
+
+/**
+ * `the whole project`, `compiled, not built (--command=compile)`, `3 of 7 models (--select)`,
+ * `slim: 2 models built, 5 read from analytics_1a2b3c4d`.
+ */
+function contentsText(contents: BuildContents, record: BuildRecord, project: Record<string, number>): string {
+  if (contents.complete) return 'the whole project';
+  if (writesNoRelation(record.command)) return `compiled, not built (${contents.partialBecause})`;
+  const type = BUILT_TYPE[record.command] ?? 'model';
+  const ran = ranCounts(record)[type] ?? 0;
+  const total = project[type] ?? ran;
+  if (record.deferredTo) return `slim: ${ran} ${type}s built, ${total - ran} read from ${record.deferredTo.schema}`;
+  return `${ran} of ${total} ${type}s (${contents.partialBecause})`;
+}
+
+/** The nodes dbt ran (or compiled) per resource type, whatever their outcome. */
+function ranCounts(record: BuildRecord): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [type, statuses] of Object.entries(record.results?.byType ?? {})) {
+    counts[type] = Object.values(statuses).reduce((sum, count) => sum + count, 0);
+  }
+  return counts;
+}
+
+/** The project's nodes per resource type, from the build's manifest; none when it has none. */
+function projectNodes(paths: BuildPaths): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const node of readManifestResources(join(paths.targetPath, 'manifest.json')) ?? []) {
+    counts[node.resource_type] = (counts[node.resource_type] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** `7 models, 24 tests compiled, none run`. */
+function compiledText(compiled: Record<string, number>): string {
+  const parts = Object.entries(compiled).map(([type, count]) => `${count} ${type}s`);
+  return parts.length > 0 ? `${parts.join(', ')} compiled, none run` : 'none';
 }
 
 /** `.dot/<id>/<project>/<dbt target>/summary.json`, beside the target folder. */
@@ -96,7 +149,8 @@ export function summaryLines(summary: BuildSummary): string[] {
         ]
       : []),
     ['target', `${summary.dbtTarget} (${summary.warehouse.type} ${summary.warehouse.location})`],
-    ['results', resultsText(summary.nodes)],
+    ['contents', summary.contents],
+    ['results', summary.compiled ? compiledText(summary.compiled) : resultsText(summary.nodes)],
     ...(summary.seconds !== undefined ? [['duration', `${summary.seconds.toFixed(1)}s`] as [string, string]] : []),
     ['artifacts', summary.artifacts],
     ...summary.failures.map(({ node, message }): [string, string] => ['failed', `${node}: ${message.split('\n')[0]}`]),

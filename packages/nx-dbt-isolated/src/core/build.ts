@@ -39,16 +39,12 @@ import {
   type BuildRecord,
 } from './records';
 import { withWarehouseLock } from './warehouse-lock';
-import {
-  keepingPromotedViews,
-  keepPromotion,
-  partialBecause,
-  planRebuild,
-  type PromotedRebuild,
-} from './promote-rebuild';
+import { keepingPromotedViews, keepPromotion, planRebuild, type PromotedRebuild } from './promote-rebuild';
 import { rememberDuckDbFile } from './warehouse-key';
 import { recordedSelection, reusableFullBuild } from './reuse';
 import { findDeferralBase, slimSelection, type DeferralBase } from './slim';
+import type { BuildCommit } from './full-build';
+import { buildContents, writesNoRelation } from './build-contents';
 import { releasingRole, strictIsolation } from './strict-isolation';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from './sparse';
 
@@ -75,7 +71,7 @@ export interface IsolatedBuildRequest {
   /** Build only what changed since this ref's isolated build, reading everything else from it (slim.ts). */
   deferTo?: string;
   /** Builds the `deferTo` commit when it has no isolated build yet; absent, that is the user's to do. */
-  buildBase?: (commit: string, dbtTarget: string) => Promise<void>;
+  buildBase?: BuildCommit;
   /** The Nx target that runs this build, for the commands messages suggest. */
   targetName?: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
@@ -136,12 +132,11 @@ async function buildInCheckout(
   if (request.expectedKey !== undefined) verifyKey(request, commit, dbtProject.profile, baseCommit);
   const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
   const paths = buildPaths(request.workspaceRoot, checkout.buildId, request.project, profile.target);
-  const base = baseCommit === undefined ? undefined : await deferralBase(request, baseCommit, profile.target);
   // Two builds of one commit, project and target would share this folder and these schemas.
   return withLock(
     locksDir(request.workspaceRoot),
     buildLockName(commit, request.project, profile.target),
-    () => reuseOrRunBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, base }),
+    () => reuseOrRunBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, baseCommit }),
     {
       onWait: (holder) =>
         reporter.info(`waiting for another build of ${request.project} at this commit to finish${ifStopped(holder)}`),
@@ -157,18 +152,32 @@ interface BuildContext {
   dbtProject: DbtProjectFile;
   profile: IsolatedProfile;
   paths: BuildPaths;
+  /** The commit `deferTo` names; its build is looked up only when this one runs dbt. */
+  baseCommit?: string;
   base?: DeferralBase;
 }
 
 /** Another name of a commit already built in full here under this key costs no dbt run (reuse.ts). */
 async function reuseOrRunBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const { request, reporter, dbt, paths, profile } = context;
-  const reused = await reusableFullBuild({ ...request, dbt }, paths, reporter);
-  if (!reused) return runBuild(context);
-  reporter.info(
-    `• restored the full build of ${reused.commit.slice(0, 12)} made at ${reused.startedAt} (as ${reused.ref}) under the same key: no dbt run`,
+  const fullCommand = fullBuildCommand(request);
+  const reused = await reusableFullBuild(
+    { ...request, dbt, warehouse: profile.warehouse, fullCommand },
+    paths,
+    reporter,
   );
-  keepForCache(request.workspaceRoot, paths, reused, profile, request.expectedKey!);
+  if (!reused) {
+    const base =
+      context.baseCommit === undefined ? undefined : await deferralBase(request, context.baseCommit, profile.target);
+    return runBuild({ ...context, base });
+  }
+  reporter.info(
+    request.deferTo === undefined
+      ? `• restored the full build of ${reused.commit.slice(0, 12)} made at ${reused.startedAt} (as ${reused.ref}) under the same key: no dbt run`
+      : `• this commit's full build, made at ${reused.startedAt}, holds everything a slim build of it would: served it, no dbt run`,
+  );
+  if (request.expectedKey !== undefined)
+    keepForCache(request.workspaceRoot, paths, reused, profile, request.expectedKey);
   return { success: true, record: reused, paths };
 }
 
@@ -176,8 +185,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const { request, reporter, dbt, checkedOut, profile, paths, base } = context;
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
-  const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile);
-  if (base) record.deferredTo = { commit: base.commit, ref: base.ref, schema: base.schema };
+  const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile, base);
   noteDeadPredecessor(record, paths, reporter);
   keepPromotion(record, paths.buildRecord);
   const rebuild = promotedRebuild(context, record);
@@ -234,9 +242,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
         }),
       (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
     );
-    reporter.info(
-      `• dbt ${request.command} into schema ${profile.schema} (${secondsSince(clock.parsed || clock.started)})`,
-    );
+    const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
+    reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.parsed || clock.started)})`);
     const failure = { profilesFile: profilesFileFor(request), dbtTarget: profile.target, ref: request.ref };
     const cause =
       exit.code === 0 || exit.interrupted ? undefined : knownDbtFailure(dbtLogSince(paths.logPath, logMark), failure);
@@ -279,12 +286,16 @@ function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRe
     warehouseType: profile.warehouse.type,
     command: request.command,
     build: { schema: profile.schema, buildId: record.buildId },
-    partial: partialBecause(request.command, request.selection, context.base !== undefined),
-    fullCommand: `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`,
+    partial: record.contents!.partialBecause,
+    fullCommand: fullBuildCommand(request),
     rebuilt: { record, paths },
     reporter: context.reporter,
     now: () => new Date(),
   };
+}
+
+function fullBuildCommand(request: IsolatedBuildRequest): string {
+  return `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`;
 }
 
 /**
@@ -327,6 +338,10 @@ function checkIsolation(
   request: IsolatedBuildRequest,
   reporter: Reporter,
 ) {
+  if (writesNoRelation(request.command)) {
+    reporter.info(`• isolation check: not needed, dbt ${request.command} writes no relation`);
+    return;
+  }
   const bounds = { schema: profile.schema, database: profile.database, exceptions: request.isolationExceptions ?? [] };
   const escaping = escapingNodes(join(paths.targetPath, 'manifest.json'), bounds, writeOptions(request));
   if (escaping.length > 0) throw escapeError(escaping, bounds);
@@ -448,6 +463,7 @@ function newRecord(
   checkout: Checkout,
   dbtProject: DbtProjectFile,
   profile: IsolatedProfile,
+  base: DeferralBase | undefined,
 ): BuildRecord {
   return {
     version: 1,
@@ -460,6 +476,8 @@ function newRecord(
     target: profile.target,
     command: request.command,
     selection: recordedSelection(request.selection),
+    contents: buildContents(request.command, request.selection, base !== undefined),
+    ...(base && { deferredTo: { commit: base.commit, ref: base.ref, schema: base.schema } }),
     warehouse: profile.warehouse,
     schema: profile.schema,
     schemas: [],

@@ -111,6 +111,50 @@ describe('decide', () => {
     }
   });
 
+  describe('a build that a kept build reads (ADR 25)', () => {
+    const base = build('1111aaaa', 3);
+    const slim = {
+      ...build('2222bbbb', 1),
+      ref: 'main',
+      deferredTo: { commit: base.commit, ref: 'v1', schema: 'main_1111aaaa' },
+    };
+    const reason = 'read by the slim build of main (2222bbbb)';
+
+    it('keeps the base of a kept slim build, whatever the policy, saying which build reads it', () => {
+      const selectors: [CleanSelector, Partial<SelectionFacts>][] = [
+        [{ kind: 'filters', keep: 1, unreachable: false }, {}],
+        [{ kind: 'filters', olderThan: parseAge('2d'), unreachable: false }, {}],
+        [{ kind: 'filters', unreachable: true }, { unreachableCommits: new Set([base.commit]) }],
+        [{ kind: 'refs', refs: ['v1'] }, { namedCommits: new Map([[base.commit, 'v1']]) }],
+        [{ kind: 'all' }, { protectedCommits: new Map([[slim.commit, 'main']]) }],
+      ];
+      for (const [selector, given] of selectors) {
+        expect(decide([slim, base], selector, facts(given))[1]).toEqual({ clean: false, reason });
+      }
+    });
+
+    it('keeps it when the slim build is kept for being promoted, and down a chain of readers', () => {
+      const promoted = { ...slim, promoted: [{ schema: 'prod', at: daysAgo(1) }] };
+      expect(decide([promoted, base], { kind: 'all' }, facts())).toEqual([
+        { clean: false, reason: 'promoted to prod' },
+        { clean: false, reason },
+      ]);
+      const older = build('0000cccc', 5);
+      const middle = { ...base, deferredTo: { commit: older.commit, ref: 'v0', schema: 'main_0000cccc' } };
+      const decided = decide([promoted, middle, older], { kind: 'all' }, facts());
+      expect(decided[2]).toEqual({ clean: false, reason: 'read by the slim build of main (1111aaaa)' });
+    });
+
+    it('cleans the base with its slim build, and leaves the base of another dbt target or warehouse to its policy', () => {
+      expect(decide([slim, base], { kind: 'all' }, facts()).map((decision) => decision.clean)).toEqual([true, true]);
+      const elsewhere = { ...base, warehouse: { type: 'duckdb', location: '/elsewhere.duckdb' } };
+      const otherTarget = { ...base, target: 'ci' };
+      const keep = { kind: 'filters', keep: 1, unreachable: false } as const;
+      expect(decide([slim, elsewhere], keep, facts())[1].clean).toBe(true);
+      expect(decide([slim, otherTarget], keep, facts())[1].clean).toBe(false); // the newest of dbt target ci
+    });
+  });
+
   it('cleans every build but the protected ones with --all', () => {
     const given = { protectedCommits: new Map([[newest.commit, 'main']]) };
     expect(decide(records, { kind: 'all' }, facts(given))).toEqual([

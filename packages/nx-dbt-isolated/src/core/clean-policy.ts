@@ -97,10 +97,53 @@ export function lastUsed(record: BuildRecord): string {
 
 /** Decides, for each build (in the order given), whether the selector cleans it, and why. */
 export function decide(records: BuildRecord[], selector: CleanSelector, facts: SelectionFacts): Decision[] {
-  return decideUnpromoted(records, selector, facts).map((decision, index) => {
+  const decisions = decideUnpromoted(records, selector, facts).map((decision, index) => {
     const promotedTo = records[index].promoted?.map((entry) => entry.schema);
     return promotedTo?.length ? { clean: false, reason: `promoted to ${promotedTo.join(', ')}` } : decision;
   });
+  return keepingWhatKeptBuildsRead(records, decisions);
+}
+
+/** A build whose relations another build reads: dropping it would break the reader. */
+export interface ReadBuild {
+  commit: string;
+  /** Why it stays, as the plan says it. */
+  reason: string;
+}
+
+/**
+ * The builds a build reads relations of, in the same project, dbt target and warehouse: a slim
+ * build's deferral base. Builds that reuse relations of other builds add their sources here.
+ */
+export function buildsReadBy(record: BuildRecord): ReadBuild[] {
+  if (!record.deferredTo) return [];
+  return [{ commit: record.deferredTo.commit, reason: `read by the slim build of ${record.ref} (${record.buildId})` }];
+}
+
+/** Whatever policy picked, a build that a kept build reads is kept too, and so on down the chain. */
+function keepingWhatKeptBuildsRead(records: BuildRecord[], decisions: Decision[]): Decision[] {
+  const kept = [...decisions];
+  const pending = records.filter((_, index) => !kept[index].clean);
+  for (let reader = pending.pop(); reader; reader = pending.pop()) {
+    for (const read of buildsReadBy(reader)) {
+      records.forEach((record, index) => {
+        if (!kept[index].clean || !isReadAs(record, read, reader)) return;
+        kept[index] = { clean: false, reason: read.reason };
+        pending.push(record);
+      });
+    }
+  }
+  return kept;
+}
+
+function isReadAs(record: BuildRecord, read: ReadBuild, reader: BuildRecord): boolean {
+  return (
+    record.commit === read.commit &&
+    record.project === reader.project &&
+    record.target === reader.target &&
+    record.warehouse.type === reader.warehouse.type &&
+    record.warehouse.location === reader.warehouse.location
+  );
 }
 
 function decideUnpromoted(records: BuildRecord[], selector: CleanSelector, facts: SelectionFacts): Decision[] {

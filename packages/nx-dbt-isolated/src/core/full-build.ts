@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { contentsOf, partialSaid } from './build-contents';
 import { allocateBuildId } from './checkout';
 import { buildPaths } from './dot-layout';
 import { UserError } from './errors';
@@ -16,20 +17,28 @@ export interface FullBuildLookup {
   /** What the build is needed for, as the end of "no isolated build of … ": `to defer to`. */
   purpose: string;
   /** Builds the commit when it has no usable build; without it, building is the user's to do. */
-  build?: (commit: string, dbtTarget: string) => Promise<void>;
+  build?: BuildCommit;
   /** The option that would have built it, named in the message when `build` is absent. */
   buildOption?: string;
 }
 
 /**
- * The commit's succeeded, full (not slim) isolated build of the project against the dbt target,
+ * Builds a commit in full for a workflow that needs it. `rerun`: this workspace holds a partial
+ * build of it in the same schemas and folder, which a restore from a cache would leave in place
+ * (a build made here keeps its record), so dbt must run.
+ */
+export type BuildCommit = (commit: string, dbtTarget: string, order: { rerun: boolean }) => Promise<void>;
+
+/**
+ * The commit's succeeded, complete (see build-contents.ts) isolated build of the project against the dbt target,
  * with its manifest: what slim builds defer to, diffs compare and promotion publishes.
  */
 export async function findFullBuild(lookup: FullBuildLookup): Promise<RecordedBuild> {
   const found = usableBuild(lookup);
   if ('build' in found) return found.build;
   if (!lookup.build) refuse(lookup, found.record);
-  await lookup.build(lookup.commit, lookup.dbtTarget);
+  const partial = found.record !== undefined && !contentsOf(found.record).complete;
+  await lookup.build(lookup.commit, lookup.dbtTarget, { rerun: partial });
   const rebuilt = usableBuild(lookup);
   if ('build' in rebuilt) return rebuilt.build;
   refuse(lookup, rebuilt.record);
@@ -41,7 +50,7 @@ function usableBuild(lookup: FullBuildLookup): { build: RecordedBuild } | { reco
   const record = readBuildRecord(paths.buildRecord);
   if (record?.commit !== lookup.commit) return {};
   const manifest = join(paths.targetPath, 'manifest.json');
-  if (record.status !== 'succeeded' || record.deferredTo || !existsSync(manifest)) return { record };
+  if (record.status !== 'succeeded' || !contentsOf(record).complete || !existsSync(manifest)) return { record };
   return { build: { record, paths } };
 }
 
@@ -63,9 +72,10 @@ function refuse(lookup: FullBuildLookup, record: BuildRecord | undefined): never
       `no isolated build of ${project} at ${ref} (${lookup.commit.slice(0, 8)}) for dbt target ${dbtTarget} ${lookup.purpose}: build it first (${buildIt})${orOption}.`,
     );
   }
-  if (record.deferredTo) {
+  const contents = contentsOf(record);
+  if (!contents.complete) {
     throw new UserError(
-      `${build} is a slim build, which holds only what changed: build it in full (${buildIt} without --deferTo).`,
+      `${build} is ${partialSaid(contents)}: build it in full (${buildIt}, without ${contents.partialBecause}).`,
     );
   }
   throw new UserError(

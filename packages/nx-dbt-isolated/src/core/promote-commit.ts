@@ -2,7 +2,7 @@ import { findDbt } from './dbt';
 import { resolveDbtTarget } from './dbt-target';
 import { locksDir } from './dot-layout';
 import { UserError } from './errors';
-import { findFullBuild } from './full-build';
+import { findFullBuild, type BuildCommit } from './full-build';
 import { withLock } from './lock';
 import type { WarehouseConnection } from './operation';
 import { applyPromotion, planPromotion, promotedViews, readPromotionState, type PromotionPlan } from './promote';
@@ -28,7 +28,7 @@ export interface PromoteRequest {
   homeDir: string;
   now: Date;
   /** Builds the commit when it has no full isolated build. */
-  build?: (commit: string, dbtTarget: string) => Promise<void>;
+  build?: BuildCommit;
 }
 
 export interface PromoteResult {

@@ -1,6 +1,5 @@
 import { UserError } from './errors';
 import {
-  partialBecause,
   planRetirement,
   repointStatements,
   restoreStatements,
@@ -33,18 +32,6 @@ describe('retiredName', () => {
   it('names only the build’s own schemas for clean, and none for a record whose schema is not <schema>_<id>', () => {
     expect(retiredNames([...OWN, 'analytics_pg', 'exports'], BUILD)).toEqual(RETIRED);
     expect(retiredNames(['{{ env_var("S") }}'], { schema: '{{ env_var("S") }}', buildId: 'abcd1234' })).toEqual([]);
-  });
-});
-
-describe('partialBecause', () => {
-  it('calls a plain build full, and names what narrows any other', () => {
-    expect(partialBecause('build', { fullRefresh: true, vars: 'x: 1' }, false)).toBeUndefined();
-    expect(partialBecause('build', { select: ['customers'] }, false)).toBe('--select');
-    expect(partialBecause('build', { exclude: ['customers'] }, false)).toBe('--exclude');
-    expect(partialBecause('build', { selector: 'nightly' }, false)).toBe('--selector');
-    expect(partialBecause('build', { extraArgs: ['--resource-type=model'] }, false)).toBe('--resource-type');
-    expect(partialBecause('build', {}, true)).toBe('--deferTo');
-    expect(partialBecause('run', {}, false)).toBe('--command=run');
   });
 });
 

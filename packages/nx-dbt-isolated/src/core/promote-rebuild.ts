@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { schemasInManifest, type DbtCommand, type DbtSelection } from './dbt';
+import { schemasInManifest, type DbtCommand } from './dbt';
 import { errorMessage, UserError } from './errors';
 import type { WarehouseConnection } from './operation';
 import {
@@ -22,9 +22,6 @@ const REPLACE_CASCADES = new Set(['postgres']);
 
 /** Commands that replace relations; `test` and `compile` replace none. */
 const REPLACING_COMMANDS: readonly DbtCommand[] = ['build', 'run', 'seed', 'snapshot'];
-
-/** dbt flags in `args` that narrow what a build runs. */
-const NARROWING_FLAGS = ['--select', '-s', '--models', '-m', '--exclude', '--selector', '--resource-type'];
 
 /** A build's schema `<schema>_<id>` and its id: its generation is that schema and its `_<custom>` siblings. */
 export interface BuildSchema {
@@ -50,16 +47,6 @@ export function retiredNames(schemas: string[], build: BuildSchema): string[] {
 
 function inGeneration(schema: string, root: string): boolean {
   return schema === root || schema.startsWith(`${root}_`);
-}
-
-/** Why a build would replace only some of the build's relations, or undefined for a full build. */
-export function partialBecause(command: DbtCommand, selection: DbtSelection, slim: boolean): string | undefined {
-  if (slim) return '--deferTo';
-  if (command !== 'build') return `--command=${command}`;
-  if (selection.select?.length) return '--select';
-  if (selection.exclude?.length) return '--exclude';
-  if (selection.selector) return '--selector';
-  return selection.extraArgs?.map((arg) => arg.split('=')[0]).find((flag) => NARROWING_FLAGS.includes(flag));
 }
 
 /** A view outside the build's schemas that reads a relation in one of them. */
@@ -115,7 +102,7 @@ export interface RetirementPlan {
 
 export interface RebuildRequest {
   build: BuildSchema;
-  /** Why the build is partial (see partialBecause), or undefined. */
+  /** Why the build is partial (see build-contents.ts), or undefined. */
   partial?: string;
   /** The command that rebuilds it in full, for messages. */
   fullCommand: string;

@@ -5,6 +5,7 @@ import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
 import { buildPaths, dotRoot, ensureDotFolder, type BuildPaths } from './dot-layout';
 import type { WarehouseIdentity } from './profiles';
 import type { DbtSelection, RunResultsSummary } from './dbt';
+import type { BuildContents } from './build-contents';
 import type { CheckoutState } from './checkout';
 import type { CheckoutFolders } from './sparse';
 
@@ -12,7 +13,7 @@ export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 /** What a running build is doing; a record left `running` by a dead process keeps it. */
 export type BuildPhase = 'start' | 'deps' | 'dbt';
 
-/** What a build was asked to contain: a full build has none of these (see reuse.ts). */
+/** What a build was asked to contain: a full build has none of these (see build-contents.ts). */
 export type RecordedSelection = Pick<DbtSelection, 'select' | 'exclude' | 'selector' | 'vars' | 'extraArgs'>;
 
 /** One record per build of a project at a commit against a dbt target: what clean acts on. */
@@ -29,6 +30,8 @@ export interface BuildRecord {
   command: string;
   /** What of the project the command was asked for; absent in records written before it was kept. */
   selection?: RecordedSelection;
+  /** Whether it built the whole project, from command, selection and deferral (see contentsOf for older records). */
+  contents?: BuildContents;
   warehouse: WarehouseIdentity;
   /** The target's schema renamed for this commit. */
   schema: string;

@@ -47,6 +47,8 @@ describe('reusableFullBuild', () => {
     expectedKey: 'the-key',
     dbt: warehouse.dbt,
     env: {},
+    warehouse: POSTGRES,
+    fullCommand: 'nx run analytics:isolated-build --ref=main',
     ...overrides,
   });
   const reuse = (record: BuildRecord, asked: Partial<ReuseRequest> = {}) => {
@@ -80,10 +82,34 @@ describe('reusableFullBuild', () => {
     ['a full refresh', { selection: { fullRefresh: true } }],
     ['a --select', { selection: { select: ['orders'] } }],
     ['another command', { command: 'run' }],
-    ['a slim build', { deferTo: 'main' }],
   ])('never reuses for %s', async (_what, asked) => {
     await expect(reuse(fullRecord(), asked)).resolves.toBeUndefined();
     expect(warehouse.calls()).toEqual([]);
+  });
+
+  describe('a slim build of a commit built in full here (ADR 25)', () => {
+    const slim = (asked: Partial<ReuseRequest> = {}) => ({ deferTo: 'v1', expectedKey: 'the-slim-key', ...asked });
+
+    it('is served the full build, whatever its key: it holds everything the slim build would', async () => {
+      await expect(reuse(fullRecord(), slim())).resolves.toMatchObject({ key: 'the-key', status: 'succeeded' });
+      await expect(reuse(fullRecord(), slim({ selection: { select: ['customers'] } }))).resolves.toBeDefined();
+      await expect(reuse(fullRecord(), slim({ expectedKey: undefined }))).resolves.toBeDefined();
+    });
+
+    it.each<[string, Partial<BuildRecord>]>([
+      ['a partial build', { selection: { select: ['stg_orders'] } }],
+      ['a failed build', { status: 'failed' }],
+      ['a slim build', { deferredTo: { commit: 'f'.repeat(40), ref: 'v0', schema: 'analytics_ffffffff' } }],
+      ['a build in another warehouse', { warehouse: { type: 'postgres', location: 'elsewhere:5432/test' } }],
+    ])('runs over %s, which it cannot degrade', async (_what, overrides) => {
+      await expect(reuse(fullRecord(overrides), slim())).resolves.toBeUndefined();
+    });
+
+    it('is refused in one line when it would write the full build otherwise', async () => {
+      await expect(reuse(fullRecord(), slim({ selection: { vars: '{"x": 1}', fullRefresh: true } }))).rejects.toThrow(
+        "this commit's full build (made at 2026-01-01T00:00:00.000Z) is in the schema a slim build of it writes to, and a slim build with --vars and --fullRefresh would replace part of it: it already holds everything, so drop --deferTo, or build in full with those options (nx run analytics:isolated-build --ref=main).",
+      );
+    });
   });
 
   it('runs dbt again when a schema of the build is gone, and says which', async () => {

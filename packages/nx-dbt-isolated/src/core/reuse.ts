@@ -1,21 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildContents, contentsOf, isPlainFullBuild } from './build-contents';
 import type { DbtCommand, DbtSelection } from './dbt';
 import type { BuildPaths } from './dot-layout';
 import { errorMessage, UserError } from './errors';
-import { duckDbFile } from './profiles';
+import { duckDbFile, type WarehouseIdentity } from './profiles';
 import { readBuildRecord, type BuildRecord, type RecordedSelection } from './records';
 import { dropSchemas } from './schema-drop';
 import { withWarehouseLock } from './warehouse-lock';
 
 export function recordedSelection({ select, exclude, selector, vars, extraArgs }: DbtSelection): RecordedSelection {
   return { select, exclude, selector, vars, extraArgs };
-}
-
-/** No node left out, no vars or extra arguments that change what dbt writes. */
-function isWholeProject(selection: RecordedSelection): boolean {
-  const { select, exclude, selector, vars, extraArgs } = selection;
-  return !select?.length && !exclude?.length && !selector && !vars && !extraArgs?.length;
 }
 
 export interface ReuseRequest {
@@ -28,6 +23,10 @@ export interface ReuseRequest {
   rebuild?: boolean;
   dbt: string;
   env: NodeJS.ProcessEnv;
+  /** Where this build would write: a full build elsewhere serves no slim build. */
+  warehouse: WarehouseIdentity;
+  /** The command that builds the commit in full, for messages. */
+  fullCommand: string;
 }
 
 /**
@@ -41,13 +40,11 @@ export async function reusableFullBuild(
   paths: BuildPaths,
   reporter: { info(line: string): void },
 ): Promise<BuildRecord | undefined> {
-  const { selection, expectedKey } = request;
-  if (expectedKey === undefined || request.rebuild) return undefined;
-  if (request.command !== 'build' || request.deferTo !== undefined) return undefined;
-  if (!isWholeProject(selection) || selection.fullRefresh) return undefined;
+  if (request.rebuild) return undefined;
   const record = readBuildRecord(paths.buildRecord);
-  if (!record || !isFullBuildUnder(record, expectedKey)) return undefined;
-  if (!existsSync(join(paths.targetPath, 'manifest.json')) || !record.profile) return undefined;
+  if (!record) return undefined;
+  const served = request.deferTo === undefined ? servesSameKey(request, record) : servesSlim(request, record);
+  if (!served || !existsSync(join(paths.targetPath, 'manifest.json')) || !record.profile) return undefined;
   const missing = await missingSchemas(request, record, paths, reporter);
   if (missing.length > 0) {
     reporter.info(`• the build of this commit made at ${record.startedAt} lost ${missing.join(', ')}: building again`);
@@ -56,9 +53,29 @@ export async function reusableFullBuild(
   return record;
 }
 
-function isFullBuildUnder(record: BuildRecord, key: string): boolean {
-  const complete = record.command === 'build' && record.selection !== undefined && isWholeProject(record.selection);
-  return record.key === key && record.status === 'succeeded' && complete && !record.deferredTo;
+/** Another name of the commit: a plain full build asked for, recorded under the same key. */
+function servesSameKey({ command, selection, expectedKey }: ReuseRequest, record: BuildRecord): boolean {
+  if (expectedKey === undefined || selection.fullRefresh || !isPlainFullBuild(buildContents(command, selection, false)))
+    return false;
+  return record.key === expectedKey && record.status === 'succeeded' && isPlainFullBuild(contentsOf(record));
+}
+
+/**
+ * A slim build would write into the schemas and folder of the commit's full build (ADR 25): that
+ * build holds everything the slim one would, so it serves it. One that would write otherwise
+ * (vars, args, a full refresh) is refused rather than let it degrade the full build.
+ */
+function servesSlim(request: ReuseRequest, record: BuildRecord): boolean {
+  const sameWarehouse =
+    record.warehouse.type === request.warehouse.type && record.warehouse.location === request.warehouse.location;
+  if (record.status !== 'succeeded' || !isPlainFullBuild(contentsOf(record)) || !sameWarehouse) return false;
+  if (request.command !== 'build') return false;
+  const varied = buildContents(request.command, request.selection, true).variedBy;
+  const rewrites = [...varied, ...(request.selection.fullRefresh ? ['--fullRefresh'] : [])];
+  if (rewrites.length === 0) return true;
+  throw new UserError(
+    `this commit's full build (made at ${record.startedAt}) is in the schema a slim build of it writes to, and a slim build with ${rewrites.join(' and ')} would replace part of it: it already holds everything, so drop --deferTo, or build in full with those options (${request.fullCommand}).`,
+  );
 }
 
 /** The build's schemas the warehouse no longer has; all of them when it cannot be asked. */

@@ -50,6 +50,21 @@ describe('findDeferralBase', () => {
     );
   });
 
+  it('builds a partial base in full when asked, running dbt again rather than keep the partial one', async () => {
+    recordBase({ selection: { exclude: ['customers'] } });
+    const orders: { rerun: boolean }[] = [];
+    const base = await findDeferralBase(
+      request({
+        build: async (_commit, _dbtTarget, order) => {
+          orders.push(order);
+          recordBase({ selection: {} });
+        },
+      }),
+    );
+    expect(orders).toEqual([{ rerun: true }]);
+    expect(base.schema).toBe('analytics_abcd1234');
+  });
+
   it('builds a missing base when asked, then uses it', async () => {
     const builds: string[] = [];
     const base = await findDeferralBase(
@@ -71,6 +86,12 @@ describe('findDeferralBase', () => {
     );
     recordBase({ deferredTo: { commit: '1'.repeat(40), ref: 'v1', schema: 'analytics_11111111' } });
     await expect(findDeferralBase(request())).rejects.toThrow(/is a slim build/);
+    recordBase({ command: 'compile', selection: {} });
+    await expect(findDeferralBase(request())).rejects.toThrow(
+      'the isolated build of analytics at main (abcd1234) for dbt target dev is a --command=compile build, which compiled the project and built nothing: build it in full (nx run analytics:isolated-build --ref=main, without --command=compile).',
+    );
+    recordBase({ selection: { select: ['stg_orders'] } });
+    await expect(findDeferralBase(request())).rejects.toThrow(/is a --select build, which holds only part/);
     rmSync(paths().targetPath, { recursive: true });
     recordBase({}, false);
     await expect(findDeferralBase(request())).rejects.toThrow(/has no manifest.json/);

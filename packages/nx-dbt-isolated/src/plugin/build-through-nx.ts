@@ -10,6 +10,8 @@ export interface BuildThroughNx {
   commit: string;
   dbtTarget?: string;
   configuration?: string;
+  /** Run dbt even on a cache hit: this workspace holds a partial build of the commit (see BuildCommit). */
+  rerun?: boolean;
 }
 
 /**
@@ -21,6 +23,7 @@ export function buildThroughNx(build: BuildThroughNx): Promise<void> {
   const args = [nxBin(build.workspaceRoot), 'run', `${build.project}:${build.targetName}`, `--ref=${build.commit}`];
   if (build.dbtTarget !== undefined) args.push(`--target=${build.dbtTarget}`);
   if (build.configuration !== undefined) args.push(`--configuration=${build.configuration}`);
+  if (build.rerun) args.push('--skip-nx-cache');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: build.workspaceRoot,

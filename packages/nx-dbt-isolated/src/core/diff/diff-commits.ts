@@ -4,7 +4,7 @@ import { findDbt } from '../dbt';
 import { resolveDbtTarget } from '../dbt-target';
 import { dotRoot } from '../dot-layout';
 import { UserError } from '../errors';
-import { findFullBuild } from '../full-build';
+import { findFullBuild, type BuildCommit } from '../full-build';
 import type { WarehouseConnection } from '../operation';
 import type { RecordedBuild } from '../records';
 import { repositoryRoot, resolveCommit } from '../refs';
@@ -32,7 +32,7 @@ export interface DiffRequest {
   env: NodeJS.ProcessEnv;
   homeDir: string;
   /** Builds a commit that has no full isolated build. */
-  build?: (commit: string, dbtTarget: string) => Promise<void>;
+  build?: BuildCommit;
 }
 
 export interface DiffResult {

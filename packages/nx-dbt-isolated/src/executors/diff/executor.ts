@@ -41,8 +41,8 @@ export default async function diffExecutor(
         dbtExecutable: options.dbtExecutable,
         env: process.env,
         homeDir: homedir(),
-        build: (commit, dbtTarget) =>
-          buildThroughNx({ workspaceRoot: context.root, project, targetName: buildTarget, commit, dbtTarget }),
+        build: (commit, dbtTarget, { rerun }) =>
+          buildThroughNx({ workspaceRoot: context.root, project, targetName: buildTarget, commit, dbtTarget, rerun }),
       },
       { info: say },
     );

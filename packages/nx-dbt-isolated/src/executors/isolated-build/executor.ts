@@ -67,7 +67,7 @@ function buildRequest(
     },
     deferTo: refAsTyped(DEFER_TO_FROM_CLI, '--deferTo', options.deferTo),
     buildBase: options.buildBase
-      ? (commit, dbtTarget) =>
+      ? (commit, dbtTarget, { rerun }) =>
           buildThroughNx({
             workspaceRoot: context.root,
             project,
@@ -75,6 +75,7 @@ function buildRequest(
             commit,
             dbtTarget,
             configuration: context.configurationName,
+            rerun,
           })
       : undefined,
     targetName: context.targetName,

@@ -34,8 +34,8 @@ export default async function promoteExecutor(
         env: process.env,
         homeDir: homedir(),
         now: new Date(),
-        build: (commit, dbtTarget) =>
-          buildThroughNx({ workspaceRoot: context.root, project, targetName: buildTarget, commit, dbtTarget }),
+        build: (commit, dbtTarget, { rerun }) =>
+          buildThroughNx({ workspaceRoot: context.root, project, targetName: buildTarget, commit, dbtTarget, rerun }),
       },
       { info: (line) => logger.info(line) },
     );
