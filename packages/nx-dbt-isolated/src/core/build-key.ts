@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { schemasDroppedAt, schemasDroppedToken } from './clean-marks';
+import { rebuiltToken, schemasDroppedAt, schemasDroppedToken } from './clean-marks';
 import { dbtPython, findDbt } from './dbt';
 import { UserError } from './errors';
 import { readdirOrEmpty } from './files';
@@ -37,8 +37,8 @@ export const UNCACHEABLE = 'uncacheable';
 
 /**
  * The part of an isolated build's cache key that Nx cannot see: the commit a ref resolved to,
- * where the build's dbt target points, the versions of dbt, its adapters and this plugin, and
- * the last time a clean dropped the commit's schemas.
+ * where the build's dbt target points, the versions of dbt, its adapters and this plugin, the
+ * last time a clean dropped the commit's schemas and the last forced rebuild of it.
  * Executor options and the dbt target chosen on the command line reach Nx's hash by themselves.
  */
 export function buildKey(request: BuildKeyRequest): string {
@@ -55,6 +55,7 @@ export function buildKey(request: BuildKeyRequest): string {
   });
   if (locations === undefined) return `${UNCACHEABLE}-${randomUUID()}`;
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
+  const rebuilt = rebuiltToken(request.workspaceRoot, request.project, request.commit);
   const parts = {
     version: 1,
     commit: request.commit,
@@ -64,6 +65,7 @@ export function buildKey(request: BuildKeyRequest): string {
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),
     schemasDropped: schemasDroppedToken(request.workspaceRoot, request.project, request.commit) ?? null,
+    ...(rebuilt === undefined ? {} : { rebuilt }),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildHold } from './claims';
+import { markRebuilt } from './clean-marks';
 import { buildSummary, writeBuildSummary } from './build-summary';
 import { buildKey, keyMismatchError, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
@@ -162,13 +163,13 @@ interface BuildContext {
 
 /** Another name of a commit already built in full here under this key costs no dbt run (reuse.ts). */
 async function reuseOrRunBuild(context: BuildContext): Promise<IsolatedBuildResult> {
-  const { request, reporter, dbt, paths, profile } = context;
+  const { request, reporter, dbt, paths } = context;
   const reused = await reusableFullBuild({ ...request, dbt }, paths, reporter);
   if (!reused) return runBuild(context);
   reporter.info(
     `• restored the full build of ${reused.commit.slice(0, 12)} made at ${reused.startedAt} (as ${reused.ref}) under the same key: no dbt run`,
   );
-  keepForCache(request.workspaceRoot, paths, reused, profile, request.expectedKey!);
+  keepForCache(context, reused);
   return { success: true, record: reused, paths };
 }
 
@@ -176,6 +177,10 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const { request, reporter, dbt, checkedOut, profile, paths, base } = context;
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
+  // Before the record changes: a rebuild that fails or dies must not leave the old entry a hit.
+  if (request.rebuild && request.expectedKey !== undefined) {
+    markRebuilt(request.workspaceRoot, request.project, checkedOut.commit);
+  }
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile);
   if (base) record.deferredTo = { commit: base.commit, ref: base.ref, schema: base.schema };
   noteDeadPredecessor(record, paths, reporter);
@@ -247,9 +252,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     }
     finishRecord(record, paths, exit, writeOptions(request));
     if (cause) throw cause;
-    if (record.status === 'succeeded' && request.expectedKey !== undefined) {
-      keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
-    }
+    if (record.status === 'succeeded' && request.expectedKey !== undefined) keepForCache(context, record);
   } catch (error) {
     record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
     record.error = errorMessage(error);
@@ -356,25 +359,31 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
   });
 }
 
-function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
+function keyOf(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): string {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
+  return buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
+}
+
+function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
+  const key = keyOf(request, commit, profile, deferTo);
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
   throw keyMismatchError({ ...request, commit });
 }
 
-/** Stages the artifacts Nx caches, and ties the DuckDB file's token to the file just written. */
-function keepForCache(
-  workspaceRoot: string,
-  paths: BuildPaths,
-  record: BuildRecord,
-  profile: IsolatedProfile,
-  key: string,
-): void {
-  stageArtifacts(workspaceRoot, paths, record, key);
+/**
+ * Ties the DuckDB file's token to the file just written, and stages the artifacts Nx caches.
+ * Nx caches nothing of a forced run (`--skip-nx-cache`): its record takes the key the next plain
+ * build is hashed under instead (the rebuild is in it), and that build reuses it (reuse.ts).
+ */
+function keepForCache({ request, paths, profile, checkedOut, dbtProject, base }: BuildContext, record: BuildRecord) {
   const file = duckDbFile(profile.warehouse);
-  if (file) rememberDuckDbFile(workspaceRoot, file);
+  if (file) rememberDuckDbFile(request.workspaceRoot, file);
+  if (request.rebuild) {
+    record.key = keyOf(request, checkedOut.commit, dbtProject.profile!, base?.commit);
+    return;
+  }
+  stageArtifacts(request.workspaceRoot, paths, record, request.expectedKey!);
 }
 
 interface ProjectCheckout {

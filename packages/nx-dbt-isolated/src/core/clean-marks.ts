@@ -3,13 +3,22 @@ import { join } from 'node:path';
 import { readJson, writeJsonAtomically } from './files';
 import { dotRoot } from './dot-layout';
 
-interface DroppedMark {
+/** Something that happened to `project`'s builds at a commit and joins the build key (build-key.ts). */
+type MarkKind = 'dropped' | 'rebuilt';
+
+interface Mark {
   token: string;
-  droppedAt: string;
+  /** When: `droppedAt` for a drop, as older versions wrote it; `at` otherwise. */
+  droppedAt?: string;
+  at?: string;
 }
 
-function markFile(workspaceRoot: string, project: string, commit: string): string {
-  return join(dotRoot(workspaceRoot), 'dropped', encodeURIComponent(project), `${commit}.json`);
+function markFile(workspaceRoot: string, kind: MarkKind, project: string, commit: string): string {
+  return join(dotRoot(workspaceRoot), kind, encodeURIComponent(project), `${commit}.json`);
+}
+
+function readMark(workspaceRoot: string, kind: MarkKind, project: string, commit: string): Mark | undefined {
+  return readJson<Mark>(markFile(workspaceRoot, kind, project, commit));
 }
 
 /**
@@ -18,17 +27,33 @@ function markFile(workspaceRoot: string, project: string, commit: string): strin
  * that commit runs dbt instead of restoring artifacts of relations that are gone.
  */
 export function markSchemasDropped(workspaceRoot: string, project: string, commit: string): void {
-  const mark: DroppedMark = { token: randomUUID(), droppedAt: new Date().toISOString() };
-  writeJsonAtomically(markFile(workspaceRoot, project, commit), mark);
+  const mark: Mark = { token: randomUUID(), droppedAt: new Date().toISOString() };
+  writeJsonAtomically(markFile(workspaceRoot, 'dropped', project, commit), mark);
 }
 
 /** The token of the last drop of `project`'s schemas at `commit`, if a clean ever dropped them. */
 export function schemasDroppedToken(workspaceRoot: string, project: string, commit: string): string | undefined {
-  return readJson<DroppedMark>(markFile(workspaceRoot, project, commit))?.token;
+  return readMark(workspaceRoot, 'dropped', project, commit)?.token;
 }
 
 /** When a clean last dropped `project`'s schemas at `commit`, if one ever did. */
 export function schemasDroppedAt(workspaceRoot: string, project: string, commit: string): Date | undefined {
-  const droppedAt = readJson<DroppedMark>(markFile(workspaceRoot, project, commit))?.droppedAt;
+  const droppedAt = readMark(workspaceRoot, 'dropped', project, commit)?.droppedAt;
   return droppedAt === undefined ? undefined : new Date(droppedAt);
+}
+
+/**
+ * Notes that a forced rebuild (`--skip-nx-cache`) of `project` at `commit` started. The note
+ * joins the build key, so the cache entry of the build it replaces no longer matches whatever
+ * becomes of the rebuild: Nx never caches a forced run, yet it writes the run's terminal output
+ * where that entry's is kept (ADR 24), and a hit would print a failure and exit 0.
+ */
+export function markRebuilt(workspaceRoot: string, project: string, commit: string): void {
+  const mark: Mark = { token: randomUUID(), at: new Date().toISOString() };
+  writeJsonAtomically(markFile(workspaceRoot, 'rebuilt', project, commit), mark);
+}
+
+/** The token of the last forced rebuild of `project` at `commit`, if one ever started. */
+export function rebuiltToken(workspaceRoot: string, project: string, commit: string): string | undefined {
+  return readMark(workspaceRoot, 'rebuilt', project, commit)?.token;
 }
