@@ -124,6 +124,8 @@ describe('exit code, record and cache entry agree after a forced rebuild; one bu
     const entries = readdirSync(cacheDir).filter((name) => existsSync(join(cacheDir, name, '.dot', 'cache')));
     expect(entries.length).toBeGreaterThanOrEqual(4);
     for (const entry of entries) {
+      const d = join(cacheDir, entry, '.dot', 'cache', 'analytics');
+      console.log(entry, readdirSync(d).map((k) => { const r = JSON.parse(readFileSync(join(d, k, 'build.json'), 'utf8')); return `${k.slice(0,8)} ${r.commit.slice(0,8)} ${r.ref} ${r.startedAt} ${r.status}`; }));
       expect(readdirSync(join(cacheDir, entry, '.dot', 'cache', 'analytics'))).toHaveLength(1);
     }
     // What the workspace leaves staged once Nx has cached it: nothing.

@@ -50,6 +50,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     expect(staged('key1')).toBe(join(workspaceRoot, '.dot', 'cache', 'analytics', 'key1'));
     expect(filesIn(staged('key1'))).toEqual([
       'build.json',
+      'staged-by.json',
       'target',
       'target/manifest.json',
       'target/run_results.json',
@@ -69,7 +70,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     dbtOutput(build, ['run_results.json']);
     stageArtifacts(workspaceRoot, paths, { ...build, command: 'run' }, 'key1');
 
-    expect(filesIn(staged('key1'))).toEqual(['build.json', 'target', 'target/run_results.json']);
+    expect(filesIn(staged('key1'))).toEqual(['build.json', 'staged-by.json', 'target', 'target/run_results.json']);
     expect(JSON.parse(readFileSync(join(staged('key1'), 'build.json'), 'utf8')).command).toBe('run');
   });
 
@@ -186,14 +187,19 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     expect(readBuildRecord(paths.buildRecord)).toEqual(running);
   });
 
-  it('removes what a run staged once Nx cached it, but not a folder staged again since', () => {
+  it('removes what a run staged, or restored for a hit, once Nx cached it; not what another run staged since', () => {
     const build = record();
-    stageArtifacts(workspaceRoot, dbtOutput(build, ['manifest.json']), build, 'key1');
-    removeStaged(workspaceRoot, 'analytics', 'key1', Date.now() - 60_000);
-    expect(existsSync(join(stagingDir(workspaceRoot, 'analytics'), 'key1'))).toBe(true);
-    removeStaged(workspaceRoot, 'analytics', 'key1', Date.now() + 1000);
-    expect(existsSync(join(stagingDir(workspaceRoot, 'analytics'), 'key1'))).toBe(false);
-    expect(() => removeStaged(workspaceRoot, 'analytics', 'key1', Date.now())).not.toThrow();
+    const folder = join(stagingDir(workspaceRoot, 'analytics'), 'key1');
+    stageArtifacts(workspaceRoot, dbtOutput(build, ['manifest.json']), build, 'key1', 'run-a');
+    removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-b', restored: false });
+    expect(existsSync(folder)).toBe(true);
+    removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-a', restored: false });
+    expect(existsSync(folder)).toBe(false);
+
+    stageArtifacts(workspaceRoot, dbtOutput(build, ['manifest.json']), build, 'key1', 'run-a');
+    removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-c', restored: true });
+    expect(existsSync(folder)).toBe(false);
+    expect(() => removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-c', restored: true })).not.toThrow();
   });
 
   it('installs nothing when nothing is staged', async () => {

@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSummary, writeBuildSummary } from './build-summary';
-import { readdirOrEmpty } from './files';
+import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
 import { buildPaths, locksDir, stagingDir, type BuildPaths } from './dot-layout';
 import { LockTimeout, withLock } from './lock';
 import { buildLockName, builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
@@ -12,6 +12,12 @@ import { buildLockName, builtHere, readBuildRecord, workspaceId, writeBuildRecor
  */
 export const CACHED_ARTIFACTS = ['manifest.json', 'run_results.json', 'semantic_manifest.json', 'catalog.json'];
 const RECORD = 'build.json';
+/** Names the Nx run that staged the folder (see removeStaged). */
+const STAGED_BY = 'staged-by.json';
+
+interface StagedBy {
+  runId: string;
+}
 
 /**
  * Another build's staging folder younger than this may still be on its way into Nx's cache.
@@ -24,7 +30,13 @@ const STAGING_KEPT_MS = 10 * 60_000;
  * Each build keeps to its own key's folder, so a build of another commit finishing at the same
  * moment can add a folder to this build's cache entry but never change this build's files.
  */
-export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record: BuildRecord, key: string): void {
+export function stageArtifacts(
+  workspaceRoot: string,
+  paths: BuildPaths,
+  record: BuildRecord,
+  key: string,
+  runId = '',
+): void {
   const project = stagingDir(workspaceRoot, record.project);
   removeOldStaging(project, key);
   const staging = join(project, key);
@@ -36,6 +48,7 @@ export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record:
     if (existsSync(source)) cpSync(source, join(temporary, 'target', file));
   }
   writeBuildRecord(join(temporary, RECORD), record);
+  writeJsonAtomically(join(temporary, STAGED_BY), { runId } satisfies StagedBy);
   rmSync(staging, { recursive: true, force: true });
   renameSync(temporary, staging);
 }
@@ -101,12 +114,19 @@ function keepsLocalRecord(workspaceRoot: string, local: BuildRecord, staged: Bui
 }
 
 /**
- * Removes what this run staged for `key` once Nx has cached it (postTasksExecution runs after
- * Nx's cache writes), so that the next build's cache entry holds that build alone. A folder
- * staged again after `stagedBy` (another process's build of the same key, not yet cached) stays.
+ * Removes the folder of `key` once Nx has cached the run (postTasksExecution runs after Nx's
+ * cache writes), so that the next build's cache entry holds that build alone: when the run
+ * `runId` staged it, or Nx restored it for a hit. A folder another run staged since (a build of
+ * the same key in another process, not yet cached) stays.
  */
-export function removeStaged(workspaceRoot: string, project: string, key: string, stagedBy: number): void {
+export function removeStaged(
+  workspaceRoot: string,
+  project: string,
+  key: string,
+  { runId, restored }: { runId: string; restored: boolean },
+): void {
   const staging = join(stagingDir(workspaceRoot, project), key);
-  const staged = statSync(staging, { throwIfNoEntry: false });
-  if (staged && staged.mtimeMs <= stagedBy) rmSync(staging, { recursive: true, force: true });
+  const stagedBy = readJson<StagedBy>(join(staging, STAGED_BY))?.runId;
+  if (restored || stagedBy === runId) rmSync(staging, { recursive: true, force: true });
 }
+

@@ -90,6 +90,8 @@ export interface IsolatedBuildRequest {
   expectedKey?: string;
   /** When the key Nx hashed was computed, to tell a clean that ran meanwhile from a moved ref. */
   keyedAt?: Date;
+  /** The Nx run that caches this build: what it stages is signed with it (see artifacts.ts). */
+  runId?: string;
   /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
   rebuild?: boolean;
 }
@@ -383,7 +385,7 @@ function keepForCache({ request, paths, profile, checkedOut, dbtProject, base }:
     record.key = keyOf(request, checkedOut.commit, dbtProject.profile!, base?.commit);
     return;
   }
-  stageArtifacts(request.workspaceRoot, paths, record, request.expectedKey!);
+  stageArtifacts(request.workspaceRoot, paths, record, request.expectedKey!, request.runId);
 }
 
 interface ProjectCheckout {

@@ -18,9 +18,10 @@ export const postTasksExecution: PostTasksExecution = async (_options, context) 
   try {
     await installRestored(context.workspaceRoot, results);
   } finally {
-    for (const { task } of results) {
+    for (const { task, status } of results) {
       const key = keyOf(task);
-      if (key) removeStaged(context.workspaceRoot, task.target.project, key, task.endTime ?? Date.now());
+      const restored = FROM_CACHE.has(status);
+      if (key) removeStaged(context.workspaceRoot, task.target.project, key, { runId: context.id, restored });
     }
   }
 };
