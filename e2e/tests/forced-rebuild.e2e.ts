@@ -45,9 +45,9 @@ describe('exit code, record and cache entry agree after a forced rebuild; one bu
     // Forced, so that each time it really looks for main's build instead of replaying a hit.
     const slim = await build('feature/vip', '--deferTo=main', '--skip-nx-cache');
     expect(outcome(slim)).toEqual(SUCCEEDED);
-    expect(
-      queryDuckDb(warehouse, `select count(*) as n from analytics_${short(ws.featureVip)}.vip_customers`),
-    ).toEqual([{ n: expect.any(Number) }]);
+    expect(queryDuckDb(warehouse, `select count(*) as n from analytics_${short(ws.featureVip)}.vip_customers`)).toEqual(
+      [{ n: expect.any(Number) }],
+    );
     const again = await build('main');
     expect(outcome(again)).toEqual(SUCCEEDED);
     expect(hits(again)).toBe(true);
@@ -117,6 +117,17 @@ describe('exit code, record and cache entry agree after a forced rebuild; one bu
     await expectSlimBuildDefersToMain();
   });
 
+  it('a forced rebuild that succeeded: the next plain build reuses it with no dbt run, then hits', async () => {
+    expect(outcome(await build('main', '--skip-nx-cache'))).toEqual(SUCCEEDED);
+    const rebuilt = record(ws.main);
+
+    const plain = await expectPlainBuildSucceeds();
+    expect(hits(plain)).toBe(false);
+    expect(plain.output).toContain(`• restored the full build of ${ws.main.slice(0, 12)}`);
+    expect(record(ws.main).startedAt).toBe(rebuilt.startedAt);
+    expect(hits(await build('main'))).toBe(true);
+  });
+
   it('each Nx cache entry holds exactly the build it was made for', async () => {
     for (const commit of [ws.v1, ws.excludeReturned, ws.averagePayment]) {
       expect(outcome(await build(commit))).toEqual(SUCCEEDED);
@@ -124,13 +135,15 @@ describe('exit code, record and cache entry agree after a forced rebuild; one bu
     const entries = readdirSync(cacheDir).filter((name) => existsSync(join(cacheDir, name, '.dot', 'cache')));
     expect(entries.length).toBeGreaterThanOrEqual(4);
     for (const entry of entries) {
-      const d = join(cacheDir, entry, '.dot', 'cache', 'analytics');
-      console.log(entry, readdirSync(d).map((k) => { const r = JSON.parse(readFileSync(join(d, k, 'build.json'), 'utf8')); return `${k.slice(0,8)} ${r.commit.slice(0,8)} ${r.ref} ${r.startedAt} ${r.status}`; }));
-      expect(readdirSync(join(cacheDir, entry, '.dot', 'cache', 'analytics'))).toHaveLength(1);
+      const staged = join(cacheDir, entry, '.dot', 'cache', 'analytics');
+      const keys = readdirSync(staged);
+      expect(keys).toHaveLength(1);
+      // The one build is the entry's own: staged under the key it was built for.
+      expect(JSON.parse(readFileSync(join(staged, keys[0], 'build.json'), 'utf8')).key).toBe(keys[0]);
     }
     // What the workspace leaves staged once Nx has cached it: nothing.
-    const staged = join(ws.dir, '.dot', 'cache', 'analytics');
-    expect(existsSync(staged) ? readdirSync(staged) : []).toEqual([]);
+    const left = join(ws.dir, '.dot', 'cache', 'analytics');
+    expect(existsSync(left) ? readdirSync(left) : []).toEqual([]);
     expect(git(ws.dir, 'status', '--porcelain')).toBe('');
   });
 });

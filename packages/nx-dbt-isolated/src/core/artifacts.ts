@@ -129,4 +129,3 @@ export function removeStaged(
   const stagedBy = readJson<StagedBy>(join(staging, STAGED_BY))?.runId;
   if (restored || stagedBy === runId) rmSync(staging, { recursive: true, force: true });
 }
-

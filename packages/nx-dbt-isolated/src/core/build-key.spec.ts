@@ -1,6 +1,6 @@
 import { renameSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { markSchemasDropped } from './clean-marks';
+import { markRebuilt, markSchemasDropped } from './clean-marks';
 import { buildKey, installedDbtPackages, keyMismatchError, UNCACHEABLE, type BuildKeyRequest } from './build-key';
 import { FAKE_SITE_PACKAGES as SITE_PACKAGES, writeFakeDbt } from './testing/fake-dbt';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
@@ -68,6 +68,19 @@ describe('buildKey', () => {
     expect(buildKey(request)).toBe(afterFirstDrop);
     markSchemasDropped(workspaceRoot, 'analytics', request.commit);
     expect(buildKey(request)).not.toBe(afterFirstDrop);
+  });
+
+  it('changes each time a forced rebuild of the project at the commit starts, and only then', () => {
+    const before = buildKey(request);
+    markRebuilt(workspaceRoot, 'other-project', request.commit);
+    markRebuilt(workspaceRoot, 'analytics', 'b'.repeat(40));
+    expect(buildKey(request)).toBe(before);
+    markRebuilt(workspaceRoot, 'analytics', request.commit);
+    const afterFirstRebuild = buildKey(request);
+    expect(afterFirstRebuild).not.toBe(before);
+    expect(buildKey(request)).toBe(afterFirstRebuild);
+    markRebuilt(workspaceRoot, 'analytics', request.commit);
+    expect(buildKey(request)).not.toBe(afterFirstRebuild);
   });
 
   it('changes with the version of a dbt package', () => {
