@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { rebuiltToken, schemasDroppedAt, schemasDroppedToken } from './clean-marks';
+import { earlierRebuiltTokens, rebuiltToken, schemasDroppedAt, schemasDroppedToken } from './clean-marks';
 import { dbtPython, findDbt } from './dbt';
 import { UserError } from './errors';
 import { readdirOrEmpty } from './files';
@@ -41,7 +41,11 @@ export const UNCACHEABLE = 'uncacheable';
  * last time a clean dropped the commit's schemas and the last forced rebuild of it.
  * Executor options and the dbt target chosen on the command line reach Nx's hash by themselves.
  */
-export function buildKey(request: BuildKeyRequest): string {
+export function buildKey(
+  request: BuildKeyRequest,
+  /** The last forced rebuild's token; null for none. */
+  rebuilt: string | null = rebuiltToken(request.workspaceRoot, request.project, request.commit) ?? null,
+): string {
   const workingProjectDir = join(request.workspaceRoot, request.projectRoot);
   const profilesFile = profilesFileFor(request);
   const locations = warehouseLocations({
@@ -55,7 +59,6 @@ export function buildKey(request: BuildKeyRequest): string {
   });
   if (locations === undefined) return `${UNCACHEABLE}-${randomUUID()}`;
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
-  const rebuilt = rebuiltToken(request.workspaceRoot, request.project, request.commit);
   const parts = {
     version: 1,
     commit: request.commit,
@@ -65,7 +68,7 @@ export function buildKey(request: BuildKeyRequest): string {
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),
     schemasDropped: schemasDroppedToken(request.workspaceRoot, request.project, request.commit) ?? null,
-    ...(rebuilt === undefined ? {} : { rebuilt }),
+    ...(rebuilt === null ? {} : { rebuilt }),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
@@ -103,6 +106,15 @@ function distributionsUnder(prefix: string): string[] {
 
 export function pluginVersion(): string {
   return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+}
+
+/**
+ * Whether `key` is the build's key as it was before one of the last forced rebuilds of the
+ * commit started: a build hashed then, waiting for the rebuild, is still the build Nx keyed.
+ */
+export function keyedBeforeRebuild(request: BuildKeyRequest, key: string): boolean {
+  const earlier = earlierRebuiltTokens(request.workspaceRoot, request.project, request.commit);
+  return earlier.some((token) => buildKey(request, token) === key);
 }
 
 export interface KeyMismatch {

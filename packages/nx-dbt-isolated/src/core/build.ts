@@ -4,7 +4,7 @@ import { stageArtifacts } from './artifacts';
 import { buildHold } from './claims';
 import { markRebuilt } from './clean-marks';
 import { buildSummary, writeBuildSummary } from './build-summary';
-import { buildKey, keyMismatchError, UNCACHEABLE } from './build-key';
+import { buildKey, keyedBeforeRebuild, keyMismatchError, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
 import {
@@ -361,15 +361,21 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
   });
 }
 
-function keyOf(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): string {
+function keyRequest(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string) {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  return buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
+  return { ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude };
+}
+
+function keyOf(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): string {
+  return buildKey(keyRequest(request, commit, profile, deferTo));
 }
 
 function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
-  const key = keyOf(request, commit, profile, deferTo);
+  const keyed = keyRequest(request, commit, profile, deferTo);
+  const key = buildKey(keyed);
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
+  if (keyedBeforeRebuild(keyed, request.expectedKey!)) return;
   throw keyMismatchError({ ...request, commit });
 }
 

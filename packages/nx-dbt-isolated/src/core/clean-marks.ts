@@ -11,7 +11,12 @@ interface Mark {
   /** When: `droppedAt` for a drop, as older versions wrote it; `at` otherwise. */
   droppedAt?: string;
   at?: string;
+  /** A rebuild's earlier tokens, newest first: keys a concurrent build was hashed under. */
+  earlier?: string[];
 }
+
+/** How many earlier rebuild tokens a mark keeps: more than builds of one commit ever overlap. */
+const EARLIER_KEPT = 20;
 
 function markFile(workspaceRoot: string, kind: MarkKind, project: string, commit: string): string {
   return join(dotRoot(workspaceRoot), kind, encodeURIComponent(project), `${commit}.json`);
@@ -49,11 +54,23 @@ export function schemasDroppedAt(workspaceRoot: string, project: string, commit:
  * where that entry's is kept (ADR 24), and a hit would print a failure and exit 0.
  */
 export function markRebuilt(workspaceRoot: string, project: string, commit: string): void {
-  const mark: Mark = { token: randomUUID(), at: new Date().toISOString() };
+  const last = readMark(workspaceRoot, 'rebuilt', project, commit);
+  const earlier = last ? [last.token, ...(last.earlier ?? [])].slice(0, EARLIER_KEPT) : [];
+  const mark: Mark = { token: randomUUID(), at: new Date().toISOString(), earlier };
   writeJsonAtomically(markFile(workspaceRoot, 'rebuilt', project, commit), mark);
 }
 
 /** The token of the last forced rebuild of `project` at `commit`, if one ever started. */
 export function rebuiltToken(workspaceRoot: string, project: string, commit: string): string | undefined {
   return readMark(workspaceRoot, 'rebuilt', project, commit)?.token;
+}
+
+/**
+ * The tokens the key of `project` at `commit` held before the last forced rebuilds, newest
+ * first, ending with null (none, before the first): what a build hashed before a rebuild that
+ * started meanwhile was keyed with.
+ */
+export function earlierRebuiltTokens(workspaceRoot: string, project: string, commit: string): (string | null)[] {
+  const mark = readMark(workspaceRoot, 'rebuilt', project, commit);
+  return mark ? [...(mark.earlier ?? []), null] : [];
 }
