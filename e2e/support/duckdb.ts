@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { VENV_BIN } from './paths';
 
@@ -47,4 +48,19 @@ export function schemasIn(file: string, prefix: string): string[] {
     `select distinct schema_name as name from information_schema.schemata
      where starts_with(schema_name, '${prefix.replace(/'/g, "''")}') order by 1`,
   ).map((row) => row.name);
+}
+
+/**
+ * Starts a Python process that opens `file` for writing with DuckDB and keeps it open, as a
+ * notebook would; returns what ends it. Waits until the file is open.
+ */
+export function holdDuckDbOpen(file: string, readyFile: string): () => void {
+  const script = `import duckdb, pathlib, sys, time\ncon = duckdb.connect(sys.argv[1])\npathlib.Path(sys.argv[2]).touch()\ntime.sleep(600)\n`;
+  const holder = spawn(join(VENV_BIN, 'python'), ['-c', script, file, readyFile], { stdio: 'ignore' });
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(readyFile)) {
+    if (Date.now() > deadline || holder.exitCode !== null) throw new Error(`could not hold ${file} open`);
+    execFileSync('sleep', ['0.2']);
+  }
+  return () => holder.kill();
 }

@@ -88,11 +88,16 @@ export function runNx(dir: string, args: string[], env: NodeJS.ProcessEnv = {}, 
  * Starts nx in its own process group, as a terminal would, and sends Ctrl-C (SIGINT to the whole
  * group) once `signalWhen` appears in its output.
  */
-export function interruptNx(dir: string, args: string[], signalWhen: RegExp): Promise<NxResult> {
+export function interruptNx(
+  dir: string,
+  args: string[],
+  signalWhen: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<NxResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(join(dir, 'node_modules', '.bin', 'nx'), args, {
       cwd: dir,
-      env: nxEnvironment(),
+      env: nxEnvironment(env),
       detached: true,
     });
     let output = '';

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   accessSync,
@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { holdDuckDbOpen } from '../support/duckdb';
 import { git } from '../support/fixture-repo';
 import { TEMPLATE_DIR, VENV_BIN } from '../support/paths';
 import { createTestWorkspace, runNx } from '../support/workspace';
@@ -329,21 +330,6 @@ function editProfile(dir: string, from: string, to: string): void {
   const text = readFileSync(file, 'utf8');
   if (!text.includes(from)) throw new Error(`the fixture's profiles.yml no longer holds '${from}'`);
   writeFileSync(file, text.replace(from, to));
-}
-
-/**
- * Starts a Python process that opens `file` for writing with DuckDB and keeps it open, as a
- * notebook would; returns what ends it. Waits until the file is open.
- */
-function holdDuckDbOpen(file: string, readyFile: string): () => void {
-  const script = `import duckdb, pathlib, sys, time\ncon = duckdb.connect(sys.argv[1])\npathlib.Path(sys.argv[2]).touch()\ntime.sleep(600)\n`;
-  const holder = spawn(join(VENV_BIN, 'python'), ['-c', script, file, readyFile], { stdio: 'ignore' });
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(readyFile)) {
-    if (Date.now() > deadline || holder.exitCode !== null) throw new Error(`could not hold ${file} open`);
-    execFileSync('sleep', ['0.2']);
-  }
-  return () => holder.kill();
 }
 
 function makeDirty(dir: string): void {

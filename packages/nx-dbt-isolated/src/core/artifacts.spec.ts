@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHED_ARTIFACTS, installStagedArtifacts, stageArtifacts } from './artifacts';
-import { buildPaths, stagingDir } from './dot-layout';
-import { readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
+import { CACHED_ARTIFACTS, installStagedArtifacts, removeStaged, stageArtifacts } from './artifacts';
+import { buildPaths, locksDir, stagingDir } from './dot-layout';
+import { withLock } from './lock';
+import { buildLockName, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { buildRecord } from './testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
 
@@ -49,6 +50,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     expect(staged('key1')).toBe(join(workspaceRoot, '.dot', 'cache', 'analytics', 'key1'));
     expect(filesIn(staged('key1'))).toEqual([
       'build.json',
+      'staged-by.json',
       'target',
       'target/manifest.json',
       'target/run_results.json',
@@ -68,7 +70,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     dbtOutput(build, ['run_results.json']);
     stageArtifacts(workspaceRoot, paths, { ...build, command: 'run' }, 'key1');
 
-    expect(filesIn(staged('key1'))).toEqual(['build.json', 'target', 'target/run_results.json']);
+    expect(filesIn(staged('key1'))).toEqual(['build.json', 'staged-by.json', 'target', 'target/run_results.json']);
     expect(JSON.parse(readFileSync(join(staged('key1'), 'build.json'), 'utf8')).command).toBe('run');
   });
 
@@ -99,13 +101,13 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     expect(existsSync(join(staged('key1'), 'target/manifest.json'))).toBe(true);
   });
 
-  it("installs the build staged under the key in its commit's folder, recording that it came from the cache", () => {
+  it("installs the build staged under the key in its commit's folder, recording that it came from the cache", async () => {
     const first = record();
     stageArtifacts(workspaceRoot, dbtOutput(first, ['manifest.json', 'run_results.json']), first, 'key1');
     removeDir(join(workspaceRoot, '.dot', first.buildId));
 
     const before = Date.now();
-    const installed = installStagedArtifacts(workspaceRoot, 'analytics', 'key1');
+    const installed = await installStagedArtifacts(workspaceRoot, 'analytics', 'key1');
     const firstPaths = buildPaths(workspaceRoot, 'abcd1234', 'analytics', 'dev');
     expect(installed?.buildDir).toBe(firstPaths.buildDir);
     expect(filesIn(firstPaths.targetPath)).toEqual(['manifest.json', 'run_results.json']);
@@ -114,7 +116,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     expect(Date.parse(restored.restoredFromCacheAt)).toBeGreaterThanOrEqual(before - 1000);
   });
 
-  it('leaves alone another build that shares the cache entry: a clean may have removed it since', () => {
+  it('leaves alone another build that shares the cache entry: a clean may have removed it since', async () => {
     const first = record();
     const second = record({ commit: 'ef567890'.padEnd(40, '1'), buildId: 'ef567890', target: 'prod' });
     stageArtifacts(workspaceRoot, dbtOutput(first, ['manifest.json']), first, 'key1');
@@ -122,45 +124,88 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     removeDir(join(workspaceRoot, '.dot', first.buildId));
     removeDir(join(workspaceRoot, '.dot', second.buildId));
 
-    installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
+    await installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
     expect(readFileSync(buildPaths(workspaceRoot, 'ef567890', 'analytics', 'prod').buildRecord, 'utf8')).toContain(
       second.commit,
     );
     expect(existsSync(join(workspaceRoot, '.dot', first.buildId))).toBe(false);
   });
 
-  it('never replaces a record this workspace wrote, even with a build staged later by another workspace', () => {
+  it('never replaces a succeeded record this workspace wrote, even with a build staged later by another workspace', async () => {
     const here = workspaceId(workspaceRoot);
-    const own = record({ builtBy: here, status: 'failed', startedAt: '2026-01-01T00:00:00.000Z' });
+    const own = record({ builtBy: here, status: 'succeeded', startedAt: '2026-01-01T00:00:00.000Z' });
     const paths = dbtOutput(own, ['manifest.json']);
     writeBuildRecord(paths.buildRecord, own);
     const theirs = record({ builtBy: 'other-workspace', startedAt: '2026-01-02T00:00:00.000Z' });
     stageArtifacts(workspaceRoot, dbtOutput(record({ buildId: 'elsewhere' }), ['manifest.json']), theirs, 'key1');
 
-    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
     expect(readBuildRecord(paths.buildRecord)).toEqual(own);
   });
 
-  it("replaces an older record restored from another workspace's build, keeping the claim of the same build", () => {
+  it("replaces an older record restored from another workspace's build, keeping the claim of the same build", async () => {
     const restored = record({ builtBy: 'other-workspace', restoredFromCacheAt: '2026-01-03T00:00:00.000Z' });
     const paths = dbtOutput(restored, ['manifest.json']);
     writeBuildRecord(paths.buildRecord, { ...restored, claimedAt: '2026-01-03T00:00:01.000Z' });
     stageArtifacts(workspaceRoot, paths, record({ builtBy: 'other-workspace' }), 'key1');
 
-    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')?.buildRecord).toBe(paths.buildRecord);
+    expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1'))?.buildRecord).toBe(paths.buildRecord);
     expect(readBuildRecord(paths.buildRecord)).toMatchObject({ claimedAt: '2026-01-03T00:00:01.000Z' });
 
     const later = record({ builtBy: 'third-workspace', startedAt: '2026-01-04T00:00:00.000Z' });
     stageArtifacts(workspaceRoot, paths, later, 'key2');
-    installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
+    await installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
     expect(readBuildRecord(paths.buildRecord)).toMatchObject({ builtBy: 'third-workspace' });
     expect(readBuildRecord(paths.buildRecord)?.claimedAt).toBeUndefined();
   });
 
-  it('installs nothing when nothing is staged', () => {
-    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+  it.each(['failed', 'interrupted', 'running'] as const)(
+    'replaces a %s record this workspace wrote (no live build holds its lock) with the succeeded build of the hit',
+    async (status) => {
+      const own = record({ builtBy: workspaceId(workspaceRoot), status, startedAt: '2026-01-02T00:00:00.000Z' });
+      const paths = dbtOutput(own, ['manifest.json']);
+      writeBuildRecord(paths.buildRecord, own);
+      const succeeded = record({ builtBy: workspaceId(workspaceRoot), startedAt: '2026-01-01T00:00:00.000Z' });
+      stageArtifacts(workspaceRoot, paths, succeeded, 'key1');
+
+      expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1'))?.buildRecord).toBe(paths.buildRecord);
+      expect(readBuildRecord(paths.buildRecord)).toMatchObject({ status: 'succeeded', startedAt: succeeded.startedAt });
+    },
+  );
+
+  it('leaves alone the record of a build that a live process is running', async () => {
+    const running = record({ builtBy: workspaceId(workspaceRoot), status: 'running' });
+    const paths = dbtOutput(running, ['manifest.json']);
+    stageArtifacts(workspaceRoot, paths, record(), 'key1');
+    writeBuildRecord(paths.buildRecord, running);
+
+    const lock = buildLockName(running.commit, running.project, running.target);
+    const installed = await withLock(locksDir(workspaceRoot), lock, () =>
+      installStagedArtifacts(workspaceRoot, 'analytics', 'key1'),
+    );
+    expect(installed).toBeUndefined();
+    expect(readBuildRecord(paths.buildRecord)).toEqual(running);
+  });
+
+  it('removes what a run staged, or restored for a hit, once Nx cached it; not what another run staged since', () => {
+    const build = record();
+    const folder = join(stagingDir(workspaceRoot, 'analytics'), 'key1');
+    stageArtifacts(workspaceRoot, dbtOutput(build, ['manifest.json']), build, 'key1', 'run-a');
+    removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-b', restored: false });
+    expect(existsSync(folder)).toBe(true);
+    removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-a', restored: false });
+    expect(existsSync(folder)).toBe(false);
+
+    stageArtifacts(workspaceRoot, dbtOutput(build, ['manifest.json']), build, 'key1', 'run-a');
+    removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-c', restored: true });
+    expect(existsSync(folder)).toBe(false);
+    expect(() => removeStaged(workspaceRoot, 'analytics', 'key1', { runId: 'run-c', restored: true })).not.toThrow();
+  });
+
+  it('installs nothing when nothing is staged', async () => {
+    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
     writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'key1/target/manifest.json': '{}' });
-    expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
     expect(existsSync(join(workspaceRoot, '.dot', 'abcd1234'))).toBe(false);
   });
 });

@@ -1,9 +1,10 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSummary, writeBuildSummary } from './build-summary';
-import { readdirOrEmpty } from './files';
-import { buildPaths, stagingDir, type BuildPaths } from './dot-layout';
-import { builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
+import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
+import { buildPaths, locksDir, stagingDir, type BuildPaths } from './dot-layout';
+import { LockTimeout, withLock } from './lock';
+import { buildLockName, builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 
 /**
  * dbt's artifacts worth keeping for a build: what `--state`, docs and diffs read. Partial parse
@@ -11,6 +12,12 @@ import { builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRe
  */
 export const CACHED_ARTIFACTS = ['manifest.json', 'run_results.json', 'semantic_manifest.json', 'catalog.json'];
 const RECORD = 'build.json';
+/** Names the Nx run that staged the folder (see removeStaged). */
+const STAGED_BY = 'staged-by.json';
+
+interface StagedBy {
+  runId: string;
+}
 
 /**
  * Another build's staging folder younger than this may still be on its way into Nx's cache.
@@ -23,7 +30,13 @@ const STAGING_KEPT_MS = 10 * 60_000;
  * Each build keeps to its own key's folder, so a build of another commit finishing at the same
  * moment can add a folder to this build's cache entry but never change this build's files.
  */
-export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record: BuildRecord, key: string): void {
+export function stageArtifacts(
+  workspaceRoot: string,
+  paths: BuildPaths,
+  record: BuildRecord,
+  key: string,
+  runId = '',
+): void {
   const project = stagingDir(workspaceRoot, record.project);
   removeOldStaging(project, key);
   const staging = join(project, key);
@@ -35,6 +48,7 @@ export function stageArtifacts(workspaceRoot: string, paths: BuildPaths, record:
     if (existsSync(source)) cpSync(source, join(temporary, 'target', file));
   }
   writeBuildRecord(join(temporary, RECORD), record);
+  writeJsonAtomically(join(temporary, STAGED_BY), { runId } satisfies StagedBy);
   rmSync(staging, { recursive: true, force: true });
   renameSync(temporary, staging);
 }
@@ -52,14 +66,31 @@ function removeOldStaging(projectStaging: string, key: string): void {
 
 /**
  * After Nx restored `.dot/cache/<project>` for a hit on `key`, copies the build staged under that
- * key to its own folder under `.dot/<short_hash>/`, where a build made here would have left it.
- * Other builds that happen to share the cache entry are left alone: they may have been cleaned.
+ * key to its own folder under `.dot/<short_hash>/`, where a build made here would have left it,
+ * under the build's lock: a live build of the commit is left alone (its own record will say how
+ * it ended), one that died is replaced by the succeeded build the hit stands for.
  */
-export function installStagedArtifacts(workspaceRoot: string, project: string, key: string): BuildPaths | undefined {
+export async function installStagedArtifacts(
+  workspaceRoot: string,
+  project: string,
+  key: string,
+): Promise<BuildPaths | undefined> {
   const staging = join(stagingDir(workspaceRoot, project), key);
   const record = readBuildRecord(join(staging, RECORD));
   if (!record) return undefined;
-  const paths = buildPaths(workspaceRoot, record.buildId, project, record.target);
+  const lock = buildLockName(record.commit, project, record.target);
+  try {
+    return await withLock(locksDir(workspaceRoot), lock, async () => install(workspaceRoot, staging, record), {
+      timeoutMs: 0,
+    });
+  } catch (error) {
+    if (error instanceof LockTimeout) return undefined;
+    throw error;
+  }
+}
+
+function install(workspaceRoot: string, staging: string, record: BuildRecord): BuildPaths | undefined {
+  const paths = buildPaths(workspaceRoot, record.buildId, record.project, record.target);
   const local = readBuildRecord(paths.buildRecord);
   if (local && keepsLocalRecord(workspaceRoot, local, record)) return undefined;
   mkdirSync(paths.targetPath, { recursive: true });
@@ -72,9 +103,29 @@ export function installStagedArtifacts(workspaceRoot: string, project: string, k
 }
 
 /**
- * A build this workspace made keeps its own record and artifacts: the record says who created
- * the schemas, which clean relies on. So does a build restored later than the staged one.
+ * A succeeded build this workspace made keeps its own record and artifacts: the record says who
+ * created the schemas, which clean relies on. So does a build restored later than the staged one.
+ * A record that did not succeed (failed, interrupted, or left running by a dead process) gives
+ * way to the succeeded build the hit restores: a hit reports success, and so must the record.
  */
 function keepsLocalRecord(workspaceRoot: string, local: BuildRecord, staged: BuildRecord): boolean {
+  if (local.status !== 'succeeded') return false;
   return builtHere(local, workspaceId(workspaceRoot)) || local.startedAt > staged.startedAt;
+}
+
+/**
+ * Removes the folder of `key` once Nx has cached the run (postTasksExecution runs after Nx's
+ * cache writes), so that the next build's cache entry holds that build alone: when the run
+ * `runId` staged it, or Nx restored it for a hit. A folder another run staged since (a build of
+ * the same key in another process, not yet cached) stays.
+ */
+export function removeStaged(
+  workspaceRoot: string,
+  project: string,
+  key: string,
+  { runId, restored }: { runId: string; restored: boolean },
+): void {
+  const staging = join(stagingDir(workspaceRoot, project), key);
+  const stagedBy = readJson<StagedBy>(join(staging, STAGED_BY))?.runId;
+  if (restored || stagedBy === runId) rmSync(staging, { recursive: true, force: true });
 }

@@ -1,7 +1,14 @@
 import { renameSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { markSchemasDropped } from './clean-marks';
-import { buildKey, installedDbtPackages, keyMismatchError, UNCACHEABLE, type BuildKeyRequest } from './build-key';
+import { markRebuilt, markSchemasDropped } from './clean-marks';
+import {
+  buildKey,
+  keyedBeforeRebuild,
+  installedDbtPackages,
+  keyMismatchError,
+  UNCACHEABLE,
+  type BuildKeyRequest,
+} from './build-key';
 import { FAKE_SITE_PACKAGES as SITE_PACKAGES, writeFakeDbt } from './testing/fake-dbt';
 import { makeTempDir, removeDir, writeFiles } from './testing/git-repo';
 
@@ -68,6 +75,30 @@ describe('buildKey', () => {
     expect(buildKey(request)).toBe(afterFirstDrop);
     markSchemasDropped(workspaceRoot, 'analytics', request.commit);
     expect(buildKey(request)).not.toBe(afterFirstDrop);
+  });
+
+  it('changes each time a forced rebuild of the project at the commit starts, and only then', () => {
+    const before = buildKey(request);
+    markRebuilt(workspaceRoot, 'other-project', request.commit);
+    markRebuilt(workspaceRoot, 'analytics', 'b'.repeat(40));
+    expect(buildKey(request)).toBe(before);
+    markRebuilt(workspaceRoot, 'analytics', request.commit);
+    const afterFirstRebuild = buildKey(request);
+    expect(afterFirstRebuild).not.toBe(before);
+    expect(buildKey(request)).toBe(afterFirstRebuild);
+    markRebuilt(workspaceRoot, 'analytics', request.commit);
+    expect(buildKey(request)).not.toBe(afterFirstRebuild);
+  });
+
+  it('tells a key made before forced rebuilds that started since from any other key', () => {
+    const beforeAny = buildKey(request);
+    expect(keyedBeforeRebuild(request, beforeAny)).toBe(false);
+    markRebuilt(workspaceRoot, 'analytics', request.commit);
+    const afterFirst = buildKey(request);
+    markRebuilt(workspaceRoot, 'analytics', request.commit);
+    expect(keyedBeforeRebuild(request, beforeAny)).toBe(true);
+    expect(keyedBeforeRebuild(request, afterFirst)).toBe(true);
+    expect(keyedBeforeRebuild(request, buildKey({ ...request, commit: 'b'.repeat(40) }))).toBe(false);
   });
 
   it('changes with the version of a dbt package', () => {

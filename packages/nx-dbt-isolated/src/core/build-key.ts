@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { schemasDroppedAt, schemasDroppedToken } from './clean-marks';
+import { earlierRebuiltTokens, rebuiltToken, schemasDroppedAt, schemasDroppedToken } from './clean-marks';
 import { dbtPython, findDbt } from './dbt';
 import { UserError } from './errors';
 import { readdirOrEmpty } from './files';
@@ -37,11 +37,15 @@ export const UNCACHEABLE = 'uncacheable';
 
 /**
  * The part of an isolated build's cache key that Nx cannot see: the commit a ref resolved to,
- * where the build's dbt target points, the versions of dbt, its adapters and this plugin, and
- * the last time a clean dropped the commit's schemas.
+ * where the build's dbt target points, the versions of dbt, its adapters and this plugin, the
+ * last time a clean dropped the commit's schemas and the last forced rebuild of it.
  * Executor options and the dbt target chosen on the command line reach Nx's hash by themselves.
  */
-export function buildKey(request: BuildKeyRequest): string {
+export function buildKey(
+  request: BuildKeyRequest,
+  /** The last forced rebuild's token; null for none. */
+  rebuilt: string | null = rebuiltToken(request.workspaceRoot, request.project, request.commit) ?? null,
+): string {
   const workingProjectDir = join(request.workspaceRoot, request.projectRoot);
   const profilesFile = profilesFileFor(request);
   const locations = warehouseLocations({
@@ -64,6 +68,7 @@ export function buildKey(request: BuildKeyRequest): string {
     dbt: installedDbtPackages(dbt),
     plugin: pluginVersion(),
     schemasDropped: schemasDroppedToken(request.workspaceRoot, request.project, request.commit) ?? null,
+    ...(rebuilt === null ? {} : { rebuilt }),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
@@ -101,6 +106,15 @@ function distributionsUnder(prefix: string): string[] {
 
 export function pluginVersion(): string {
   return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+}
+
+/**
+ * Whether `key` is the build's key as it was before one of the last forced rebuilds of the
+ * commit started: a build hashed then, waiting for the rebuild, is still the build Nx keyed.
+ */
+export function keyedBeforeRebuild(request: BuildKeyRequest, key: string): boolean {
+  const earlier = earlierRebuiltTokens(request.workspaceRoot, request.project, request.commit);
+  return earlier.some((token) => buildKey(request, token) === key);
 }
 
 export interface KeyMismatch {

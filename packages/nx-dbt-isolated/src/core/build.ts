@@ -2,8 +2,9 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path';
 import { stageArtifacts } from './artifacts';
 import { buildHold } from './claims';
+import { markRebuilt } from './clean-marks';
 import { buildSummary, writeBuildSummary } from './build-summary';
-import { buildKey, keyMismatchError, UNCACHEABLE } from './build-key';
+import { buildKey, keyedBeforeRebuild, keyMismatchError, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
 import {
@@ -85,6 +86,8 @@ export interface IsolatedBuildRequest {
   expectedKey?: string;
   /** When the key Nx hashed was computed, to tell a clean that ran meanwhile from a moved ref. */
   keyedAt?: Date;
+  /** The Nx run that caches this build: what it stages is signed with it (see artifacts.ts). */
+  runId?: string;
   /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
   rebuild?: boolean;
 }
@@ -176,8 +179,7 @@ async function reuseOrRunBuild(context: BuildContext): Promise<IsolatedBuildResu
       ? `• restored the full build of ${reused.commit.slice(0, 12)} made at ${reused.startedAt} (as ${reused.ref}) under the same key: no dbt run`
       : `• this commit's full build, made at ${reused.startedAt}, holds everything a slim build of it would: served it, no dbt run`,
   );
-  if (request.expectedKey !== undefined)
-    keepForCache(request.workspaceRoot, paths, reused, profile, request.expectedKey);
+  if (request.expectedKey !== undefined) keepForCache(context, reused);
   return { success: true, record: reused, paths };
 }
 
@@ -185,6 +187,10 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const { request, reporter, dbt, checkedOut, profile, paths, base } = context;
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
+  // Before the record changes: a rebuild that fails or dies must not leave the old entry a hit.
+  if (request.rebuild && request.expectedKey !== undefined) {
+    markRebuilt(request.workspaceRoot, request.project, checkedOut.commit);
+  }
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile, base);
   noteDeadPredecessor(record, paths, reporter);
   keepPromotion(record, paths.buildRecord);
@@ -255,9 +261,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     }
     finishRecord(record, paths, exit, writeOptions(request));
     if (cause) throw cause;
-    if (record.status === 'succeeded' && request.expectedKey !== undefined) {
-      keepForCache(request.workspaceRoot, paths, record, profile, request.expectedKey);
-    }
+    if (record.status === 'succeeded' && request.expectedKey !== undefined) keepForCache(context, record);
   } catch (error) {
     record.status = error instanceof BuildInterrupted ? 'interrupted' : 'failed';
     record.error = errorMessage(error);
@@ -372,25 +376,40 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
   });
 }
 
-function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
+function keyRequest(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string) {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  const key = buildKey({ ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude });
+  return { ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude };
+}
+
+function keyOf(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): string {
+  return buildKey(keyRequest(request, commit, profile, deferTo));
+}
+
+function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
+  const keyed = keyRequest(request, commit, profile, deferTo);
+  const key = buildKey(keyed);
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
+  if (keyedBeforeRebuild(keyed, request.expectedKey!)) return;
   throw keyMismatchError({ ...request, commit });
 }
 
-/** Stages the artifacts Nx caches, and ties the DuckDB file's token to the file just written. */
+/**
+ * Ties the DuckDB file's token to the file just written, and stages the artifacts Nx caches.
+ * Nx caches nothing of a forced run (`--skip-nx-cache`): its record takes the key the next plain
+ * build is hashed under instead (the rebuild is in it), and that build reuses it (reuse.ts).
+ */
 function keepForCache(
-  workspaceRoot: string,
-  paths: BuildPaths,
+  { request, paths, profile, checkedOut, dbtProject, baseCommit }: BuildContext,
   record: BuildRecord,
-  profile: IsolatedProfile,
-  key: string,
-): void {
-  stageArtifacts(workspaceRoot, paths, record, key);
+) {
   const file = duckDbFile(profile.warehouse);
-  if (file) rememberDuckDbFile(workspaceRoot, file);
+  if (file) rememberDuckDbFile(request.workspaceRoot, file);
+  if (request.rebuild) {
+    record.key = keyOf(request, checkedOut.commit, dbtProject.profile!, baseCommit);
+    return;
+  }
+  stageArtifacts(request.workspaceRoot, paths, record, request.expectedKey!, request.runId);
 }
 
 interface ProjectCheckout {

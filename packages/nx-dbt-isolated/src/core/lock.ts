@@ -313,8 +313,11 @@ export function ifStopped(holder: LockHolder | undefined): string {
   return holder?.stopped ? `, held by ${describeHolder(holder)}` : '';
 }
 
+/** A lock still held by a live process when the caller stopped waiting for it. */
+export class LockTimeout extends UserError {}
+
 function timedOut(name: string, holder: LockHolder | undefined, timeoutMs: number): UserError {
-  return new UserError(
+  return new LockTimeout(
     `timed out after ${Math.round(timeoutMs / 1000)} s waiting for lock ${name}, held by ${holder ? describeHolder(holder) : 'another process'}: let that process finish or end it, then run this again.`,
   );
 }

@@ -129,6 +129,25 @@ describe('postTasksExecution', () => {
     );
   });
 
+  it('removes the folder Nx restored for a hit once the build is installed: the next entry holds its own build only', async () => {
+    await run(result('analytics', 'isolated-build', 'local-cache'));
+    expect(existsSync(installed)).toBe(true);
+    expect(existsSync(join(stagingDir(workspaceRoot, 'analytics'), 'key1'))).toBe(false);
+  });
+
+  it('removes what a build of this run staged, and leaves what another run staged', async () => {
+    const paths = buildPaths(workspaceRoot, build.buildId, 'analytics', 'dev');
+    writeFiles(paths.targetPath, { 'manifest.json': '{}' });
+    const folder = join(stagingDir(workspaceRoot, 'analytics'), 'key1');
+    stageArtifacts(workspaceRoot, paths, build, 'key1', 'run-2');
+    await run(result('analytics', 'isolated-build', 'success'));
+    expect(existsSync(folder)).toBe(true);
+
+    stageArtifacts(workspaceRoot, paths, build, 'key1', 'run-1');
+    await run(result('analytics', 'isolated-build', 'success'));
+    expect(existsSync(folder)).toBe(false);
+  });
+
   it('does not read the project graph when nothing came from the cache', async () => {
     await run(result('analytics', 'isolated-build', 'success'), result('web', 'build', 'failure'));
     expect(readCachedProjectGraph).not.toHaveBeenCalled();

@@ -1,6 +1,6 @@
-import { readCachedProjectGraph, type PostTasksExecution } from '@nx/devkit';
+import { readCachedProjectGraph, type PostTasksExecution, type TaskResult } from '@nx/devkit';
 import { homedir } from 'node:os';
-import { installStagedArtifacts } from '../core/artifacts';
+import { installStagedArtifacts, removeStaged } from '../core/artifacts';
 import { claimRestored } from '../core/claims';
 import { errorMessage, UserError } from '../core/errors';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
@@ -11,26 +11,39 @@ const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 
  * After a cache hit Nx has restored `.dot/cache/<project>`; this puts the artifacts of the build
  * keyed by the preTasksExecution hook where a build of that commit keeps them,
  * `.dot/<short_hash>/<project>/<target>/target`, and claims it in the warehouse (claims.ts).
+ * Then, Nx having cached every task of the run, it removes what the run staged (artifacts.ts).
  */
 export const postTasksExecution: PostTasksExecution = async (_options, context) => {
-  const restored = Object.values(context.taskResults).filter((result) => FROM_CACHE.has(result.status));
+  const results = Object.values(context.taskResults);
+  try {
+    await installRestored(context.workspaceRoot, results);
+  } finally {
+    for (const { task, status } of results) {
+      const key = keyOf(task);
+      const restored = FROM_CACHE.has(status);
+      if (key) removeStaged(context.workspaceRoot, task.target.project, key, { runId: context.id, restored });
+    }
+  }
+};
+
+async function installRestored(workspaceRoot: string, results: TaskResult[]): Promise<void> {
+  const restored = results.filter((result) => FROM_CACHE.has(result.status));
   if (restored.length === 0) return;
   const graph = readCachedProjectGraph();
   const problems: string[] = [];
   for (const { task } of restored) {
-    const { project, target } = task.target;
-    const key = process.env[buildKeyVariable(project, target)];
-    const node = graph.nodes[project];
-    const options = node?.data.targets?.[target];
+    const key = keyOf(task);
+    const node = graph.nodes[task.target.project];
+    const options = node?.data.targets?.[task.target.target];
     if (!key || options?.executor !== ISOLATED_BUILD_EXECUTOR) continue;
-    const paths = installStagedArtifacts(context.workspaceRoot, project, key);
+    const paths = await installStagedArtifacts(workspaceRoot, task.target.project, key);
     if (!paths) continue;
     const { profilesDir, dbtExecutable } = {
       ...options.options,
       ...options.configurations?.[task.target.configuration ?? ''],
     };
     await claimRestored({
-      workspaceRoot: context.workspaceRoot,
+      workspaceRoot,
       projectRoot: node.data.root,
       paths,
       profilesDir,
@@ -41,4 +54,9 @@ export const postTasksExecution: PostTasksExecution = async (_options, context) 
   }
   // Nx has already printed the hits: failing here makes the command exit non-zero with the reason.
   if (problems.length > 0) throw new UserError(problems.join('\n'));
-};
+}
+
+/** The key the preTasksExecution hook gave the task: only isolated builds have one. */
+function keyOf(task: TaskResult['task']): string | undefined {
+  return process.env[buildKeyVariable(task.target.project, task.target.target)];
+}

@@ -27,6 +27,9 @@ export const EXCLUDE_FROM_CLI = 'NX_DBT_ISOLATED_EXCLUDE';
 /** When the hook computed the build keys (ISO time): a clean after it explains a key mismatch. */
 export const KEYED_AT = 'NX_DBT_ISOLATED_KEYED_AT';
 
+/** The id Nx gives this run's hooks: builds sign what they stage with it, for postTasksExecution to remove. */
+export const RUN_ID = 'NX_DBT_ISOLATED_RUN';
+
 /**
  * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,
  * so that Nx's cache entry is the commit's, not the branch name's.
@@ -38,6 +41,7 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
   if (requested.deferTo !== undefined) process.env[DEFER_TO_FROM_CLI] = requested.deferTo;
   if (requested.exclude !== undefined) process.env[EXCLUDE_FROM_CLI] = JSON.stringify(requested.exclude);
   process.env[KEYED_AT] = new Date().toISOString();
+  process.env[RUN_ID] = context.id;
   const tasks = isolatedBuildTasks(cachedGraph(), requested.targets, requested.configuration);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };

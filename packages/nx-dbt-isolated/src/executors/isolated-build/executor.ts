@@ -11,6 +11,7 @@ import {
   EXCLUDE_FROM_CLI,
   KEYED_AT,
   REF_FROM_CLI,
+  RUN_ID,
 } from '../../plugin/pre-tasks';
 import type { IsolatedBuildExecutorOptions } from './schema';
 
@@ -89,6 +90,7 @@ function buildRequest(
     homeDir: homedir(),
     expectedKey: cached ? expectedKey : undefined,
     keyedAt: process.env[KEYED_AT] ? new Date(process.env[KEYED_AT]) : undefined,
+    runId: process.env[RUN_ID],
     rebuild: process.env.NX_SKIP_NX_CACHE === 'true',
   };
 }
