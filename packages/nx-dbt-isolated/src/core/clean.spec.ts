@@ -117,6 +117,26 @@ describe('clean', () => {
     expect(schemasDroppedToken(repo.root, 'analytics', commits[2])).toBeUndefined();
   });
 
+  it('says of each schema whether it dropped it or found it already absent', async () => {
+    const [whole, half, gone] = [commits[1], commits[2], commits[3]];
+    warehouse = writeFakeWarehouseDbt(fakeDir, [...ownSchemas(whole), `analytics_${id(half)}`]);
+    for (const commit of [whole, half, gone]) await recordBuild(commit);
+    const lines: string[] = [];
+    const plan = await planClean(request(byRef(whole, half, gone)));
+    const outcomes = await executeClean(plan, request(byRef(whole, half, gone)), { info: (line) => lines.push(line) });
+    const detailOf = (commit: string) => outcomes.find(({ build }) => build.record.commit === commit)!.detail;
+    expect(detailOf(whole)).toBe(`dropped ${ownSchemas(whole).join(', ')}; removed .dot/${id(whole)}/analytics/dev`);
+    expect(detailOf(half)).toBe(
+      `dropped analytics_${id(half)}; already absent: analytics_${id(half)}_finance; removed .dot/${id(half)}/analytics/dev`,
+    );
+    expect(detailOf(gone)).toBe(
+      `dropped no schema; already absent: ${ownSchemas(gone).join(', ')}; removed .dot/${id(gone)}/analytics/dev`,
+    );
+    const droppedLine = lines.find((line) => line.trim().startsWith('dropped'))!;
+    for (const schema of ownSchemas(gone)) expect(droppedLine).not.toContain(schema);
+    expect(warehouse.schemas()).toEqual([]);
+  });
+
   it('drops with the build the retired generation a rebuild that died left (see promote-rebuild.ts), and no other', async () => {
     const retired = (commit: string) => [`analytics~${id(commit)}`, `analytics~${id(commit)}_finance`];
     warehouse = writeFakeWarehouseDbt(fakeDir, [

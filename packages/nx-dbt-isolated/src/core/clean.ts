@@ -223,17 +223,16 @@ export async function executeClean(
         else ready.push(build);
       }
       const claimed = new Map<PlannedBuild, string>();
-      const dropped = await dropSelectedSchemas(ready, request, { outcomes, claimed }, reporter);
+      const found = new Map<PlannedBuild, string[]>();
+      const dropped = await dropSelectedSchemas(ready, request, { outcomes, claimed, found }, reporter);
       for (const build of dropped) {
-        const dropped = !request.dropSchemas
+        const schemas = !request.dropSchemas
           ? 'schemas kept (--schemas=false)'
           : claimed.has(build)
             ? `kept ${build.schemas.join(', ')}: ${claimed.get(build)}`
-            : build.schemas.length > 0
-              ? `dropped ${build.schemas.join(', ')}`
-              : 'no schema of its own to drop';
+            : droppedDetail(build, found.get(build) ?? []);
         const removed = removeBuildFiles(request, build);
-        outcomes.set(build, { build, status: 'cleaned', detail: `${dropped}; ${removed}` });
+        outcomes.set(build, { build, status: 'cleaned', detail: `${schemas}; ${removed}` });
       }
       const checkouts = new Map(dropped.map(({ record }) => [record.commit, record.buildId]));
       for (const [commit, buildId] of checkouts) {
@@ -279,11 +278,28 @@ async function whyNotNow(
   return undefined;
 }
 
+/** What happened to each of the build's schemas: dropped, or already absent. */
+function droppedDetail(build: PlannedBuild, found: string[]): string {
+  if (build.schemas.length === 0) return 'no schema of its own to drop';
+  const absent = build.schemas.filter((schema) => !found.includes(schema));
+  const parts = found.length > 0 ? [`dropped ${found.join(', ')}`] : ['dropped no schema'];
+  if (absent.length > 0) parts.push(`already absent: ${absent.join(', ')}`);
+  return parts.join('; ');
+}
+
+interface DropResults {
+  outcomes: Map<PlannedBuild, CleanOutcome>;
+  /** Builds whose schemas another workspace still claims, with why. */
+  claimed: Map<PlannedBuild, string>;
+  /** The schemas of each build that existed, and are dropped now. */
+  found: Map<PlannedBuild, string[]>;
+}
+
 /** Drops the schemas of the builds, one dbt run per warehouse; returns the builds whose schemas are gone. */
 async function dropSelectedSchemas(
   builds: PlannedBuild[],
   request: CleanRequest,
-  { outcomes, claimed }: { outcomes: Map<PlannedBuild, CleanOutcome>; claimed: Map<PlannedBuild, string> },
+  { outcomes, claimed, found }: DropResults,
   reporter: CleanReporter,
 ): Promise<PlannedBuild[]> {
   const done = builds.filter((build) => build.schemas.length === 0);
@@ -298,6 +314,11 @@ async function dropSelectedSchemas(
         reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
       }
       for (const build of kept) reporter.info(`  kept ${build.schemas.join(', ')}: ${claimed.get(build)}`);
+      for (const build of group)
+        found.set(
+          build,
+          schemasWithRetired(build).filter((schema) => existing.includes(schema)),
+        );
       await endRolesOfUnfinishedBuilds(request, group);
       done.push(...group);
     } catch (error) {
