@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { commitLockName, ensureCheckout } from './checkout';
@@ -135,6 +135,31 @@ describe('clean', () => {
     const droppedLine = lines.find((line) => line.trim().startsWith('dropped'))!;
     for (const schema of ownSchemas(gone)) expect(droppedLine).not.toContain(schema);
     expect(warehouse.schemas()).toEqual([]);
+  });
+
+  it('connects with a usable generated profile of the same warehouse when a build has lost its own, and fails only the build none can reach', async () => {
+    const [gone, cut, whole, alone] = commits;
+    warehouse = writeFakeWarehouseDbt(fakeDir, commits.flatMap(ownSchemas));
+    const gonePaths = await recordBuild(gone);
+    const cutPaths = await recordBuild(cut);
+    const wholePaths = await recordBuild(whole);
+    const alonePaths = await recordBuild(alone, { target: 'prod' });
+    // What a clean killed in the middle of removing a build's folder leaves.
+    rmSync(gonePaths.profilesDir, { recursive: true });
+    writeFileSync(join(cutPaths.profilesDir, 'profiles.yml'), 'analytics:\n  target: d');
+    // The only build against prod, whose profile (written for dev) cannot reach it.
+
+    const { outcomes } = await clean(byRef(gone, cut, whole, alone));
+    const outcomeOf = (commit: string) => outcomes.find(({ build }) => build.record.commit === commit)!;
+    for (const commit of [gone, cut, whole]) expect(outcomeOf(commit).status).toBe('cleaned');
+    expect(warehouse.calls()[0]).toEqual(expect.arrayContaining(['--profiles-dir', wholePaths.profilesDir]));
+    expect(existsSync(gonePaths.commitDir)).toBe(false);
+    expect(outcomeOf(alone)).toMatchObject({
+      status: 'failed',
+      detail: `the generated profile of build ${id(alone)} (prod) is gone or unusable (${join(alonePaths.profilesDir, 'profiles.yml')}: no output prod of profile 'analytics'), so its schemas cannot be reached: drop analytics_${id(alone)}* by hand, then clean it with --schemas=false.`,
+    });
+    expect(warehouse.schemas()).toEqual(ownSchemas(alone));
+    expect(existsSync(alonePaths.buildRecord)).toBe(true);
   });
 
   it('drops with the build the retired generation a rebuild that died left (see promote-rebuild.ts), and no other', async () => {

@@ -358,7 +358,7 @@ async function dropGroup(
     project: build.record.project,
     builtHere: builtHere(build.record, workspace),
   }));
-  const outcome = await releaseClaimsAndDrop(connectionOf(request, first), workspace, released);
+  const outcome = await releaseClaimsAndDrop(connectionOf(request, group), workspace, released);
   for (const build of group) {
     const claimants = outcome.claimed.get(build.record.schema);
     if (claimants) claimed.set(build, claimedReason(claimants));
@@ -378,7 +378,8 @@ async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: b
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
-  const run = () => dropSchemas({ ...connectionOf(request, first), schemas, drop });
+  const connection = connectionOf(request, group);
+  const run = () => dropSchemas({ ...connection, schemas, drop });
   if (!file) return run();
   return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
 }
@@ -391,33 +392,63 @@ async function endRolesOfUnfinishedBuilds(request: CleanRequest, group: PlannedB
   );
   if (unfinished.length === 0) return;
   await endLeftoverRoles(
-    connectionOf(request, unfinished[0]),
+    connectionOf(request, group),
     unfinished.map(({ record }) => record.schema),
   );
 }
 
-function connectionOf(request: CleanRequest, build: PlannedBuild): WarehouseConnection {
+/**
+ * Connects with the generated profile of the first build of the group that still has a usable
+ * one: a clean killed while removing a build's folder leaves that build's profile gone or cut
+ * short, and the group's other profiles reach the same warehouse, profile and dbt target.
+ */
+function connectionOf(request: CleanRequest, group: PlannedBuild[]): WarehouseConnection {
+  const usable = group.find((build) => profileProblem(build) === undefined);
+  if (!usable) throw unusableProfiles(group);
   return {
     workspaceRoot: request.workspaceRoot,
     dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
-    profilesDir: build.paths.profilesDir,
-    profile: profileOf(build),
-    target: build.record.target,
+    profilesDir: usable.paths.profilesDir,
+    profile: profileOf(usable)!,
+    target: usable.record.target,
     env: request.env,
   };
 }
 
-/** The profile the build connected with, named in its generated profiles.yml. */
-function profileOf({ record, paths }: RecordedBuild): string {
-  if (record.profile) return record.profile;
+/** The profile the build connected with: named in its record, or in its generated profiles.yml. */
+function profileOf(build: RecordedBuild): string | undefined {
+  return build.record.profile ?? Object.keys(generatedProfiles(build) ?? {}).find((name) => name !== 'config');
+}
+
+function generatedProfiles({ paths }: RecordedBuild): Record<string, unknown> | undefined {
   const file = join(paths.profilesDir, PROFILES_FILE);
-  if (!existsSync(file)) {
-    throw new UserError(
-      `the generated profile of build ${record.buildId} (${record.target}) is gone (${file}), so its schemas cannot be reached: drop ${record.schema}* by hand, then clean it with --schemas=false.`,
-    );
+  try {
+    return parseProfiles(readFileSync(file, 'utf8'), file);
+  } catch {
+    return undefined;
   }
-  const names = Object.keys(parseProfiles(readFileSync(file, 'utf8'), file)).filter((name) => name !== 'config');
-  return names[0];
+}
+
+/** Why dbt cannot connect with the build's generated profile, if it cannot. */
+function profileProblem(build: RecordedBuild): string | undefined {
+  if (!existsSync(join(build.paths.profilesDir, PROFILES_FILE))) return 'gone';
+  const profiles = generatedProfiles(build);
+  if (profiles === undefined) return 'not valid YAML';
+  const profile = profileOf(build) ?? '';
+  const outputs = (profiles[profile] as { outputs?: Record<string, unknown> } | undefined)?.outputs;
+  return outputs?.[build.record.target] === undefined
+    ? `no output ${build.record.target} of profile '${profile}'`
+    : undefined;
+}
+
+function unusableProfiles(group: PlannedBuild[]): UserError {
+  const [first] = group;
+  const file = join(first.paths.profilesDir, PROFILES_FILE);
+  const ids = group.map(({ record }) => record.buildId).join(', ');
+  const schemas = group.map(({ record }) => `${record.schema}*`).join(', ');
+  return new UserError(
+    `the generated profile of build ${ids} (${first.record.target}) is gone or unusable (${file}: ${profileProblem(first)}), so its schemas cannot be reached: drop ${schemas} by hand, then clean it with --schemas=false.`,
+  );
 }
 
 /** Removes the build's folder, or with --schemas=false all but what a later drop needs. Says what went. */
