@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomically } from './files';
-import { dotRoot } from './dot-layout';
+import { droppedMarksDir } from './dot-layout';
 
 interface DroppedMark {
   token: string;
@@ -9,7 +9,7 @@ interface DroppedMark {
 }
 
 function markFile(workspaceRoot: string, project: string, commit: string): string {
-  return join(dotRoot(workspaceRoot), 'dropped', encodeURIComponent(project), `${commit}.json`);
+  return join(droppedMarksDir(workspaceRoot), encodeURIComponent(project), `${commit}.json`);
 }
 
 /**

@@ -7,6 +7,7 @@ import { decide, type CleanSelector, type Decision } from './clean-policy';
 import { findDbt, schemasInManifest } from './dbt';
 import { errorMessage, UserError } from './errors';
 import { readdirOrEmpty } from './files';
+import { removeLeftovers } from './leftovers';
 import { describeHolder, liveLeaseHolders, liveLeases, withLock, withLocks } from './lock';
 import { duckDbFile, parseProfiles, PROFILES_FILE } from './profiles';
 import {
@@ -199,7 +200,8 @@ export async function existingSchemas(plan: CleanPlan, request: CleanRequest): P
  * Cleans the selected builds of the plan. Each selected commit's lock is held throughout, so no
  * build of it starts meanwhile; a build already running there is skipped. Schemas are dropped
  * before any file goes, and the drop is noted in the build key first, so a clean interrupted at
- * any point can run again and finish, and no cache hit claims a dropped schema.
+ * any point can run again and finish, and no cache hit claims a dropped schema. Then it removes
+ * what dead builds, cleans and operations left (leftovers.ts), whatever the plan selected.
  */
 export async function executeClean(
   plan: CleanPlan,
@@ -207,8 +209,18 @@ export async function executeClean(
   reporter: CleanReporter,
 ): Promise<CleanOutcome[]> {
   const selected = plan.builds.filter((build) => build.decision.clean);
-  if (selected.length === 0) return [];
   const repoRoot = await repositoryRoot(request.workspaceRoot);
+  const outcomes = selected.length === 0 ? [] : await cleanSelected(selected, repoRoot, request, reporter);
+  for (const line of await removeLeftovers(repoRoot, request.workspaceRoot)) reporter.info(`  ${line}`);
+  return outcomes;
+}
+
+async function cleanSelected(
+  selected: PlannedBuild[],
+  repoRoot: string,
+  request: CleanRequest,
+  reporter: CleanReporter,
+): Promise<CleanOutcome[]> {
   const locks = locksDir(request.workspaceRoot);
   const commits = [...new Set(selected.map((build) => build.record.commit))];
   return withLocks(

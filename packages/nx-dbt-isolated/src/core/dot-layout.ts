@@ -35,6 +35,16 @@ export function leasesDir(workspaceRoot: string, commit: string): string {
   return join(locksDir(workspaceRoot), 'leases', commit);
 }
 
+/** `.dot/tmp`: the small dbt projects of running operations (operation.ts), one folder each. */
+export function operationsDir(workspaceRoot: string): string {
+  return join(dotRoot(workspaceRoot), 'tmp');
+}
+
+/** `.dot/dropped/<project>/<commit>.json`: notes of the schemas clean dropped (clean-marks.ts). */
+export function droppedMarksDir(workspaceRoot: string): string {
+  return join(dotRoot(workspaceRoot), 'dropped');
+}
+
 /**
  * `.dot/cache/<project>`: the folder Nx caches and restores, holding a build's artifacts under
  * its key. Nx cannot name the commit's folder in a task's outputs, so a hit is copied from here
