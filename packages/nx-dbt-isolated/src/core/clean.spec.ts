@@ -162,6 +162,23 @@ describe('clean', () => {
     expect(existsSync(alonePaths.buildRecord)).toBe(true);
   });
 
+  it('removes the checkout a build that failed before its record left, whatever the policy selects', async () => {
+    const kept = await recordBuild(commits[1]);
+    const failed = await ensureCheckout(repo.root, repo.root, commits[2], { holder: 'analytics' });
+    await failed.release();
+    const lines: string[] = [];
+    const plan = await planClean(request({ kind: 'filters', keep: 5, unreachable: false }));
+    expect(plan.builds.map(({ decision }) => decision.clean)).toEqual([false]);
+    const outcomes = await executeClean(plan, request({ kind: 'filters', keep: 5, unreachable: false }), {
+      info: (line) => lines.push(line),
+    });
+    expect(outcomes).toEqual([]);
+    expect(lines).toEqual([`  removed .dot/${id(commits[2])}, a checkout no recorded build uses`]);
+    expect(existsSync(join(repo.root, '.dot', id(commits[2])))).toBe(false);
+    expect(worktrees()).not.toContain(failed.worktree);
+    expect(worktrees()).toContain(kept.worktree);
+  });
+
   it('drops with the build the retired generation a rebuild that died left (see promote-rebuild.ts), and no other', async () => {
     const retired = (commit: string) => [`analytics~${id(commit)}`, `analytics~${id(commit)}_finance`];
     warehouse = writeFakeWarehouseDbt(fakeDir, [
