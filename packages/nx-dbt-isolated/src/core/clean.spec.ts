@@ -11,6 +11,7 @@ import { UserError } from './errors';
 import { withLock } from './lock';
 import { readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { buildRecord } from './testing/build-record';
+import { startLockHolder } from './testing/lock-holder';
 import { writeFakeWarehouseDbt, type FakeWarehouse } from './testing/fake-warehouse-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from './testing/git-repo';
 
@@ -315,10 +316,24 @@ describe('clean', () => {
     });
     await cleaning;
     expect(lines[0]).toBe(
-      `waiting up to 5 min for process ${process.pid} on ${hostname()} to finish its checkout of these commits`,
+      `waiting up to 5 min for process ${process.pid} on ${hostname()} to finish with these commits (a build making its checkout, or another clean)`,
     );
     expect(warehouse.schemas()).toEqual([]);
   });
+
+  it('takes the lock of a clean killed while it held the commit at once, without a word of waiting', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+    const killed = await startLockHolder(locksDir(repo.root), commitLockName(commits[1]), fakeDir, 'clean');
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.exited;
+    const lines: string[] = [];
+    const plan = await planClean(request(byRef(commits[1])));
+    const outcomes = await executeClean(plan, request(byRef(commits[1])), { info: (line) => lines.push(line) });
+    expect(outcomes.map(({ status }) => status)).toEqual(['cleaned']);
+    expect(lines.filter((line) => /wait/.test(line))).toEqual([]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+  }, 60_000);
 
   it("leaves the warehouse of a build restored from another workspace's cache where no claims are kept, and removes its files", async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));

@@ -256,7 +256,7 @@ async function cleanSelected(
     {
       onWait: (holder) =>
         reporter.info(
-          `waiting up to ${CHECKOUT_WAIT_MS / 60_000} min for ${holder ? describeHolder(holder) : 'another process'} to finish its checkout of these commits`,
+          `waiting up to ${CHECKOUT_WAIT_MS / 60_000} min for ${holder ? describeHolder(holder) : 'another process'} to finish with these commits (a build making its checkout, or another clean)`,
         ),
       timeoutMs: CHECKOUT_WAIT_MS,
     },
