@@ -469,8 +469,11 @@ function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild
   if (record.key) {
     rmSync(join(stagingDir(request.workspaceRoot, record.project), record.key), { recursive: true, force: true });
   }
-  // A claim kept in the warehouse needs the record too, so that a later clean releases it.
-  const keptForLater = builtHere(record, workspaceId(request.workspaceRoot)) || keepsClaims(record.warehouse);
+  // A claim kept in the warehouse needs the record too, so that a later clean releases it; a
+  // record whose generated profile is unusable cannot serve a later drop (see unusableProfiles).
+  const keptForLater =
+    (builtHere(record, workspaceId(request.workspaceRoot)) || keepsClaims(record.warehouse)) &&
+    profileProblem({ record, paths }) === undefined;
   if (!request.dropSchemas && keptForLater) {
     rmSync(paths.targetPath, { recursive: true, force: true });
     rmSync(paths.logPath, { recursive: true, force: true });
