@@ -34,42 +34,43 @@ describe('clean removes everything the plugin left, and only that (DuckDB)', () 
   });
   afterAll(() => ws.remove());
 
-  it('removes the checkout of each build that failed before its record, at any clean and at the next build', async () => {
-    const noProject = commitOf('no-project', {}, ['analytics/dbt_project.yml']);
-    const brokenProject = commitOf('broken-project', { 'analytics/dbt_project.yml': 'name: [analytics\n' });
-    const unknownTarget = commitOf('unknown-target', { 'leftovers.txt': 'x' });
-    expectSuccess(await build(ws.excludeReturned));
-    const failures = [await build(noProject), await build(brokenProject), await build(unknownTarget, '--target=nope')];
-    for (const failed of failures) expect(failed.code).not.toBe(0);
-    const leftBehind = [noProject, brokenProject].filter((commit) => existsSync(dot(short(commit))));
-    // What the builds left before clean removed it: a checkout and its registration, and no record.
-    expect(leftBehind).toEqual([noProject, brokenProject]);
-    for (const commit of leftBehind) {
-      expect(entries(dot(short(commit)))).toEqual(['checkout.json', 'worktree']);
+  it.each([
+    ['no project at that commit', () => commitOf('no-project', {}, ['analytics/dbt_project.yml']), []],
+    ['a broken dbt_project.yml', () => commitOf('broken', { 'analytics/dbt_project.yml': 'name: [analytics\n' }), []],
+    ['an unknown --target', () => commitOf('unknown-target', { 'leftovers.txt': 'x' }), ['--target=nope']],
+  ])(
+    'removes the checkout a build that failed before its record left (%s), though the policy cleans nothing',
+    async (_case, commitFor, args) => {
+      if (!existsSync(dot(short(ws.excludeReturned)))) expectSuccess(await build(ws.excludeReturned));
+      const commit = commitFor();
+      const failed = await build(commit, ...(args as string[]));
+      expect(failed.code).not.toBe(0);
+      // What the build left: a checkout and its registration, and no record.
+      expect({ left: entries(dot(short(commit))), output: failed.output.slice(-1500) }).toMatchObject({
+        left: ['checkout.json', 'worktree'],
+      });
       expect(worktrees()).toContain(dot(short(commit), 'worktree'));
-    }
-    const schemasBefore = schemasIn(warehouse, 'analytics');
+      const schemasBefore = schemasIn(warehouse, 'analytics');
 
-    // A policy that selects nothing removes them still.
-    const cleaned = await clean('--keep=5');
-    expectSuccess(cleaned);
-    expect(cleaned.output).toMatch(/Cleaned 0 build/);
-    for (const commit of [noProject, brokenProject, unknownTarget]) {
-      expect(cleaned.output).toContain(`removed .dot/${short(commit)}` + (leftBehind.includes(commit) ? ',' : ''));
+      const cleaned = await clean('--keep=5');
+      expectSuccess(cleaned);
+      expect(cleaned.output).toMatch(/Cleaned 0 build/);
+      expect(cleaned.output).toContain(`removed .dot/${short(commit)}, a checkout no recorded build uses`);
       expect(existsSync(dot(short(commit)))).toBe(false);
-      expect(worktrees()).not.toContain(dot(short(commit), 'worktree'));
-    }
-    expect(worktrees()).toEqual([ws.dir, dot(short(ws.excludeReturned), 'worktree')]);
-    expect(existsSync(dot(short(ws.excludeReturned), 'analytics', 'dev', 'build.json'))).toBe(true);
-    expect(schemasIn(warehouse, 'analytics')).toEqual(schemasBefore);
+      expect(worktrees()).toEqual([ws.dir, dot(short(ws.excludeReturned), 'worktree')]);
+      expect(existsSync(dot(short(ws.excludeReturned), 'analytics', 'dev', 'build.json'))).toBe(true);
+      expect(schemasIn(warehouse, 'analytics')).toEqual(schemasBefore);
+    },
+  );
 
-    // The next build, of another commit, removes what a failed one left.
-    expect((await build(brokenProject)).code).not.toBe(0);
-    expect(worktrees()).toContain(dot(short(brokenProject), 'worktree'));
+  it('the next build, of another commit, removes the checkout a failed build left', async () => {
+    const broken = commitOf('broken-again', { 'analytics/dbt_project.yml': 'name: [analytics\n' });
+    expect((await build(broken)).code).not.toBe(0);
+    expect(worktrees()).toContain(dot(short(broken), 'worktree'));
     const next = await build(ws.averagePayment);
     expectSuccess(next);
-    expect(next.output).toContain(`removed .dot/${short(brokenProject)}, a checkout no recorded build uses`);
-    expect(existsSync(dot(short(brokenProject)))).toBe(false);
+    expect(next.output).toContain(`removed .dot/${short(broken)}, a checkout no recorded build uses`);
+    expect(existsSync(dot(short(broken)))).toBe(false);
     expect(worktrees()).toEqual(
       [ws.dir, dot(short(ws.excludeReturned), 'worktree'), dot(short(ws.averagePayment), 'worktree')].sort(),
     );
