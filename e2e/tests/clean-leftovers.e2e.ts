@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { executeDuckDb, schemasIn } from '../support/duckdb';
+import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { git } from '../support/fixture-repo';
 import { commitBeside, worktreeList } from '../support/git-health';
 import { killNxWhen, waitUntilNoProcessUses } from '../support/kill';
@@ -180,5 +182,48 @@ describe('clean removes everything the plugin left, and only that (DuckDB)', () 
     // The killed build is kept (--keep=5), with its checkout.
     expect(existsSync(dot(short(ws.averagePayment), 'analytics', 'dev', 'build.json'))).toBe(true);
     expect(worktrees()).toContain(dot(short(ws.averagePayment), 'worktree'));
+  });
+});
+
+describe('clean of builds on PostgreSQL whose generated profile is gone', () => {
+  const base = `nxdbt_leftovers_${randomBytes(4).toString('hex')}`;
+  const env = { ANALYTICS_PG_SCHEMA: base };
+  let ws: TestWorkspace;
+  const pgSchemas = (commit: string) =>
+    [`${base}_${short(commit)}`, `${base}_${short(commit)}_finance`, `${base}_${short(commit)}_raw`].sort();
+
+  beforeAll(() => {
+    ws = createTestWorkspace();
+  });
+  afterAll(async () => {
+    await dropSchemasStartingWith(base);
+    ws.remove();
+  });
+
+  it("releases the claims and drops the schemas of a build whose profile is gone through another build's profile", async () => {
+    const build = (commit: string) => ws.nx(['run', 'analytics:isolated-build', `--ref=${commit}`, '--target=pg'], env);
+    expectSuccess(await build(ws.excludeReturned));
+    expectSuccess(await build(ws.averagePayment));
+    for (const commit of [ws.excludeReturned, ws.averagePayment]) {
+      expect(await schemasStartingWith(`${base}_${short(commit)}`)).toEqual(pgSchemas(commit));
+    }
+    // The newest build's profile is gone: it was the one a clean connected with.
+    rmSync(join(ws.dir, '.dot', short(ws.averagePayment), 'analytics', 'pg', 'profiles'), { recursive: true });
+    await withPostgres((client) => client.query(`drop schema "${base}_${short(ws.averagePayment)}_raw" cascade`));
+
+    const cleaned = await ws.nx(
+      ['run', 'analytics:clean', `--ref=${ws.excludeReturned}`, `--ref=${ws.averagePayment}`, '--target=pg'],
+      env,
+    );
+    expectSuccess(cleaned);
+    expect(cleaned.output).toMatch(/Cleaned 2 build/);
+    expect(cleaned.output).toContain(`already absent: ${base}_${short(ws.averagePayment)}_raw`);
+    expect(await schemasStartingWith(base)).toEqual([]);
+    for (const commit of [ws.excludeReturned, ws.averagePayment]) {
+      expect(existsSync(join(ws.dir, '.dot', short(commit)))).toBe(false);
+      expect(worktreeList(ws.dir).map((entry) => entry.path)).not.toContain(
+        join(ws.dir, '.dot', short(commit), 'worktree'),
+      );
+    }
   });
 });
