@@ -395,6 +395,20 @@ describe('clean', () => {
     expect(existsSync(paths.commitDir)).toBe(false);
   });
 
+  it('with --schemas=false removes whole a build whose generated profile is gone: its record could reach no warehouse', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+    rmSync(paths.profilesDir, { recursive: true });
+
+    const { outcomes } = await clean(byRef(commits[1]), { dropSchemas: false });
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
+      ['cleaned', `schemas kept (--schemas=false); removed .dot/${id(commits[1])}/analytics/dev`],
+    ]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+    expect(worktrees()).not.toContain(paths.worktree);
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
+  });
+
   it('keeps a build whose schemas could not be dropped, and a later run finishes the job', async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
     const paths = await recordBuild(commits[1]);
