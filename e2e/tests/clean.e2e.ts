@@ -116,7 +116,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
   });
   afterAll(() => ws.remove());
 
-  it('--keep=1 cleans all but the most recently used build, never a protected one, and leaves look-alike schemas', async () => {
+  it('--keep=1 cleans all but the most recently used unprotected build, never a protected one, and leaves look-alike schemas', async () => {
     // Oldest first: v1.0's commit, the two middle commits of main, main's tip.
     for (const commit of [ws.v1, ws.excludeReturned, ws.averagePayment, ws.main]) {
       const built = await build(commit);
@@ -134,23 +134,24 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     const dryRun = await cleanChangingNothing('--keep=1', '--dryRun');
     expect(dryRun.output).toMatch(/dry run/i);
     expect(actionOf(dryRun, ws.excludeReturned)).toBe('clean');
-    expect(actionOf(dryRun, ws.averagePayment)).toBe('clean');
+    // The newest unprotected build: main and v1.0, protected, take no place among the 1 kept.
+    expect(actionOf(dryRun, ws.averagePayment)).toBe('keep');
     expect(actionOf(dryRun, ws.v1)).toBe('keep');
     expect(actionOf(dryRun, ws.main)).toBe('keep');
     // Under each row to clean, its schemas.
-    for (const commit of [ws.excludeReturned, ws.averagePayment]) {
-      for (const schema of buildSchemas('analytics', commit)) expect(dryRun.output).toContain(schema);
-    }
+    for (const schema of buildSchemas('analytics', ws.excludeReturned)) expect(dryRun.output).toContain(schema);
     expect(dryRun.output).not.toMatch(/Cleaned [1-9]/);
 
     const cleaned = await clean('--keep=1');
     expectSuccess(cleaned);
-    expect(cleaned.output).toMatch(/Cleaned 2 build/);
+    expect(cleaned.output).toMatch(/Cleaned 1 build/);
     expect(cleaned.output).not.toMatch(/dry run/i);
     expectCleaned(ws.excludeReturned);
-    expectCleaned(ws.averagePayment);
+    expectBuilt(ws.averagePayment);
     expect(schemasOf(ws.excludeReturned)).toEqual([`analytics_${short(ws.excludeReturned)}_lookalike`]);
-    expect(schemasOf(ws.averagePayment)).toEqual([`analytics_${short(ws.averagePayment)}x`]);
+    expect(schemasOf(ws.averagePayment)).toEqual(
+      [...buildSchemas('analytics', ws.averagePayment), `analytics_${short(ws.averagePayment)}x`].sort(),
+    );
     for (const schema of lookalikes) {
       expect(queryDuckDb(warehouse, `select one from ${schema}.kept`)).toEqual([{ one: 1 }]);
     }
@@ -158,7 +159,9 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expectBuilt(ws.main);
     expect(schemasOf(ws.v1)).toEqual(buildSchemas('analytics', ws.v1));
     expect(schemasOf(ws.main)).toEqual(buildSchemas('analytics', ws.main));
-    expect(worktrees(ws.dir)).toEqual([ws.dir, worktreeOf(ws.v1), worktreeOf(ws.main)].sort());
+    expect(worktrees(ws.dir)).toEqual(
+      [ws.dir, worktreeOf(ws.v1), worktreeOf(ws.averagePayment), worktreeOf(ws.main)].sort(),
+    );
     // The user's repository is untouched: branches, index, working tree, stash, HEAD.
     expect(ws.gitState()).toEqual(gitBefore);
 

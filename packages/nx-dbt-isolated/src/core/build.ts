@@ -6,6 +6,7 @@ import { markRebuilt } from './clean-marks';
 import { buildSummary, writeBuildSummary } from './build-summary';
 import { buildKey, keyedBeforeRebuild, keyMismatchError, UNCACHEABLE } from './build-key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from './checkout';
+import { removeUnrecordedCheckouts } from './leftovers';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from './dbt-project';
 import {
   dbtArgs,
@@ -431,6 +432,7 @@ async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter
   const inRepository = (path: string) => relative(repoRoot, join(realpathSync(workspaceRoot), path));
   const projectPath = inRepository(request.projectRoot);
   const scope = await folderScope(request, repoRoot, commit, projectPath, inRepository);
+  for (const line of await removeUnrecordedCheckouts(repoRoot, workspaceRoot, commit)) reporter.info(`• ${line}`);
   if (scope.fullBecause) reporter.info(`• checking out every file: ${scope.fullBecause}`);
   const checkout = await timed(reporter, `checkout ${commit.slice(0, 12)} (${describeFolders(scope.folders)})`, () =>
     ensureCheckout(repoRoot, workspaceRoot, commit, {

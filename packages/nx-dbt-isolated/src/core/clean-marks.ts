@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomically } from './files';
-import { dotRoot } from './dot-layout';
-
-/** Something that happened to `project`'s builds at a commit and joins the build key (build-key.ts). */
-type MarkKind = 'dropped' | 'rebuilt';
+import { marksDir, type MarkKind } from './dot-layout';
 
 interface Mark {
   token: string;
@@ -19,7 +16,7 @@ interface Mark {
 const EARLIER_KEPT = 20;
 
 function markFile(workspaceRoot: string, kind: MarkKind, project: string, commit: string): string {
-  return join(dotRoot(workspaceRoot), kind, encodeURIComponent(project), `${commit}.json`);
+  return join(marksDir(workspaceRoot, kind), encodeURIComponent(project), `${commit}.json`);
 }
 
 function readMark(workspaceRoot: string, kind: MarkKind, project: string, commit: string): Mark | undefined {

@@ -176,6 +176,17 @@ describe('decide', () => {
     expect(decide([...records, prod], keepOne, facts()).map(({ clean }) => clean)).toEqual([true, true, false, false]);
   });
 
+  it('keeps the N most recent unprotected builds, plus the protected ones: a protected build never takes a place', () => {
+    const tag = build('aaaa0005', 0);
+    const given = { protectedCommits: new Map([[tag.commit, 'v2.0']]) };
+    expect(decide([tag, ...records], { kind: 'filters', keep: 1, unreachable: false }, facts(given))).toEqual([
+      { clean: false, reason: 'protected (v2.0)' },
+      { clean: true, reason: 'not among the 1 most recent' },
+      { clean: true, reason: 'not among the 1 most recent' },
+      { clean: false, reason: 'among the 1 most recent' },
+    ]);
+  });
+
   it('counts a build restored from the cache as used when it was restored', () => {
     const restored = { ...oldest, restoredFromCacheAt: daysAgo(0) };
     expect(decide([middle, restored, newest], { kind: 'filters', keep: 1, unreachable: false }, facts())[1]).toEqual({

@@ -154,7 +154,12 @@ function decideUnpromoted(records: BuildRecord[], selector: CleanSelector, facts
     });
   }
   const recent =
-    selector.kind === 'filters' && selector.keep !== undefined ? mostRecent(records, selector.keep) : undefined;
+    selector.kind === 'filters' && selector.keep !== undefined
+      ? mostRecent(
+          records.filter((record) => !facts.protectedCommits.has(record.commit)),
+          selector.keep,
+        )
+      : undefined;
   return records.map((record) => {
     const protectedBy = facts.protectedCommits.get(record.commit);
     if (protectedBy) return { clean: false, reason: `protected (${protectedBy})` };
@@ -179,7 +184,7 @@ function decideUnpromoted(records: BuildRecord[], selector: CleanSelector, facts
   });
 }
 
-/** The `count` most recently used builds of each dbt target. */
+/** The `count` most recently used builds of each dbt target (given the unprotected ones: protected builds stay on top of them). */
 function mostRecent(records: BuildRecord[], count: number): Set<BuildRecord> {
   const kept = new Set<BuildRecord>();
   const byTarget = new Map<string, BuildRecord[]>();

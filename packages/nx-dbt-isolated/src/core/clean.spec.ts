@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { commitLockName, ensureCheckout } from './checkout';
@@ -11,6 +11,7 @@ import { UserError } from './errors';
 import { withLock } from './lock';
 import { readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from './records';
 import { buildRecord } from './testing/build-record';
+import { startLockHolder } from './testing/lock-holder';
 import { writeFakeWarehouseDbt, type FakeWarehouse } from './testing/fake-warehouse-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from './testing/git-repo';
 
@@ -115,6 +116,68 @@ describe('clean', () => {
     expect(existsSync(other.buildRecord)).toBe(true);
     expect(schemasDroppedToken(repo.root, 'analytics', commits[1])).toEqual(expect.any(String));
     expect(schemasDroppedToken(repo.root, 'analytics', commits[2])).toBeUndefined();
+  });
+
+  it('says of each schema whether it dropped it or found it already absent', async () => {
+    const [whole, half, gone] = [commits[1], commits[2], commits[3]];
+    warehouse = writeFakeWarehouseDbt(fakeDir, [...ownSchemas(whole), `analytics_${id(half)}`]);
+    for (const commit of [whole, half, gone]) await recordBuild(commit);
+    const lines: string[] = [];
+    const plan = await planClean(request(byRef(whole, half, gone)));
+    const outcomes = await executeClean(plan, request(byRef(whole, half, gone)), { info: (line) => lines.push(line) });
+    const detailOf = (commit: string) => outcomes.find(({ build }) => build.record.commit === commit)!.detail;
+    expect(detailOf(whole)).toBe(`dropped ${ownSchemas(whole).join(', ')}; removed .dot/${id(whole)}/analytics/dev`);
+    expect(detailOf(half)).toBe(
+      `dropped analytics_${id(half)}; already absent: analytics_${id(half)}_finance; removed .dot/${id(half)}/analytics/dev`,
+    );
+    expect(detailOf(gone)).toBe(
+      `dropped no schema; already absent: ${ownSchemas(gone).join(', ')}; removed .dot/${id(gone)}/analytics/dev`,
+    );
+    const droppedLine = lines.find((line) => line.trim().startsWith('dropped'))!;
+    for (const schema of ownSchemas(gone)) expect(droppedLine).not.toContain(schema);
+    expect(warehouse.schemas()).toEqual([]);
+  });
+
+  it('connects with a usable generated profile of the same warehouse when a build has lost its own, and fails only the build none can reach', async () => {
+    const [gone, cut, whole, alone] = commits;
+    warehouse = writeFakeWarehouseDbt(fakeDir, commits.flatMap(ownSchemas));
+    const gonePaths = await recordBuild(gone);
+    const cutPaths = await recordBuild(cut);
+    const wholePaths = await recordBuild(whole);
+    const alonePaths = await recordBuild(alone, { target: 'prod' });
+    // What a clean killed in the middle of removing a build's folder leaves.
+    rmSync(gonePaths.profilesDir, { recursive: true });
+    writeFileSync(join(cutPaths.profilesDir, 'profiles.yml'), 'analytics:\n  target: d');
+    // The only build against prod, whose profile (written for dev) cannot reach it.
+
+    const { outcomes } = await clean(byRef(gone, cut, whole, alone));
+    const outcomeOf = (commit: string) => outcomes.find(({ build }) => build.record.commit === commit)!;
+    for (const commit of [gone, cut, whole]) expect(outcomeOf(commit).status).toBe('cleaned');
+    expect(warehouse.calls()[0]).toEqual(expect.arrayContaining(['--profiles-dir', wholePaths.profilesDir]));
+    expect(existsSync(gonePaths.commitDir)).toBe(false);
+    expect(outcomeOf(alone)).toMatchObject({
+      status: 'failed',
+      detail: `the generated profile of build ${id(alone)} (prod) is gone or unusable (${join(alonePaths.profilesDir, 'profiles.yml')}: no output prod of profile 'analytics'), so its schemas cannot be reached: drop analytics_${id(alone)}* by hand, then clean it with --schemas=false.`,
+    });
+    expect(warehouse.schemas()).toEqual(ownSchemas(alone));
+    expect(existsSync(alonePaths.buildRecord)).toBe(true);
+  });
+
+  it('removes the checkout a build that failed before its record left, whatever the policy selects', async () => {
+    const kept = await recordBuild(commits[1]);
+    const failed = await ensureCheckout(repo.root, repo.root, commits[2], { holder: 'analytics' });
+    await failed.release();
+    const lines: string[] = [];
+    const plan = await planClean(request({ kind: 'filters', keep: 5, unreachable: false }));
+    expect(plan.builds.map(({ decision }) => decision.clean)).toEqual([false]);
+    const outcomes = await executeClean(plan, request({ kind: 'filters', keep: 5, unreachable: false }), {
+      info: (line) => lines.push(line),
+    });
+    expect(outcomes).toEqual([]);
+    expect(lines).toEqual([`  removed .dot/${id(commits[2])}, a checkout no recorded build uses`]);
+    expect(existsSync(join(repo.root, '.dot', id(commits[2])))).toBe(false);
+    expect(worktrees()).not.toContain(failed.worktree);
+    expect(worktrees()).toContain(kept.worktree);
   });
 
   it('drops with the build the retired generation a rebuild that died left (see promote-rebuild.ts), and no other', async () => {
@@ -253,10 +316,24 @@ describe('clean', () => {
     });
     await cleaning;
     expect(lines[0]).toBe(
-      `waiting up to 5 min for process ${process.pid} on ${hostname()} to finish its checkout of these commits`,
+      `waiting up to 5 min for process ${process.pid} on ${hostname()} to finish with these commits (a build making its checkout, or another clean)`,
     );
     expect(warehouse.schemas()).toEqual([]);
   });
+
+  it('takes the lock of a clean killed while it held the commit at once, without a word of waiting', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+    const killed = await startLockHolder(locksDir(repo.root), commitLockName(commits[1]), fakeDir, 'clean');
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.exited;
+    const lines: string[] = [];
+    const plan = await planClean(request(byRef(commits[1])));
+    const outcomes = await executeClean(plan, request(byRef(commits[1])), { info: (line) => lines.push(line) });
+    expect(outcomes.map(({ status }) => status)).toEqual(['cleaned']);
+    expect(lines.filter((line) => /wait/.test(line))).toEqual([]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+  }, 60_000);
 
   it("leaves the warehouse of a build restored from another workspace's cache where no claims are kept, and removes its files", async () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
@@ -316,6 +393,20 @@ describe('clean', () => {
     expect(outcomes[0].status).toBe('cleaned');
     expect(warehouse.schemas()).toEqual([]);
     expect(existsSync(paths.commitDir)).toBe(false);
+  });
+
+  it('with --schemas=false removes whole a build whose generated profile is gone: its record could reach no warehouse', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    const paths = await recordBuild(commits[1]);
+    rmSync(paths.profilesDir, { recursive: true });
+
+    const { outcomes } = await clean(byRef(commits[1]), { dropSchemas: false });
+    expect(outcomes.map(({ status, detail }) => [status, detail])).toEqual([
+      ['cleaned', `schemas kept (--schemas=false); removed .dot/${id(commits[1])}/analytics/dev`],
+    ]);
+    expect(existsSync(paths.commitDir)).toBe(false);
+    expect(worktrees()).not.toContain(paths.worktree);
+    expect(warehouse.schemas()).toEqual(ownSchemas(commits[1]));
   });
 
   it('keeps a build whose schemas could not be dropped, and a later run finishes the job', async () => {

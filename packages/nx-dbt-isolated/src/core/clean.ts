@@ -7,6 +7,7 @@ import { decide, type CleanSelector, type Decision } from './clean-policy';
 import { findDbt, schemasInManifest } from './dbt';
 import { errorMessage, UserError } from './errors';
 import { readdirOrEmpty } from './files';
+import { removeLeftovers } from './leftovers';
 import { describeHolder, liveLeaseHolders, liveLeases, withLock, withLocks } from './lock';
 import { duckDbFile, parseProfiles, PROFILES_FILE } from './profiles';
 import {
@@ -199,7 +200,8 @@ export async function existingSchemas(plan: CleanPlan, request: CleanRequest): P
  * Cleans the selected builds of the plan. Each selected commit's lock is held throughout, so no
  * build of it starts meanwhile; a build already running there is skipped. Schemas are dropped
  * before any file goes, and the drop is noted in the build key first, so a clean interrupted at
- * any point can run again and finish, and no cache hit claims a dropped schema.
+ * any point can run again and finish, and no cache hit claims a dropped schema. Then it removes
+ * what dead builds, cleans and operations left (leftovers.ts), whatever the plan selected.
  */
 export async function executeClean(
   plan: CleanPlan,
@@ -207,8 +209,18 @@ export async function executeClean(
   reporter: CleanReporter,
 ): Promise<CleanOutcome[]> {
   const selected = plan.builds.filter((build) => build.decision.clean);
-  if (selected.length === 0) return [];
   const repoRoot = await repositoryRoot(request.workspaceRoot);
+  const outcomes = selected.length === 0 ? [] : await cleanSelected(selected, repoRoot, request, reporter);
+  for (const line of await removeLeftovers(repoRoot, request.workspaceRoot)) reporter.info(`  ${line}`);
+  return outcomes;
+}
+
+async function cleanSelected(
+  selected: PlannedBuild[],
+  repoRoot: string,
+  request: CleanRequest,
+  reporter: CleanReporter,
+): Promise<CleanOutcome[]> {
   const locks = locksDir(request.workspaceRoot);
   const commits = [...new Set(selected.map((build) => build.record.commit))];
   return withLocks(
@@ -223,17 +235,16 @@ export async function executeClean(
         else ready.push(build);
       }
       const claimed = new Map<PlannedBuild, string>();
-      const dropped = await dropSelectedSchemas(ready, request, { outcomes, claimed }, reporter);
+      const found = new Map<PlannedBuild, string[]>();
+      const dropped = await dropSelectedSchemas(ready, request, { outcomes, claimed, found }, reporter);
       for (const build of dropped) {
-        const dropped = !request.dropSchemas
+        const schemas = !request.dropSchemas
           ? 'schemas kept (--schemas=false)'
           : claimed.has(build)
             ? `kept ${build.schemas.join(', ')}: ${claimed.get(build)}`
-            : build.schemas.length > 0
-              ? `dropped ${build.schemas.join(', ')}`
-              : 'no schema of its own to drop';
+            : droppedDetail(build, found.get(build) ?? []);
         const removed = removeBuildFiles(request, build);
-        outcomes.set(build, { build, status: 'cleaned', detail: `${dropped}; ${removed}` });
+        outcomes.set(build, { build, status: 'cleaned', detail: `${schemas}; ${removed}` });
       }
       const checkouts = new Map(dropped.map(({ record }) => [record.commit, record.buildId]));
       for (const [commit, buildId] of checkouts) {
@@ -245,7 +256,7 @@ export async function executeClean(
     {
       onWait: (holder) =>
         reporter.info(
-          `waiting up to ${CHECKOUT_WAIT_MS / 60_000} min for ${holder ? describeHolder(holder) : 'another process'} to finish its checkout of these commits`,
+          `waiting up to ${CHECKOUT_WAIT_MS / 60_000} min for ${holder ? describeHolder(holder) : 'another process'} to finish with these commits (a build making its checkout, or another clean)`,
         ),
       timeoutMs: CHECKOUT_WAIT_MS,
     },
@@ -279,11 +290,28 @@ async function whyNotNow(
   return undefined;
 }
 
+/** What happened to each of the build's schemas: dropped, or already absent. */
+function droppedDetail(build: PlannedBuild, found: string[]): string {
+  if (build.schemas.length === 0) return 'no schema of its own to drop';
+  const absent = build.schemas.filter((schema) => !found.includes(schema));
+  const parts = found.length > 0 ? [`dropped ${found.join(', ')}`] : ['dropped no schema'];
+  if (absent.length > 0) parts.push(`already absent: ${absent.join(', ')}`);
+  return parts.join('; ');
+}
+
+interface DropResults {
+  outcomes: Map<PlannedBuild, CleanOutcome>;
+  /** Builds whose schemas another workspace still claims, with why. */
+  claimed: Map<PlannedBuild, string>;
+  /** The schemas of each build that existed, and are dropped now. */
+  found: Map<PlannedBuild, string[]>;
+}
+
 /** Drops the schemas of the builds, one dbt run per warehouse; returns the builds whose schemas are gone. */
 async function dropSelectedSchemas(
   builds: PlannedBuild[],
   request: CleanRequest,
-  { outcomes, claimed }: { outcomes: Map<PlannedBuild, CleanOutcome>; claimed: Map<PlannedBuild, string> },
+  { outcomes, claimed, found }: DropResults,
   reporter: CleanReporter,
 ): Promise<PlannedBuild[]> {
   const done = builds.filter((build) => build.schemas.length === 0);
@@ -298,6 +326,11 @@ async function dropSelectedSchemas(
         reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
       }
       for (const build of kept) reporter.info(`  kept ${build.schemas.join(', ')}: ${claimed.get(build)}`);
+      for (const build of group)
+        found.set(
+          build,
+          schemasWithRetired(build).filter((schema) => existing.includes(schema)),
+        );
       await endRolesOfUnfinishedBuilds(request, group);
       done.push(...group);
     } catch (error) {
@@ -337,7 +370,7 @@ async function dropGroup(
     project: build.record.project,
     builtHere: builtHere(build.record, workspace),
   }));
-  const outcome = await releaseClaimsAndDrop(connectionOf(request, first), workspace, released);
+  const outcome = await releaseClaimsAndDrop(connectionOf(request, group), workspace, released);
   for (const build of group) {
     const claimants = outcome.claimed.get(build.record.schema);
     if (claimants) claimed.set(build, claimedReason(claimants));
@@ -357,7 +390,8 @@ async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: b
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
-  const run = () => dropSchemas({ ...connectionOf(request, first), schemas, drop });
+  const connection = connectionOf(request, group);
+  const run = () => dropSchemas({ ...connection, schemas, drop });
   if (!file) return run();
   return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
 }
@@ -370,33 +404,63 @@ async function endRolesOfUnfinishedBuilds(request: CleanRequest, group: PlannedB
   );
   if (unfinished.length === 0) return;
   await endLeftoverRoles(
-    connectionOf(request, unfinished[0]),
+    connectionOf(request, group),
     unfinished.map(({ record }) => record.schema),
   );
 }
 
-function connectionOf(request: CleanRequest, build: PlannedBuild): WarehouseConnection {
+/**
+ * Connects with the generated profile of the first build of the group that still has a usable
+ * one: a clean killed while removing a build's folder leaves that build's profile gone or cut
+ * short, and the group's other profiles reach the same warehouse, profile and dbt target.
+ */
+function connectionOf(request: CleanRequest, group: PlannedBuild[]): WarehouseConnection {
+  const usable = group.find((build) => profileProblem(build) === undefined);
+  if (!usable) throw unusableProfiles(group);
   return {
     workspaceRoot: request.workspaceRoot,
     dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
-    profilesDir: build.paths.profilesDir,
-    profile: profileOf(build),
-    target: build.record.target,
+    profilesDir: usable.paths.profilesDir,
+    profile: profileOf(usable)!,
+    target: usable.record.target,
     env: request.env,
   };
 }
 
-/** The profile the build connected with, named in its generated profiles.yml. */
-function profileOf({ record, paths }: RecordedBuild): string {
-  if (record.profile) return record.profile;
+/** The profile the build connected with: named in its record, or in its generated profiles.yml. */
+function profileOf(build: RecordedBuild): string | undefined {
+  return build.record.profile ?? Object.keys(generatedProfiles(build) ?? {}).find((name) => name !== 'config');
+}
+
+function generatedProfiles({ paths }: RecordedBuild): Record<string, unknown> | undefined {
   const file = join(paths.profilesDir, PROFILES_FILE);
-  if (!existsSync(file)) {
-    throw new UserError(
-      `the generated profile of build ${record.buildId} (${record.target}) is gone (${file}), so its schemas cannot be reached: drop ${record.schema}* by hand, then clean it with --schemas=false.`,
-    );
+  try {
+    return parseProfiles(readFileSync(file, 'utf8'), file);
+  } catch {
+    return undefined;
   }
-  const names = Object.keys(parseProfiles(readFileSync(file, 'utf8'), file)).filter((name) => name !== 'config');
-  return names[0];
+}
+
+/** Why dbt cannot connect with the build's generated profile, if it cannot. */
+function profileProblem(build: RecordedBuild): string | undefined {
+  if (!existsSync(join(build.paths.profilesDir, PROFILES_FILE))) return 'gone';
+  const profiles = generatedProfiles(build);
+  if (profiles === undefined) return 'not valid YAML';
+  const profile = profileOf(build) ?? '';
+  const outputs = (profiles[profile] as { outputs?: Record<string, unknown> } | undefined)?.outputs;
+  return outputs?.[build.record.target] === undefined
+    ? `no output ${build.record.target} of profile '${profile}'`
+    : undefined;
+}
+
+function unusableProfiles(group: PlannedBuild[]): UserError {
+  const [first] = group;
+  const file = join(first.paths.profilesDir, PROFILES_FILE);
+  const ids = group.map(({ record }) => record.buildId).join(', ');
+  const schemas = group.map(({ record }) => `${record.schema}*`).join(', ');
+  return new UserError(
+    `the generated profile of build ${ids} (${first.record.target}) is gone or unusable (${file}: ${profileProblem(first)}), so its schemas cannot be reached: drop ${schemas} by hand, then clean it with --schemas=false.`,
+  );
 }
 
 /** Removes the build's folder, or with --schemas=false all but what a later drop needs. Says what went. */
@@ -405,8 +469,11 @@ function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild
   if (record.key) {
     rmSync(join(stagingDir(request.workspaceRoot, record.project), record.key), { recursive: true, force: true });
   }
-  // A claim kept in the warehouse needs the record too, so that a later clean releases it.
-  const keptForLater = builtHere(record, workspaceId(request.workspaceRoot)) || keepsClaims(record.warehouse);
+  // A claim kept in the warehouse needs the record too, so that a later clean releases it; a
+  // record whose generated profile is unusable cannot serve a later drop (see unusableProfiles).
+  const keptForLater =
+    (builtHere(record, workspaceId(request.workspaceRoot)) || keepsClaims(record.warehouse)) &&
+    profileProblem({ record, paths }) === undefined;
   if (!request.dropSchemas && keptForLater) {
     rmSync(paths.targetPath, { recursive: true, force: true });
     rmSync(paths.logPath, { recursive: true, force: true });

@@ -35,6 +35,19 @@ export function leasesDir(workspaceRoot: string, commit: string): string {
   return join(locksDir(workspaceRoot), 'leases', commit);
 }
 
+/** `.dot/tmp`: the small dbt projects of running operations (operation.ts), one folder each. */
+export function operationsDir(workspaceRoot: string): string {
+  return join(dotRoot(workspaceRoot), 'tmp');
+}
+
+/** What a mark notes about a project's builds at a commit: a clean's drop, a forced rebuild (clean-marks.ts). */
+export type MarkKind = 'dropped' | 'rebuilt';
+
+/** `.dot/<kind>/<project>/<commit>.json`: the marks of one kind, which join the build key (clean-marks.ts). */
+export function marksDir(workspaceRoot: string, kind: MarkKind): string {
+  return join(dotRoot(workspaceRoot), kind);
+}
+
 /**
  * `.dot/cache/<project>`: the folder Nx caches and restores, holding a build's artifacts under
  * its key. Nx cannot name the commit's folder in a task's outputs, so a hit is copied from here

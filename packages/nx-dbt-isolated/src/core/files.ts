@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The parsed JSON of `file`, or undefined when it is missing or not JSON. */
@@ -24,5 +24,14 @@ export function readdirOrEmpty(dir: string): string[] {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** Removes `dir` when it is an empty folder; leaves it when anything is in it, or it is gone. */
+export function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (another process's file is in it), or gone already.
   }
 }

@@ -2,7 +2,17 @@ import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { holdLease, ifStopped, liveLeaseHolders, liveLeases, withLock, safeLockName, type LockOwner } from './lock';
+import {
+  holdLease,
+  ifLockFree,
+  ifStopped,
+  liveLeaseHolders,
+  liveLeases,
+  removeAbandonedLeases,
+  withLock,
+  safeLockName,
+  type LockOwner,
+} from './lock';
 import { makeTempDir, removeDir } from './testing/git-repo';
 import { startLockHolder, type LockHolderProcess } from './testing/lock-holder';
 
@@ -189,6 +199,19 @@ describe('locks and leases of other processes', () => {
     await expect(takes('commit-abc', 60_000)).resolves.toBe('taken');
     expect(Date.now() - started).toBeLessThan(2_000);
     await expect(liveLeaseHolders(leases)).resolves.toEqual([]);
+  }, 60_000);
+
+  it("ifLockFree runs nothing while a live process holds the lock, and takes a killed one's at once", async () => {
+    holder = await startLockHolder(dir, 'commit-abc', leases, 'analytics');
+    await expect(ifLockFree(dir, 'commit-abc', async () => 'ran')).resolves.toBeUndefined();
+    expect(removeAbandonedLeases(leases)).toBe(0);
+    process.kill(holder.pid, 'SIGKILL');
+    await holder.exited;
+
+    await expect(ifLockFree(dir, 'commit-abc', async () => 'ran')).resolves.toBe('ran');
+    expect(existsSync(lockFile('commit-abc'))).toBe(false);
+    expect(removeAbandonedLeases(leases)).toBe(1);
+    expect(readdirSync(leases)).toEqual([]);
   }, 60_000);
 
   it('takes over the lock of a process on another host only once it has not been refreshed for 10 minutes', async () => {

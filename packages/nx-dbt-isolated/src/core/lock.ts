@@ -80,6 +80,19 @@ export async function withLock<T>(
   }
 }
 
+/** Runs `work` holding lock `name` in `dir` when no live process holds it; else returns undefined at once. */
+export async function ifLockFree<T>(dir: string, name: string, work: () => Promise<T>): Promise<T | undefined> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, safeLockName(name) + LOCK_SUFFIX);
+  const held = tryToHold(file, name) ?? (takeOverIfAbandoned(file) ? tryToHold(file, name) : undefined);
+  if (!held) return undefined;
+  try {
+    return await work();
+  } finally {
+    held.release();
+  }
+}
+
 /** Runs `work` holding every lock of `names`, taken in sorted order so that two callers never deadlock. */
 export async function withLocks<T>(
   dir: string,
@@ -119,6 +132,23 @@ export async function liveLeases(dir: string): Promise<LiveLease[]> {
       if (!look?.owner || isAbandoned(look)) return [];
       return [{ holder: decodeURIComponent(entry.split('.')[0]), owner: holderFrom(look.owner) }];
     });
+}
+
+/**
+ * Removes the leases in `dir` whose owner is gone (a process killed before it released them). A
+ * lease's owner never comes back, and each lease has a name of its own, so no live lease is
+ * touched. Returns how many it removed.
+ */
+export function removeAbandonedLeases(dir: string): number {
+  let removed = 0;
+  for (const entry of readdirOrEmpty(dir).filter((name) => name.endsWith(LEASE_SUFFIX))) {
+    const look = lookAt(join(dir, entry));
+    if (look?.owner && isAbandoned(look)) {
+      rmSync(join(dir, entry), { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** The holders of the leases in `dir` that are still held by a live process. */

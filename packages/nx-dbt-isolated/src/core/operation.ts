@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { captureDbt, dbtEnvironment } from './dbt';
-import { dotRoot } from './dot-layout';
+import { operationsDir } from './dot-layout';
 import { UserError } from './errors';
+import { removeIfEmpty } from './files';
+import { holdLease } from './lock';
 
 /** A build's generated profile: the connection that build wrote with. */
 export interface WarehouseConnection {
@@ -37,12 +39,16 @@ profile: nx_dbt_isolated
 macro-paths: ["macros"]
 `;
 
+export const OPERATION_PREFIX = 'operation-';
+
 /**
  * Runs `operation`'s macro with `dbt run-operation` from a small dbt project made for the purpose
  * under `.dot/tmp`, so that it works with any warehouse dbt supports, and returns its result.
  */
 export async function runOperation(connection: WarehouseConnection, operation: Operation): Promise<unknown> {
-  const projectDir = join(dotRoot(connection.workspaceRoot), 'tmp', `operation-${randomUUID()}`);
+  const projectDir = join(operationsDir(connection.workspaceRoot), `${OPERATION_PREFIX}${randomUUID()}`);
+  // Made with the folder, the lease tells a clean that the folder is in use (leftovers.ts).
+  const release = await holdLease(projectDir, 'operation');
   mkdirSync(join(projectDir, 'macros'), { recursive: true });
   writeFileSync(join(projectDir, 'dbt_project.yml'), PROJECT_FILE);
   writeFileSync(join(projectDir, 'macros', `${operation.macro}.sql`), operation.text);
@@ -75,16 +81,9 @@ export async function runOperation(connection: WarehouseConnection, operation: O
     if (code === 0 && line !== undefined) return JSON.parse(line.slice(RESULT_PREFIX.length));
     throw new UserError(operation.failure(complaint(output)));
   } finally {
+    await release();
     rmSync(projectDir, { recursive: true, force: true });
     removeIfEmpty(dirname(projectDir));
-  }
-}
-
-function removeIfEmpty(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Another operation's project is still in it; that one removes the folder.
   }
 }
 

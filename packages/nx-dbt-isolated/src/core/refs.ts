@@ -261,6 +261,16 @@ export async function submoduleHolding(repoRoot: string, commit: string, path: s
   return gitlink?.split('\t')[1];
 }
 
+/** Whether the repository still holds `commit` (gc removes an unreachable one in the end). */
+export async function commitExists(repoRoot: string, commit: string): Promise<boolean> {
+  return simpleGit(repoRoot)
+    .raw(['cat-file', '-e', `${commit}^{commit}`])
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
 /** Whether a branch, remote branch, tag or HEAD still leads to `commit`. */
 export async function isReachable(repoRoot: string, commit: string): Promise<boolean> {
   const git = simpleGit(repoRoot);
