@@ -17,7 +17,12 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@nx/*', 'nx', 'nx/*', '../plugin/*', '../executors/*'], message: 'core/ stays free of Nx.' },
+            { group: ['@nx/*', 'nx', 'nx/*'], message: 'core/ stays free of Nx.' },
+            {
+              // Any depth: core/diff/x.ts reaching '../../plugin/x' is the same escape as '../plugin/x'.
+              regex: '^(\\.\\.?/)+(\\.\\./)*(plugin|executors|generators|index)(/|$)',
+              message: 'core/ stays free of Nx: the Nx adapters import core, never the other way.',
+            },
           ],
         },
       ],
