@@ -3,13 +3,8 @@ import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/build-key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
-import {
-  buildKeyVariable,
-  ISOLATED_BUILD_EXECUTOR,
-  isolatedBuildTasks,
-  setBuildKeys,
-  type IsolatedBuildTask,
-} from './build-keys';
+import { isolatedBuildTasks, setBuildKeys, type IsolatedBuildTask } from './build-keys';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 describe('buildKeyVariable', () => {
   it('gives each target of each project its own valid environment variable name', () => {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -7,19 +7,7 @@ import type { ProjectGraph } from '@nx/devkit';
 import { buildKey, UNCACHEABLE } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
 import { repositoryRoot, resolveCommit } from '../core/refs';
-
-export const ISOLATED_BUILD_EXECUTOR = 'nx-dbt-isolated:isolated-build';
-
-/**
- * The environment variable holding the build key of one isolated-build target. Nx hashes it
- * through an `env` input of that target, so the cache entry is the commit's.
- */
-export function buildKeyVariable(project: string, target: string): string {
-  const id = `${project}:${target}`;
-  const readable = id.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
-  const unique = createHash('sha256').update(id).digest('hex').slice(0, 8).toUpperCase();
-  return `NX_DBT_ISOLATED_KEY_${readable}_${unique}`;
-}
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 export interface IsolatedBuildTask {
   project: string;

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { UserError } from '../core/errors';
+import { CONTRACT_ENV_PREFIX } from '../contract';
 
 export interface BuildThroughNx {
   workspaceRoot: string;
@@ -59,7 +60,7 @@ const NX_TASK_VARIABLES = new Set(['NX_INVOCATION_ROOT_PID', 'NX_TERMINAL_OUTPUT
 export function nestedEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const nested: NodeJS.ProcessEnv = { ...env, NX_TUI: 'false' };
   for (const name of Object.keys(nested)) {
-    if (name.startsWith('NX_DBT_ISOLATED_') || name.startsWith('NX_TASK_') || NX_TASK_VARIABLES.has(name)) {
+    if (name.startsWith(CONTRACT_ENV_PREFIX) || name.startsWith('NX_TASK_') || NX_TASK_VARIABLES.has(name)) {
       delete nested[name];
     }
   }

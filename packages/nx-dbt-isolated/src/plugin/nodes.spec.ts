@@ -4,8 +4,8 @@ import { AggregateCreateNodesError, type CreateNodesContextV2 } from '@nx/devkit
 import { workspaceDataDirectory } from '@nx/devkit/internal';
 import { parseDbtProject } from '../core/dbt-project';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
-import { buildKeyVariable } from './build-keys';
 import { createNodes, dbtProjectNodes, normalizeOptions, userDbtProjectFiles } from './nodes';
+import { buildKeyVariable } from '../contract';
 
 // Nx keeps the plugin cache in the real workspace's .nx folder: the test gets a folder of its own.
 jest.mock('@nx/devkit/internal', () => {

@@ -6,8 +6,14 @@ import { hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/inte
 import { pluginVersion } from '../core/build-key';
 import { parseDbtProject } from '../core/dbt-project';
 import { PROFILES_FILE, targetsOfProfile } from '../core/profiles';
-import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
-import { DBT_TARGET_FROM_CLI } from './pre-tasks';
+import {
+  buildKeyVariable,
+  CLEAN_EXECUTOR,
+  DBT_TARGET_FROM_CLI,
+  DIFF_EXECUTOR,
+  ISOLATED_BUILD_EXECUTOR,
+  PROMOTE_EXECUTOR,
+} from '../contract';
 
 export interface DbtIsolatedPluginOptions {
   /** Name of the inferred isolated build target. Default: `isolated-build`. */
@@ -32,9 +38,6 @@ type NormalizedOptions = Required<Omit<DbtIsolatedPluginOptions, 'dbtTargets'>> 
 };
 
 const DBT_PROJECT_GLOB = '**/dbt_project.yml';
-const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
-const DIFF_EXECUTOR = 'nx-dbt-isolated:diff';
-const PROMOTE_EXECUTOR = 'nx-dbt-isolated:promote';
 
 /** Folders whose dbt projects are copies, never the user's own: checkouts and installed node packages. */
 const COPY_FOLDERS = new Set(['.dot', 'node_modules']);

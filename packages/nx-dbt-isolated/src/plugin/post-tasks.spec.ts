@@ -5,10 +5,10 @@ import { stageArtifacts } from '../core/artifacts';
 import { buildPaths, stagingDir } from '../core/dot-layout';
 import { buildRecord } from '../core/testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
-import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
 import { postTasksExecution } from './post-tasks';
 import { claimRestored } from '../core/claims';
 import { UserError } from '../core/errors';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 // The warehouse side of a restore is claims.ts's (claims.warehouse.spec.ts, e2e/tests/clones.e2e.ts).
 jest.mock('../core/claims', () => ({ claimRestored: jest.fn(async () => undefined) }));

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { installStagedArtifacts, removeStaged } from '../core/artifacts';
 import { claimRestored } from '../core/claims';
 import { errorMessage, UserError } from '../core/errors';
-import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from './build-keys';
+import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 'remote-cache']);
 

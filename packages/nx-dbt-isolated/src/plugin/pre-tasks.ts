@@ -1,34 +1,7 @@
 import { readCachedProjectGraph, type PreTasksExecution } from '@nx/devkit';
 import { isolatedBuildTasks, setBuildKeys } from './build-keys';
 import { requestedTasks } from './command-line';
-
-/**
- * Carries the dbt target from `nx run <project>:<target> --target=<dbt target>` to the executor.
- * `nx run` claims `--target` for itself and drops it when the positional `project:target` form
- * is used, so the executor would never see the flag the dbt user types.
- */
-export const DBT_TARGET_FROM_CLI = 'NX_DBT_ISOLATED_TARGET';
-
-/**
- * Carries `--ref` as typed to the executor: Nx turns a value made of digits only (a short sha such
- * as 1234567) into a number.
- */
-export const REF_FROM_CLI = 'NX_DBT_ISOLATED_REF';
-
-/** Carries `--deferTo` as typed to the executor, for the same reason as REF_FROM_CLI. */
-export const DEFER_TO_FROM_CLI = 'NX_DBT_ISOLATED_DEFER_TO';
-
-/**
- * Carries `--exclude` of `nx run <project>:<target>` to the executor as a JSON list: Nx takes the
- * flag for itself there (projects to leave out) and the executor would never see it.
- */
-export const EXCLUDE_FROM_CLI = 'NX_DBT_ISOLATED_EXCLUDE';
-
-/** When the hook computed the build keys (ISO time): a clean after it explains a key mismatch. */
-export const KEYED_AT = 'NX_DBT_ISOLATED_KEYED_AT';
-
-/** The id Nx gives this run's hooks: builds sign what they stage with it, for postTasksExecution to remove. */
-export const RUN_ID = 'NX_DBT_ISOLATED_RUN';
+import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, KEYED_AT, REF_FROM_CLI, RUN_ID } from '../contract';
 
 /**
  * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,

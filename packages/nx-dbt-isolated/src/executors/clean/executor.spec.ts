@@ -1,8 +1,8 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { executeClean, existingSchemas, planClean, type CleanPlan, type CleanRequest } from '../../core/clean';
-import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
 import { buildRecord } from '../../core/testing/build-record';
 import executor from './executor';
+import { DBT_TARGET_FROM_CLI } from '../../contract';
 
 jest.mock('../../core/clean');
 const plan = jest.mocked(planClean);

@@ -2,9 +2,9 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { executeClean, existingSchemas, planClean, type CleanRequest } from '../../core/clean';
 import { cleanSelector } from '../../core/clean-policy';
 import { UserError, errorMessage } from '../../core/errors';
-import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
 import { outcomeLines, planTable } from './plan-table';
 import type { CleanExecutorOptions } from './schema';
+import { DBT_TARGET_FROM_CLI } from '../../contract';
 
 export const DEFAULT_PROTECTED_REFS = ['main', 'master', 'refs/tags'];
 

@@ -6,8 +6,8 @@ import { diffCommits } from '../../core/diff/diff-commits';
 import { renderMarkdown, renderTable } from '../../core/diff/report';
 import { UserError, errorMessage } from '../../core/errors';
 import { buildThroughNx } from '../../plugin/build-through-nx';
-import { DBT_TARGET_FROM_CLI } from '../../plugin/pre-tasks';
 import type { DiffExecutorOptions } from './schema';
+import { DBT_TARGET_FROM_CLI } from '../../contract';
 
 export default async function diffExecutor(
   options: DiffExecutorOptions,

@@ -1,9 +1,14 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
 import { UserError } from '../../core/errors';
-import { buildKeyVariable } from '../../plugin/build-keys';
-import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import executor from './executor';
+import {
+  buildKeyVariable,
+  DBT_TARGET_FROM_CLI,
+  DEFER_TO_FROM_CLI,
+  EXCLUDE_FROM_CLI,
+  REF_FROM_CLI,
+} from '../../contract';
 
 jest.mock('../../core/build');
 const build = jest.mocked(isolatedBuild);

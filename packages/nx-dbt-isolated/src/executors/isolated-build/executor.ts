@@ -3,17 +3,18 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
 import { buildSummary, summaryLines } from '../../core/build-summary';
 import { UserError, errorMessage } from '../../core/errors';
-import { asList, buildKeyVariable } from '../../plugin/build-keys';
+import { asList } from '../../plugin/build-keys';
 import { buildThroughNx } from '../../plugin/build-through-nx';
+import type { IsolatedBuildExecutorOptions } from './schema';
 import {
+  buildKeyVariable,
   DBT_TARGET_FROM_CLI,
   DEFER_TO_FROM_CLI,
   EXCLUDE_FROM_CLI,
   KEYED_AT,
   REF_FROM_CLI,
   RUN_ID,
-} from '../../plugin/pre-tasks';
-import type { IsolatedBuildExecutorOptions } from './schema';
+} from '../../contract';
 
 export default async function isolatedBuildExecutor(
   options: IsolatedBuildExecutorOptions,

@@ -3,8 +3,8 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { UserError, errorMessage } from '../../core/errors';
 import { promoteCommit, type PromoteResult } from '../../core/promote-commit';
 import { buildThroughNx } from '../../plugin/build-through-nx';
-import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../plugin/pre-tasks';
 import type { PromoteExecutorOptions } from './schema';
+import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../contract';
 
 export default async function promoteExecutor(
   options: PromoteExecutorOptions,
