@@ -101,6 +101,19 @@ describe('exit code, record and cache entry agree after a forced rebuild; one bu
     await expectSlimBuildDefersToMain();
   });
 
+  it('a forced slim build over the full build is refused before it writes, and the next plain build never replays the refusal', async () => {
+    const before = record(ws.main);
+    const refused = await build('main', `--deferTo=${ws.averagePayment}`, '--skip-nx-cache');
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toContain('a slim build with --skip-nx-cache would replace part of it');
+    expect(record(ws.main)).toEqual(before);
+
+    const plain = await expectPlainBuildSucceeds();
+    expect(plain.output).not.toContain('would replace part of it');
+    expect(hits(plain)).toBe(false);
+    await expectSlimBuildDefersToMain();
+  });
+
   it('a hit after a failed build of the same commit with other options restores the succeeded build and its record', async () => {
     const release = holdDuckDbOpen(warehouse, join(ws.dir, '.dot', 'holding-select'));
     let selected: NxResult;

@@ -12,6 +12,12 @@ describe('buildContents', () => {
     expect(partialBecause('build', { exclude: ['customers'] }, false)).toBe('--exclude');
     expect(partialBecause('build', { selector: 'nightly' }, false)).toBe('--selector');
     expect(partialBecause('build', { extraArgs: ['--resource-type=model'] }, false)).toBe('--resource-type');
+    expect(partialBecause('build', { extraArgs: ['--exclude-resource-type', 'model'] }, false)).toBe(
+      '--exclude-resource-type',
+    );
+    expect(partialBecause('build', { extraArgs: ['--resource-types', 'seed'] }, false)).toBe('--resource-types');
+    expect(partialBecause('build', { extraArgs: ['--empty'] }, false)).toBe('--empty');
+    expect(partialBecause('build', { extraArgs: ['--sample=3 days'] }, false)).toBe('--sample');
     expect(partialBecause('build', {}, true)).toBe('--deferTo');
     expect(partialBecause('run', {}, false)).toBe('--command=run');
     expect(partialBecause('compile', {}, false)).toBe('--command=compile');
@@ -19,7 +25,7 @@ describe('buildContents', () => {
 
   it('keeps vars and args apart: complete, but not the plain build of the commit', () => {
     expect(buildContents('build', {}, false)).toEqual({ complete: true, variedBy: [] });
-    const varied = buildContents('build', { vars: '{"x": 1}', extraArgs: ['--empty'] }, false);
+    const varied = buildContents('build', { vars: '{"x": 1}', extraArgs: ['--fail-fast'] }, false);
     expect(varied).toEqual({ complete: true, variedBy: ['--vars', '--args'] });
     expect(isPlainFullBuild(varied)).toBe(false);
     expect(buildContents('build', { extraArgs: ['-s', 'orders'] }, false).variedBy).toEqual([]);
@@ -56,6 +62,7 @@ describe('what a partial build is said to be', () => {
     expect(said('--command=compile')).toBe('a --command=compile build, which compiled the project and built nothing');
     expect(said('--command=seed')).toBe('a --command=seed build, which ran dbt seed only');
     expect(said('--select')).toBe('a --select build, which holds only part of the project');
+    expect(said('--empty')).toBe('a --empty build, which holds the relations without all their rows');
   });
 
   it('knows that only compile writes no relation', () => {

@@ -5,6 +5,9 @@ import type { BuildRecord, RecordedSelection } from './records';
  * whether every node of the project was built into its schemas — what diff compares, promote
  * publishes and slim builds defer to — and, when not, the option that left part out.
  */
+/** dbt flags that build every relation with none or only some of its rows. */
+const ROW_LIMITING_FLAGS = ['--empty', '--sample'];
+
 export interface BuildContents {
   complete: boolean;
   /** The option that left part of the project out, as typed: `--select`, `--command=seed`, `--deferTo`. */
@@ -17,8 +20,20 @@ export interface BuildContents {
   variedBy: string[];
 }
 
-/** dbt flags in `args` that narrow what a build runs. */
-const NARROWING_FLAGS = ['--select', '-s', '--models', '-m', '--exclude', '--selector', '--resource-type'];
+/** dbt flags in `args` that narrow what a build runs, or the rows it writes (`--empty`, `--sample`). */
+const NARROWING_FLAGS = [
+  '--select',
+  '-s',
+  '--models',
+  '-m',
+  '--exclude',
+  '--selector',
+  '--resource-type',
+  '--resource-types',
+  '--exclude-resource-type',
+  '--exclude-resource-types',
+  ...ROW_LIMITING_FLAGS,
+];
 
 export function buildContents(command: string, selection: RecordedSelection, deferred: boolean): BuildContents {
   const partialBecause = leftOutBy(command, selection, deferred);
@@ -69,5 +84,7 @@ export function partialSaid(contents: BuildContents): string {
   if (flag === '--deferTo') return 'a slim build (--deferTo), which holds only what changed';
   if (flag === '--command=compile') return 'a --command=compile build, which compiled the project and built nothing';
   if (flag?.startsWith('--command=')) return `a ${flag} build, which ran dbt ${flag.slice('--command='.length)} only`;
+  if (flag && ROW_LIMITING_FLAGS.includes(flag))
+    return `a ${flag} build, which holds the relations without all their rows`;
   return `a ${flag} build, which holds only part of the project`;
 }

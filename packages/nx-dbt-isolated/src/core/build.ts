@@ -123,6 +123,9 @@ async function buildInCheckout(
   checkedOut: ProjectCheckout,
 ): Promise<IsolatedBuildResult> {
   const { commit, checkout, projectDir, workingProjectDir } = checkedOut;
+  // Before any step that can fail: Nx replays the output of a forced run that fails as that of the
+  // entry it bypassed, so a forced run must leave that entry unmatched (ADR 24).
+  if (request.rebuild && request.expectedKey !== undefined) markRebuilt(request.workspaceRoot, request.project, commit);
   const dbtProject = readDbtProject(
     projectDir,
     `${request.projectRoot}/${DBT_PROJECT_FILE} at ${request.ref} (${commit.slice(0, 12)})`,
@@ -188,10 +191,6 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const { request, reporter, dbt, checkedOut, profile, paths, base } = context;
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
-  // Before the record changes: a rebuild that fails or dies must not leave the old entry a hit.
-  if (request.rebuild && request.expectedKey !== undefined) {
-    markRebuilt(request.workspaceRoot, request.project, checkedOut.commit);
-  }
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile, base);
   noteDeadPredecessor(record, paths, reporter);
   keepPromotion(record, paths.buildRecord);

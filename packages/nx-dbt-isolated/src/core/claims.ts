@@ -1,6 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { writesNoRelation } from './build-contents';
 import { markSchemasDropped } from './clean-marks';
 import { findDbt, type HoldEnd, type ParsedRun } from './dbt';
 import type { BuildPaths } from './dot-layout';
@@ -85,7 +86,7 @@ export function buildHold(
   reporter: { info(line: string): void },
   end?: HoldEnd,
 ): ParsedRun['hold'] {
-  if (!keepsClaims(record.warehouse) || record.command === 'compile') return undefined;
+  if (!keepsClaims(record.warehouse) || writesNoRelation(record.command)) return undefined;
   const claim = claimOf(record, workspaceRoot, 'built');
   const hold = {
     ...schemaLockStatements(claim.schema),

@@ -110,6 +110,12 @@ describe('reusableFullBuild', () => {
         "this commit's full build (made at 2026-01-01T00:00:00.000Z) is in the schema a slim build of it writes to, and a slim build with --vars and --fullRefresh would replace part of it: it already holds everything, so drop --deferTo, or build in full with those options (nx run analytics:isolated-build --ref=main).",
       );
     });
+
+    it('is refused in one line when --skip-nx-cache asks dbt to run it again over the full build', async () => {
+      await expect(reuse(fullRecord(), slim({ rebuild: true }))).rejects.toThrow(
+        'and a slim build with --skip-nx-cache would replace part of it: it already holds everything, so drop --deferTo',
+      );
+    });
   });
 
   it('runs dbt again when a schema of the build is gone, and says which', async () => {

@@ -40,7 +40,6 @@ export async function reusableFullBuild(
   paths: BuildPaths,
   reporter: { info(line: string): void },
 ): Promise<BuildRecord | undefined> {
-  if (request.rebuild) return undefined;
   const record = readBuildRecord(paths.buildRecord);
   if (!record) return undefined;
   const served = request.deferTo === undefined ? servesSameKey(request, record) : servesSlim(request, record);
@@ -54,8 +53,8 @@ export async function reusableFullBuild(
 }
 
 /** Another name of the commit: a plain full build asked for, recorded under the same key. */
-function servesSameKey({ command, selection, expectedKey }: ReuseRequest, record: BuildRecord): boolean {
-  if (expectedKey === undefined || selection.fullRefresh || !isPlainFullBuild(buildContents(command, selection, false)))
+function servesSameKey({ command, selection, expectedKey, rebuild }: ReuseRequest, record: BuildRecord): boolean {
+  if (rebuild || expectedKey === undefined || selection.fullRefresh || !isPlainFullBuild(buildContents(command, selection, false)))
     return false;
   return record.key === expectedKey && record.status === 'succeeded' && isPlainFullBuild(contentsOf(record));
 }
@@ -63,7 +62,8 @@ function servesSameKey({ command, selection, expectedKey }: ReuseRequest, record
 /**
  * A slim build would write into the schemas and folder of the commit's full build (ADR 25): that
  * build holds everything the slim one would, so it serves it. One that would write otherwise
- * (vars, args, a full refresh) is refused rather than let it degrade the full build.
+ * (vars, args, a full refresh, or dbt run again with --skip-nx-cache) is refused rather than let
+ * it degrade the full build.
  */
 function servesSlim(request: ReuseRequest, record: BuildRecord): boolean {
   const sameWarehouse =
@@ -71,7 +71,11 @@ function servesSlim(request: ReuseRequest, record: BuildRecord): boolean {
   if (record.status !== 'succeeded' || !isPlainFullBuild(contentsOf(record)) || !sameWarehouse) return false;
   if (request.command !== 'build') return false;
   const varied = buildContents(request.command, request.selection, true).variedBy;
-  const rewrites = [...varied, ...(request.selection.fullRefresh ? ['--fullRefresh'] : [])];
+  const rewrites = [
+    ...varied,
+    ...(request.selection.fullRefresh ? ['--fullRefresh'] : []),
+    ...(request.rebuild ? ['--skip-nx-cache'] : []),
+  ];
   if (rewrites.length === 0) return true;
   throw new UserError(
     `this commit's full build (made at ${record.startedAt}) is in the schema a slim build of it writes to, and a slim build with ${rewrites.join(' and ')} would replace part of it: it already holds everything, so drop --deferTo, or build in full with those options (${request.fullCommand}).`,
