@@ -107,7 +107,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     removeDir(join(workspaceRoot, '.dot', first.buildId));
 
     const before = Date.now();
-    const installed = await installStagedArtifacts(workspaceRoot, 'analytics', 'key1');
+    const installed = await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build');
     const firstPaths = buildPaths(workspaceRoot, 'abcd1234', 'analytics', 'dev');
     expect(installed?.buildDir).toBe(firstPaths.buildDir);
     expect(filesIn(firstPaths.targetPath)).toEqual(['manifest.json', 'run_results.json']);
@@ -124,7 +124,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     removeDir(join(workspaceRoot, '.dot', first.buildId));
     removeDir(join(workspaceRoot, '.dot', second.buildId));
 
-    await installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
+    await installStagedArtifacts(workspaceRoot, 'analytics', 'key2', 'isolated-build');
     expect(readFileSync(buildPaths(workspaceRoot, 'ef567890', 'analytics', 'prod').buildRecord, 'utf8')).toContain(
       second.commit,
     );
@@ -139,7 +139,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     const theirs = record({ builtBy: 'other-workspace', startedAt: '2026-01-02T00:00:00.000Z' });
     stageArtifacts(workspaceRoot, dbtOutput(record({ buildId: 'elsewhere' }), ['manifest.json']), theirs, 'key1');
 
-    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build')).toBeUndefined();
     expect(readBuildRecord(paths.buildRecord)).toEqual(own);
   });
 
@@ -149,12 +149,14 @@ describe('stageArtifacts and installStagedArtifacts', () => {
     writeBuildRecord(paths.buildRecord, { ...restored, claimedAt: '2026-01-03T00:00:01.000Z' });
     stageArtifacts(workspaceRoot, paths, record({ builtBy: 'other-workspace' }), 'key1');
 
-    expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1'))?.buildRecord).toBe(paths.buildRecord);
+    expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build'))?.buildRecord).toBe(
+      paths.buildRecord,
+    );
     expect(readBuildRecord(paths.buildRecord)).toMatchObject({ claimedAt: '2026-01-03T00:00:01.000Z' });
 
     const later = record({ builtBy: 'third-workspace', startedAt: '2026-01-04T00:00:00.000Z' });
     stageArtifacts(workspaceRoot, paths, later, 'key2');
-    await installStagedArtifacts(workspaceRoot, 'analytics', 'key2');
+    await installStagedArtifacts(workspaceRoot, 'analytics', 'key2', 'isolated-build');
     expect(readBuildRecord(paths.buildRecord)).toMatchObject({ builtBy: 'third-workspace' });
     expect(readBuildRecord(paths.buildRecord)?.claimedAt).toBeUndefined();
   });
@@ -168,10 +170,50 @@ describe('stageArtifacts and installStagedArtifacts', () => {
       const succeeded = record({ builtBy: workspaceId(workspaceRoot), startedAt: '2026-01-01T00:00:00.000Z' });
       stageArtifacts(workspaceRoot, paths, succeeded, 'key1');
 
-      expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1'))?.buildRecord).toBe(paths.buildRecord);
+      expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build'))?.buildRecord).toBe(
+        paths.buildRecord,
+      );
       expect(readBuildRecord(paths.buildRecord)).toMatchObject({ status: 'succeeded', startedAt: succeeded.startedAt });
     },
   );
+
+  it.each([
+    [
+      'a slim build (--deferTo)',
+      { deferredTo: { commit: 'f'.repeat(40), ref: 'v1', schema: 'analytics_ffffffff' } },
+      '--deferTo',
+    ],
+    ['a build with --vars', { selection: { vars: '{"x": 1}' } }, '--vars'],
+  ])(
+    'refuses to restore over %s that failed after writing into the schema, and says how to build it again',
+    async (_case, written, flag) => {
+      const own = record({ builtBy: workspaceId(workspaceRoot), status: 'failed', ...written });
+      const paths = dbtOutput(own, ['manifest.json']);
+      writeBuildRecord(paths.buildRecord, own);
+      stageArtifacts(workspaceRoot, paths, record({ builtBy: workspaceId(workspaceRoot) }), 'key1');
+
+      await expect(installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build')).rejects.toThrow(
+        `Nx restored the build of analytics at ${own.commit.slice(0, 12)} from its cache, but a build here with ${flag} failed after writing into its schema, which no longer holds what the cached build made: build it again with nx run analytics:isolated-build --ref=${own.commit.slice(0, 12)} --skip-nx-cache.`,
+      );
+      expect(readBuildRecord(paths.buildRecord)).toEqual(own);
+    },
+  );
+
+  it('restores over a succeeded record whose artifacts clean --schemas=false removed, keeping that this workspace built it', async () => {
+    const here = workspaceId(workspaceRoot);
+    const own = record({ builtBy: here, filesRemovedAt: '2026-01-03T00:00:00.000Z' });
+    const paths = buildPaths(workspaceRoot, own.buildId, own.project, own.target);
+    writeBuildRecord(paths.buildRecord, own);
+    const theirs = record({ builtBy: 'other-workspace', startedAt: '2026-01-02T00:00:00.000Z' });
+    stageArtifacts(workspaceRoot, dbtOutput(record({ buildId: 'elsewhere' }), ['manifest.json']), theirs, 'key1');
+
+    expect((await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build'))?.buildRecord).toBe(
+      paths.buildRecord,
+    );
+    expect(filesIn(paths.targetPath)).toEqual(['manifest.json']);
+    expect(readBuildRecord(paths.buildRecord)).toMatchObject({ builtBy: here, startedAt: theirs.startedAt });
+    expect(readBuildRecord(paths.buildRecord)?.filesRemovedAt).toBeUndefined();
+  });
 
   it('leaves alone the record of a build that a live process is running', async () => {
     const running = record({ builtBy: workspaceId(workspaceRoot), status: 'running' });
@@ -181,7 +223,7 @@ describe('stageArtifacts and installStagedArtifacts', () => {
 
     const lock = buildLockName(running.commit, running.project, running.target);
     const installed = await withLock(locksDir(workspaceRoot), lock, () =>
-      installStagedArtifacts(workspaceRoot, 'analytics', 'key1'),
+      installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build'),
     );
     expect(installed).toBeUndefined();
     expect(readBuildRecord(paths.buildRecord)).toEqual(running);
@@ -203,9 +245,9 @@ describe('stageArtifacts and installStagedArtifacts', () => {
   });
 
   it('installs nothing when nothing is staged', async () => {
-    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build')).toBeUndefined();
     writeFiles(stagingDir(workspaceRoot, 'analytics'), { 'key1/target/manifest.json': '{}' });
-    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1')).toBeUndefined();
+    expect(await installStagedArtifacts(workspaceRoot, 'analytics', 'key1', 'isolated-build')).toBeUndefined();
     expect(existsSync(join(workspaceRoot, '.dot', 'abcd1234'))).toBe(false);
   });
 });

@@ -1,6 +1,8 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { contentsOf } from './build-contents';
 import { buildSummary, writeBuildSummary } from './build-summary';
+import { UserError } from './errors';
 import { readdirOrEmpty, readJson, writeJsonAtomically } from './files';
 import { buildPaths, locksDir, stagingDir, type BuildPaths } from './dot-layout';
 import { LockTimeout, withLock } from './lock';
@@ -74,29 +76,41 @@ export async function installStagedArtifacts(
   workspaceRoot: string,
   project: string,
   key: string,
+  targetName: string,
 ): Promise<BuildPaths | undefined> {
   const staging = join(stagingDir(workspaceRoot, project), key);
   const record = readBuildRecord(join(staging, RECORD));
   if (!record) return undefined;
   const lock = buildLockName(record.commit, project, record.target);
   try {
-    return await withLock(locksDir(workspaceRoot), lock, async () => install(workspaceRoot, staging, record), {
-      timeoutMs: 0,
-    });
+    return await withLock(
+      locksDir(workspaceRoot),
+      lock,
+      async () => install(workspaceRoot, staging, record, targetName),
+      { timeoutMs: 0 },
+    );
   } catch (error) {
     if (error instanceof LockTimeout) return undefined;
     throw error;
   }
 }
 
-function install(workspaceRoot: string, staging: string, record: BuildRecord): BuildPaths | undefined {
+function install(
+  workspaceRoot: string,
+  staging: string,
+  record: BuildRecord,
+  targetName: string,
+): BuildPaths | undefined {
   const paths = buildPaths(workspaceRoot, record.buildId, record.project, record.target);
   const local = readBuildRecord(paths.buildRecord);
-  if (local && keepsLocalRecord(workspaceRoot, local, record)) return undefined;
+  if (local && keepsLocalRecord(workspaceRoot, local, record, paths)) return undefined;
+  if (local) refuseOverOtherWrites(local, targetName);
   mkdirSync(paths.targetPath, { recursive: true });
   cpSync(join(staging, 'target'), paths.targetPath, { recursive: true });
   const restored: BuildRecord = { ...record, restoredFromCacheAt: new Date().toISOString() };
   if (local?.claimedAt !== undefined && local.startedAt === record.startedAt) restored.claimedAt = local.claimedAt;
+  // This workspace made the schemas: the restored record must still say so, for clean.
+  if (local && builtHere(local, workspaceId(workspaceRoot))) restored.builtBy = workspaceId(workspaceRoot);
   writeBuildRecord(paths.buildRecord, restored);
   writeBuildSummary(paths, buildSummary(workspaceRoot, paths, restored));
   return paths;
@@ -105,12 +119,30 @@ function install(workspaceRoot: string, staging: string, record: BuildRecord): B
 /**
  * A succeeded build this workspace made keeps its own record and artifacts: the record says who
  * created the schemas, which clean relies on. So does a build restored later than the staged one.
- * A record that did not succeed (failed, interrupted, or left running by a dead process) gives
- * way to the succeeded build the hit restores: a hit reports success, and so must the record.
+ * A record that did not succeed (failed, interrupted, or left running by a dead process), or whose
+ * artifacts are gone (`clean --schemas=false`), gives way to the succeeded build the hit restores:
+ * a hit reports success, and so must the record.
  */
-function keepsLocalRecord(workspaceRoot: string, local: BuildRecord, staged: BuildRecord): boolean {
+function keepsLocalRecord(workspaceRoot: string, local: BuildRecord, staged: BuildRecord, paths: BuildPaths): boolean {
   if (local.status !== 'succeeded') return false;
+  if (local.filesRemovedAt !== undefined || !existsSync(join(paths.targetPath, 'manifest.json'))) return false;
   return builtHere(local, workspaceId(workspaceRoot)) || local.startedAt > staged.startedAt;
+}
+
+/**
+ * A build that did not succeed wrote the commit's own relations into the schema, unless it was
+ * slim (views over its base) or wrote other data (vars, args such as --empty): the hit's record
+ * would then claim a build the schema does not hold.
+ */
+function refuseOverOtherWrites(local: BuildRecord, targetName: string): void {
+  if (local.status === 'succeeded') return;
+  const contents = contentsOf(local);
+  const other = local.deferredTo ? ['--deferTo'] : contents.variedBy.filter((flag) => flag !== 'unrecorded');
+  if (other.length === 0) return;
+  const at = local.commit.slice(0, 12);
+  throw new UserError(
+    `Nx restored the build of ${local.project} at ${at} from its cache, but a build here with ${other.join(' and ')} ${local.status === 'running' ? 'died' : local.status} after writing into its schema, which no longer holds what the cached build made: build it again with nx run ${local.project}:${targetName} --ref=${at} --skip-nx-cache.`,
+  );
 }
 
 /**

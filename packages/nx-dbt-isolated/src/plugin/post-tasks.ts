@@ -36,7 +36,12 @@ async function installRestored(workspaceRoot: string, results: TaskResult[]): Pr
     const node = graph.nodes[task.target.project];
     const options = node?.data.targets?.[task.target.target];
     if (!key || options?.executor !== ISOLATED_BUILD_EXECUTOR) continue;
-    const paths = await installStagedArtifacts(workspaceRoot, task.target.project, key);
+    const paths = await installStagedArtifacts(workspaceRoot, task.target.project, key, task.target.target).catch(
+      (error: unknown) => {
+        if (!(error instanceof UserError)) throw error;
+        problems.push(`nx-dbt-isolated: ${errorMessage(error)}`);
+      },
+    );
     if (!paths) continue;
     const { profilesDir, dbtExecutable } = {
       ...options.options,
