@@ -54,7 +54,12 @@ export async function reusableFullBuild(
 
 /** Another name of the commit: a plain full build asked for, recorded under the same key. */
 function servesSameKey({ command, selection, expectedKey, rebuild }: ReuseRequest, record: BuildRecord): boolean {
-  if (rebuild || expectedKey === undefined || selection.fullRefresh || !isPlainFullBuild(buildContents(command, selection, false)))
+  if (
+    rebuild ||
+    expectedKey === undefined ||
+    selection.fullRefresh ||
+    !isPlainFullBuild(buildContents(command, selection, false))
+  )
     return false;
   return record.key === expectedKey && record.status === 'succeeded' && isPlainFullBuild(contentsOf(record));
 }
