@@ -138,6 +138,17 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     expect(schemasIn(warehouse(), schemaOf(base))).toHaveLength(3);
     expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
     expect(count('analytics.customers')).toBeGreaterThan(0);
+
+    // A --select build of the same commit leaves the slim build's views in place: the base stays read.
+    expectSuccess(await build('--ref=partial-change', '--select=raw_payments'));
+    expect(readBuildRecord(ws.dir, change).deferredTo).toBeUndefined();
+    const cleanedAgain = await ws.nx(['run', 'analytics:clean', '--keep=1']);
+    expectSuccess(cleanedAgain);
+    const baseRowAgain = cleanedAgain.output.split('\n').find((line) => line.startsWith(`  ${short(base)} `));
+    expect(baseRowAgain).toMatch(/\bkeep\b/);
+    expect(baseRowAgain).toContain(`read by what an earlier slim build left in the build of partial-change`);
+    expect(schemasIn(warehouse(), schemaOf(base))).toHaveLength(3);
+    expect(count(`${schemaOf(change)}.stg_orders`)).toBeGreaterThan(0);
   });
 });
 

@@ -34,6 +34,7 @@ import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type Isolat
 import { repositoryRoot, resolveCommit, submoduleHolding } from './refs';
 import {
   buildLockName,
+  carriedReads,
   readBuildRecord,
   workspaceId,
   writeBuildRecord,
@@ -192,6 +193,8 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   mkdirSync(paths.profilesDir, { recursive: true });
   writeFileSync(join(paths.profilesDir, PROFILES_FILE), profile.yaml, { mode: 0o600 });
   const record = newRecord(request, checkedOut.checkout, context.dbtProject, profile, base);
+  const readsFrom = carriedReads(readBuildRecord(paths.buildRecord));
+  if (readsFrom) record.readsFrom = readsFrom;
   noteDeadPredecessor(record, paths, reporter);
   keepPromotion(record, paths.buildRecord);
   const rebuild = promotedRebuild(context, record);
@@ -581,6 +584,8 @@ function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtExit, wri
     record.error = new BuildInterrupted(`dbt ${record.command}`).message;
   } else if (exit.code === 0) {
     record.status = 'succeeded';
+    // Every relation is now this build's own: what earlier slim builds read is read no more.
+    if (record.contents?.complete) delete record.readsFrom;
   } else {
     record.status = 'failed';
     record.error = `dbt ${record.command} exited with ${exit.code ?? exit.signal}`;

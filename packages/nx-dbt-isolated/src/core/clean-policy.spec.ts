@@ -145,6 +145,14 @@ describe('decide', () => {
       expect(decided[2]).toEqual({ clean: false, reason: 'read by the slim build of main (1111aaaa)' });
     });
 
+    it('keeps the base of an earlier slim build whose views a later partial build of the commit left in place', () => {
+      const selectedAfterSlim = { ...slim, deferredTo: undefined, readsFrom: [slim.deferredTo] };
+      expect(decide([selectedAfterSlim, base], { kind: 'filters', keep: 1, unreachable: false }, facts())[1]).toEqual({
+        clean: false,
+        reason: 'read by what an earlier slim build left in the build of main (2222bbbb)',
+      });
+    });
+
     it('cleans the base with its slim build, and leaves the base of another dbt target or warehouse to its policy', () => {
       expect(decide([slim, base], { kind: 'all' }, facts()).map((decision) => decision.clean)).toEqual([true, true]);
       const elsewhere = { ...base, warehouse: { type: 'duckdb', location: '/elsewhere.duckdb' } };

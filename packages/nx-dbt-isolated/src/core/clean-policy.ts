@@ -116,8 +116,14 @@ export interface ReadBuild {
  * build's deferral base. Builds that reuse relations of other builds add their sources here.
  */
 export function buildsReadBy(record: BuildRecord): ReadBuild[] {
-  if (!record.deferredTo) return [];
-  return [{ commit: record.deferredTo.commit, reason: `read by the slim build of ${record.ref} (${record.buildId})` }];
+  const bases = [...(record.deferredTo ? [record.deferredTo] : []), ...(record.readsFrom ?? [])];
+  return bases.map((base) => ({
+    commit: base.commit,
+    reason:
+      base === record.deferredTo
+        ? `read by the slim build of ${record.ref} (${record.buildId})`
+        : `read by what an earlier slim build left in the build of ${record.ref} (${record.buildId})`,
+  }));
 }
 
 /** Whatever policy picked, a build that a kept build reads is kept too, and so on down the chain. */

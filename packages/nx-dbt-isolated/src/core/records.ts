@@ -16,6 +16,13 @@ export type BuildPhase = 'start' | 'deps' | 'dbt';
 /** What a build was asked to contain: a full build has none of these (see build-contents.ts). */
 export type RecordedSelection = Pick<DbtSelection, 'select' | 'exclude' | 'selector' | 'vars' | 'extraArgs'>;
 
+/** Another commit's build that a build reads relations of. */
+export interface BaseBuild {
+  commit: string;
+  ref: string;
+  schema: string;
+}
+
 /** One record per build of a project at a commit against a dbt target: what clean acts on. */
 export interface BuildRecord {
   version: 1;
@@ -44,7 +51,12 @@ export interface BuildRecord {
   /** The folders the checkout held for the build: the repository's, or a sparse few. */
   checkoutFolders?: CheckoutFolders;
   /** A slim build: it built what changed since this commit's build and read the rest from its schema. */
-  deferredTo?: { commit: string; ref: string; schema: string };
+  deferredTo?: BaseBuild;
+  /**
+   * The bases of earlier slim builds into these schemas, whose views may still read them: kept
+   * from record to record until a complete build succeeds here (see carriedReads).
+   */
+  readsFrom?: BaseBuild[];
   /** The schemas this build is promoted to (see promote.ts), with when. */
   promoted?: { schema: string; at: string }[];
   /** A build of the same commit, project and target that died before this one started over. */
@@ -130,4 +142,16 @@ export function workspaceId(workspaceRoot: string): string {
     rmSync(temporary, { force: true });
   }
   return readJson<{ id: string }>(file)!.id;
+}
+
+/**
+ * What a new build's schemas may still read of other builds, from the record it replaces: a
+ * build that is not complete leaves in place the relations an earlier slim build made over its
+ * base (a `--select` after a slim build), so the base stays read until a complete build succeeds.
+ */
+export function carriedReads(previous: BuildRecord | undefined): BaseBuild[] | undefined {
+  if (!previous) return undefined;
+  const reads = [...(previous.readsFrom ?? []), ...(previous.deferredTo ? [previous.deferredTo] : [])];
+  const distinct = reads.filter((read, index) => reads.findIndex((other) => other.commit === read.commit) === index);
+  return distinct.length > 0 ? distinct : undefined;
 }
