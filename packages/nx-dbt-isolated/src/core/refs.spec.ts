@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from './errors';
-import { commitsNamedBy, editDistance, repositoryRoot, resolveCommit, submoduleHolding } from './refs';
+import { commitExists, commitsNamedBy, editDistance, repositoryRoot, resolveCommit, submoduleHolding } from './refs';
 import { makeTempDir, makeTempRepo, removeDir, type TempRepo } from './testing/git-repo';
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -305,6 +305,26 @@ describe('commitsNamedBy', () => {
     const head = repo.git('rev-parse', 'HEAD');
     const named = await commitsNamedBy(repo.root, ['main', 'master', '--all', 'mian']);
     expect([...named.entries()]).toEqual([[head, 'main']]);
+  });
+});
+
+describe('commitExists', () => {
+  let repo: TempRepo;
+  beforeAll(() => {
+    repo = makeTempRepo();
+    repo.commit('first', { 'models/a.sql': 'select 1' });
+  });
+  afterAll(() => repo.cleanup());
+
+  it('tells a commit the repository holds from one it does not, and throws when git cannot say', async () => {
+    await expect(commitExists(repo.root, repo.git('rev-parse', 'HEAD'))).resolves.toBe(true);
+    await expect(commitExists(repo.root, 'd'.repeat(40))).resolves.toBe(false);
+    const outside = makeTempDir();
+    try {
+      await expect(commitExists(outside, 'd'.repeat(40))).rejects.toThrow();
+    } finally {
+      removeDir(outside);
+    }
   });
 });
 

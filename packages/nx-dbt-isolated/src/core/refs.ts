@@ -261,13 +261,19 @@ export async function submoduleHolding(repoRoot: string, commit: string, path: s
   return gitlink?.split('\t')[1];
 }
 
-/** Whether the repository still holds `commit` (gc removes an unreachable one in the end). */
+/**
+ * Whether the repository still holds `commit` (gc removes an unreachable one in the end). Any
+ * other failure of git (no repository, no git) is thrown: it says nothing about the commit.
+ */
 export async function commitExists(repoRoot: string, commit: string): Promise<boolean> {
   return simpleGit(repoRoot)
     .raw(['cat-file', '-e', `${commit}^{commit}`])
     .then(
       () => true,
-      () => false,
+      (error: Error) => {
+        if (/Not a valid object name/.test(error.message)) return false;
+        throw error;
+      },
     );
 }
 
