@@ -1,5 +1,6 @@
 import { UserError } from './errors';
 import type { BuildRecord } from './records';
+import { sameWarehouse } from './profiles';
 
 /** What a clean selects: the builds of named commits, every build, or the builds every given filter picks. */
 export type CleanSelector =
@@ -147,8 +148,7 @@ function isReadAs(record: BuildRecord, read: ReadBuild, reader: BuildRecord): bo
     record.commit === read.commit &&
     record.project === reader.project &&
     record.target === reader.target &&
-    record.warehouse.type === reader.warehouse.type &&
-    record.warehouse.location === reader.warehouse.location
+    sameWarehouse(record.warehouse, reader.warehouse)
   );
 }
 

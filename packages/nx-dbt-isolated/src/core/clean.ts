@@ -9,7 +9,7 @@ import { errorMessage, UserError } from './errors';
 import { readdirOrEmpty } from './files';
 import { removeLeftovers } from './leftovers';
 import { describeHolder, liveLeaseHolders, liveLeases, withLock, withLocks } from './lock';
-import { duckDbFile, parseProfiles, PROFILES_FILE } from './profiles';
+import { duckDbFile, parseProfiles, PROFILES_FILE, sameWarehouse } from './profiles';
 import {
   builtHere,
   listRecordedBuilds,
@@ -145,7 +145,9 @@ function schemasOf(build: RecordedBuild, staying: RecordedBuild[], owner: string
   const keptSchemas: { schema: string; reason: string }[] = [];
   for (const schema of listed.sort()) {
     const user = staying.find(
-      (other) => sameWarehouse(other.record, record) && [other.record.schema, ...other.record.schemas].includes(schema),
+      (other) =>
+        sameWarehouse(other.record.warehouse, record.warehouse) &&
+        [other.record.schema, ...other.record.schemas].includes(schema),
     );
     if (!isIsolatedSchema(schema, record)) keptSchemas.push({ schema, reason: `not under ${record.schema}` });
     else if (user) keptSchemas.push({ schema, reason: `used by ${user.record.project} at ${user.record.buildId}` });
@@ -158,10 +160,6 @@ function isIsolatedSchema(schema: string, record: BuildRecord): boolean {
   // A record of an older build may hold an unrendered `{{ env_var() }}` schema: nothing is known to be its own.
   if (record.schema.includes('{{') || !record.schema.endsWith(`_${record.buildId}`)) return false;
   return schema === record.schema || schema.startsWith(`${record.schema}_`);
-}
-
-function sameWarehouse(a: BuildRecord, b: BuildRecord): boolean {
-  return a.warehouse.type === b.warehouse.type && a.warehouse.location === b.warehouse.location;
 }
 
 export interface CleanOutcome {

@@ -87,6 +87,11 @@ export interface WarehouseIdentity {
   location: string;
 }
 
+/** Whether two identities name one warehouse: the same adapter at the same place. */
+export function sameWarehouse(a: WarehouseIdentity, b: WarehouseIdentity): boolean {
+  return a.type === b.type && a.location === b.location;
+}
+
 export interface IsolatedProfile {
   yaml: string;
   target: string;

@@ -4,7 +4,7 @@ import { buildContents, contentsOf, isPlainFullBuild } from './build-contents';
 import type { DbtCommand, DbtSelection } from './dbt';
 import type { BuildPaths } from './dot-layout';
 import { errorMessage, UserError } from './errors';
-import { duckDbFile, type WarehouseIdentity } from './profiles';
+import { duckDbFile, sameWarehouse, type WarehouseIdentity } from './profiles';
 import { readBuildRecord, type BuildRecord, type RecordedSelection } from './records';
 import { dropSchemas } from './schema-drop';
 import { withWarehouseLock } from './warehouse-lock';
@@ -71,9 +71,8 @@ function servesSameKey({ command, selection, expectedKey, rebuild }: ReuseReques
  * it degrade the full build.
  */
 function servesSlim(request: ReuseRequest, record: BuildRecord): boolean {
-  const sameWarehouse =
-    record.warehouse.type === request.warehouse.type && record.warehouse.location === request.warehouse.location;
-  if (record.status !== 'succeeded' || !isPlainFullBuild(contentsOf(record)) || !sameWarehouse) return false;
+  const elsewhere = !sameWarehouse(record.warehouse, request.warehouse);
+  if (record.status !== 'succeeded' || !isPlainFullBuild(contentsOf(record)) || elsewhere) return false;
   if (request.command !== 'build') return false;
   const varied = buildContents(request.command, request.selection, true).variedBy;
   const rewrites = [
