@@ -16,6 +16,7 @@ import {
   refusePluginOwnedArgs,
   requirePythonDbt,
   runDbtParsedFirst,
+  stoppingGracefully,
   schemasInManifest,
   storesAllTestFailures,
   summarizeRunResults,
@@ -109,12 +110,14 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
   refusePluginOwnedArgs(request.selection.extraArgs);
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
   requirePythonDbt(dbt);
-  const checkedOut = await checkoutProject(request, reporter);
-  try {
-    return await buildInCheckout(request, reporter, dbt, checkedOut);
-  } finally {
-    await checkedOut.checkout.release();
-  }
+  return stoppingGracefully(async () => {
+    const checkedOut = await checkoutProject(request, reporter);
+    try {
+      return await buildInCheckout(request, reporter, dbt, checkedOut);
+    } finally {
+      await checkedOut.checkout.release();
+    }
+  });
 }
 
 async function buildInCheckout(

@@ -1,4 +1,4 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -164,23 +164,64 @@ export function runDbt(executable: string, args: string[], cwd: string, env: Nod
   return startForwardingSignals(executable, args, { cwd, env, stdio: 'inherit' }).exited;
 }
 
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+/** The dbt processes started here that still run: a stop signal is passed on to each. */
+const runningDbt = new Set<ChildProcess>();
+/** Scopes listening for a stop signal: each running dbt and each `stoppingGracefully` call. */
+let listeningScopes = 0;
+let stopRequested = false;
+
+function passOnStop(signal: NodeJS.Signals): void {
+  stopRequested = true;
+  runningDbt.forEach((child) => child.kill(signal));
+}
+
+function listenForStop(): void {
+  if (listeningScopes++ > 0) return;
+  stopRequested = false;
+  STOP_SIGNALS.forEach((signal) => process.on(signal, passOnStop));
+}
+
+function stopListening(): void {
+  if (--listeningScopes > 0) return;
+  STOP_SIGNALS.forEach((signal) => process.off(signal, passOnStop));
+}
+
+/**
+ * Runs `work` with Ctrl-C and SIGTERM caught for all of it, not only while dbt runs: Nx sends both
+ * signals, at moments of its own, and one that came after dbt had exited would end this process
+ * before `work` wrote its record and released its locks. A signal is passed on to the dbt then
+ * running; once one came, no dbt starts again here (its run reports `interrupted` at once).
+ */
+export async function stoppingGracefully<T>(work: () => Promise<T>): Promise<T> {
+  listenForStop();
+  try {
+    return await work();
+  } finally {
+    stopListening();
+  }
+}
+
 function startForwardingSignals(executable: string, args: string[], options: SpawnOptions) {
+  listenForStop();
+  if (stopRequested) {
+    stopListening();
+    return { child: undefined, exited: Promise.resolve<DbtExit>({ code: null, signal: null, interrupted: true }) };
+  }
   const child = spawn(executable, args, options);
-  let interrupted = false;
-  const forward = (signal: NodeJS.Signals) => {
-    interrupted = true;
-    child.kill(signal);
+  runningDbt.add(child);
+  const done = () => {
+    runningDbt.delete(child);
+    stopListening();
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-  signals.forEach((signal) => process.on(signal, forward));
-  const detach = () => signals.forEach((signal) => process.off(signal, forward));
   const exited = new Promise<DbtExit>((resolvePromise, reject) => {
     child.on('error', (error) => {
-      detach();
+      done();
       reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`));
     });
     child.on('close', (code, signal) => {
-      detach();
+      const interrupted = stopRequested;
+      done();
       resolvePromise({ code, signal, interrupted });
     });
   });
@@ -239,6 +280,7 @@ export async function runDbtParsedFirst(
       stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
     },
   );
+  if (!child) return { ...(await exited), parsed: false, ended: false };
   const channel = child.stdio[3] as Duplex;
   let parsed = false;
   let ended = false;
