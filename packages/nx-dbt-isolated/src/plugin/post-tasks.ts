@@ -1,8 +1,8 @@
 import { readCachedProjectGraph, type PostTasksExecution, type TaskResult } from '@nx/devkit';
 import { homedir } from 'node:os';
-import { installStagedArtifacts, removeStaged } from '../core/artifacts';
-import { claimRestored } from '../core/claims';
-import { errorMessage, UserError } from '../core/errors';
+import { installStagedArtifacts, removeStaged } from '../core/cache/staged-artifacts';
+import { claimRestored } from '../core/warehouse/claims';
+import { errorMessage, UserError } from '../core/workspace/errors';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 'remote-cache']);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from '../workspace/errors';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
 import { thrown } from '../testing/thrown';
 import { compareManifests, modelsToCompare, readManifest, type DiffManifest, type ManifestNode } from './manifest-diff';

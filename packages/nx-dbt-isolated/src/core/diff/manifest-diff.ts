@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors';
+import { UserError } from '../workspace/errors';
 import type { ChangeKind, NodeChanges } from './types';
 
 /** The parts of dbt's manifest.json that a diff reads. */
