@@ -1,5 +1,5 @@
 import { buildContents, contentsOf, isPlainFullBuild, partialSaid, writesNoRelation } from './contents';
-import type { DbtSelection } from '../dbt/dbt';
+import type { DbtSelection } from '../dbt/args';
 import { buildRecord } from '../testing/build-record';
 
 const partialBecause = (...args: Parameters<typeof buildContents>) => buildContents(...args).partialBecause;

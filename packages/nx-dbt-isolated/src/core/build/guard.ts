@@ -1,4 +1,4 @@
-import { readManifestResources, writesToWarehouse, type WriteOptions } from '../dbt/dbt';
+import { readManifestResources, writesToWarehouse, type WriteOptions } from '../dbt/artifacts';
 import { UserError } from '../workspace/errors';
 
 /** Where a build may write: its isolated schema and the database of its dbt target. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildContents, contentsOf, isPlainFullBuild } from './contents';
-import type { DbtCommand, DbtSelection } from '../dbt/dbt';
+import type { DbtCommand, DbtSelection } from '../dbt/args';
 import type { BuildPaths } from '../workspace/dot-layout';
 import { errorMessage, UserError } from '../workspace/errors';
 import { duckDbFile, sameWarehouse, type WarehouseIdentity } from '../dbt/profiles';

@@ -10,20 +10,16 @@ import { removeUnrecordedCheckouts } from '../clean/leftovers';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from '../dbt/project';
 import {
   dbtArgs,
-  dbtEnvironment,
-  findDbt,
-  runDbt,
+  depsArgs,
   refusePluginOwnedArgs,
-  requirePythonDbt,
-  runDbtParsedFirst,
-  schemasInManifest,
   storesAllTestFailures,
-  summarizeRunResults,
   type DbtCommand,
-  type DbtExit,
   type DbtSelection,
-  type WriteOptions,
-} from '../dbt/dbt';
+} from '../dbt/args';
+import { dbtEnvironment, runDbt, type DbtExit } from '../dbt/process';
+import { findDbt, requirePythonDbt } from '../dbt/executable';
+import { runDbtParsedFirst } from '../dbt/parse-then-run';
+import { schemasInManifest, summarizeRunResults, type WriteOptions } from '../dbt/artifacts';
 import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../dbt/failure';
 import { escapeError, escapingNodes } from './guard';
 import { readJson, writeJsonAtomically } from '../workspace/files';
@@ -548,16 +544,7 @@ async function installPackages(
   const isCurrent = () => readJson<DepsMarker>(marker)?.checkoutCreatedAt === checkout.createdAt;
   await withLock(locksDir(workspaceRoot), `deps-${checkout.buildId}-${project}`, async () => {
     if (isCurrent()) return;
-    const args = [
-      'deps',
-      '--project-dir',
-      locations.projectDir,
-      '--profiles-dir',
-      locations.profilesDir,
-      '--log-path',
-      locations.logPath,
-    ];
-    const exit = await timed(reporter, 'dbt deps', () => runDbt(dbt, args, locations.projectDir, env));
+    const exit = await timed(reporter, 'dbt deps', () => runDbt(dbt, depsArgs(locations), locations.projectDir, env));
     if (exit.interrupted) throw new BuildInterrupted('dbt deps');
     if (exit.code !== 0) {
       throw new UserError(

@@ -1,4 +1,4 @@
-import type { DbtSelection } from '../dbt/dbt';
+import type { DbtSelection } from '../dbt/args';
 import { findFullBuild, type FullBuildLookup } from './full-build';
 
 /** The full isolated build a slim build compares against and reads unchanged relations from. */

@@ -2,7 +2,7 @@ import { join, relative } from 'node:path';
 import type { BuildPaths } from '../workspace/dot-layout';
 import { writeJsonAtomically } from '../workspace/files';
 import { contentsOf, writesNoRelation, type BuildContents } from './contents';
-import { readManifestResources } from '../dbt/dbt';
+import { readManifestResources } from '../dbt/artifacts';
 import type { BuildRecord, BuildStatus } from './records';
 
 /** Passed, failed, skipped and warned nodes of one resource type. */

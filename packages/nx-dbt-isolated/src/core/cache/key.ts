@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { earlierRebuiltTokens, rebuiltToken, schemasDroppedAt, schemasDroppedToken } from './key-marks';
-import { dbtPython, findDbt } from '../dbt/dbt';
+import { dbtPython, findDbt } from '../dbt/executable';
 import { UserError } from '../workspace/errors';
 import { readdirOrEmpty } from '../workspace/files';
 import { profilesFileFor } from '../dbt/profiles';

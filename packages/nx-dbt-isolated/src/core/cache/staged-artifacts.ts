@@ -6,7 +6,14 @@ import { UserError } from '../workspace/errors';
 import { readdirOrEmpty, readJson, writeJsonAtomically } from '../workspace/files';
 import { buildPaths, locksDir, stagingDir, type BuildPaths } from '../workspace/dot-layout';
 import { LockTimeout, withLock } from '../workspace/lock';
-import { buildLockName, builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from '../build/records';
+import {
+  buildLockName,
+  builtHere,
+  readBuildRecord,
+  workspaceId,
+  writeBuildRecord,
+  type BuildRecord,
+} from '../build/records';
 
 /**
  * dbt's artifacts worth keeping for a build: what `--state`, docs and diffs read. Partial parse

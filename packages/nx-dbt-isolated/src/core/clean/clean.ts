@@ -4,7 +4,8 @@ import { stagingDir, commitPaths, leasesDir, locksDir } from '../workspace/dot-l
 import { commitLockName, GIT_WORKTREES_LOCK, removeCheckout } from '../git/checkout';
 import { markSchemasDropped } from '../cache/key-marks';
 import { decide, type CleanSelector, type Decision } from './policy';
-import { findDbt, schemasInManifest } from '../dbt/dbt';
+import { findDbt } from '../dbt/executable';
+import { schemasInManifest } from '../dbt/artifacts';
 import { errorMessage, UserError } from '../workspace/errors';
 import { readdirOrEmpty } from '../workspace/files';
 import { removeLeftovers } from './leftovers';

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
-import { captureDbt, dbtEnvironment } from './dbt';
+import { runOperationArgs } from './args';
+import { captureDbt, dbtEnvironment } from './process';
 import { operationsDir } from '../workspace/dot-layout';
 import { UserError } from '../workspace/errors';
 import { removeIfEmpty } from '../workspace/files';
@@ -55,25 +56,14 @@ export async function runOperation(connection: WarehouseConnection, operation: O
   try {
     const { code, output } = await captureDbt(
       connection.dbt,
-      [
-        '--quiet',
-        'run-operation',
-        operation.macro,
-        '--args',
-        JSON.stringify(operation.args),
-        '--project-dir',
+      runOperationArgs(operation.macro, operation.args, {
         projectDir,
-        '--profiles-dir',
-        connection.profilesDir,
-        '--profile',
-        connection.profile,
-        '--target',
-        connection.target,
-        '--target-path',
-        join(projectDir, 'target'),
-        '--log-path',
-        join(projectDir, 'logs'),
-      ],
+        profilesDir: connection.profilesDir,
+        profile: connection.profile,
+        target: connection.target,
+        targetPath: join(projectDir, 'target'),
+        logPath: join(projectDir, 'logs'),
+      }),
       projectDir,
       dbtEnvironment(connection.env),
     );

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findDbt } from '../dbt/dbt';
+import { findDbt } from '../dbt/executable';
 import { resolveDbtTarget } from '../dbt/target';
 import { dotRoot } from '../workspace/dot-layout';
 import { UserError } from '../workspace/errors';

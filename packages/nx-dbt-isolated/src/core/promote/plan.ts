@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readManifestResources, writesToWarehouse, type ManifestNode } from '../dbt/dbt';
+import { readManifestResources, writesToWarehouse, type ManifestNode } from '../dbt/artifacts';
 import { UserError } from '../workspace/errors';
 import { RESULT_PREFIX, runOperation, type WarehouseConnection } from '../dbt/operation';
 import type { RecordedBuild } from '../build/records';

@@ -1,4 +1,4 @@
-import { findDbt } from '../dbt/dbt';
+import { findDbt } from '../dbt/executable';
 import { resolveDbtTarget } from '../dbt/target';
 import { locksDir } from '../workspace/dot-layout';
 import { UserError } from '../workspace/errors';
@@ -6,7 +6,13 @@ import { findFullBuild, type BuildCommit } from '../build/full-build';
 import { withLock } from '../workspace/lock';
 import type { WarehouseConnection } from '../dbt/operation';
 import { applyPromotion, planPromotion, promotedViews, readPromotionState, type PromotionPlan } from './plan';
-import { buildLockName, listRecordedBuilds, readBuildRecord, writeBuildRecord, type RecordedBuild } from '../build/records';
+import {
+  buildLockName,
+  listRecordedBuilds,
+  readBuildRecord,
+  writeBuildRecord,
+  type RecordedBuild,
+} from '../build/records';
 import { repositoryRoot, resolveCommit } from '../git/refs';
 import { withWarehouseLock } from '../warehouse/duckdb-lock';
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { schemasInManifest, type DbtCommand } from '../dbt/dbt';
+import { schemasInManifest } from '../dbt/artifacts';
+import { type DbtCommand } from '../dbt/args';
 import { errorMessage, UserError } from '../workspace/errors';
 import type { WarehouseConnection } from '../dbt/operation';
 import {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
-import { readManifestSources, schemasInManifest, type HoldEnd, type ManifestSource } from '../dbt/dbt';
+import { readManifestSources, schemasInManifest, type ManifestSource } from '../dbt/artifacts';
+import { type HoldEnd } from '../dbt/parse-then-run';
 import { UserError } from '../workspace/errors';
 import { escapingNodes, type IsolationBounds } from '../build/guard';
 import type { WarehouseConnection } from '../dbt/operation';

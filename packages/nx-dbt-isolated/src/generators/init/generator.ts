@@ -1,5 +1,5 @@
 import { formatFiles, logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { findDbt } from '../../core/dbt/dbt';
+import { findDbt } from '../../core/dbt/executable';
 import { DOT_FOLDER } from '../../core/workspace/dot-layout';
 import { UserError } from '../../core/workspace/errors';
 import type { InitGeneratorOptions } from './schema';

@@ -1,0 +1,80 @@
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { UserError } from '../workspace/errors';
+import { INSTALL_HINT } from './executable';
+
+/**
+ * The environment dbt runs in. DBT_TARGET would override --target (a known dbt bug), so the
+ * target is passed one way only; telemetry is off unless the user asked for it.
+ */
+export function dbtEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = { ...base };
+  delete env.DBT_TARGET;
+  env.DBT_SEND_ANONYMOUS_USAGE_STATS ??= 'false';
+  return env;
+}
+
+export interface DbtExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when this process was asked to stop (Ctrl-C) while dbt ran. */
+  interrupted: boolean;
+}
+
+/**
+ * Runs dbt with its output streamed live. Ctrl-C or SIGTERM sent to this process is passed on
+ * to dbt, and the promise settles only once dbt has exited, so callers release their locks
+ * after dbt has let go of the warehouse.
+ */
+export function runDbt(executable: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<DbtExit> {
+  return startForwardingSignals(executable, args, { cwd, env, stdio: 'inherit' }).exited;
+}
+
+/** Starts `executable` with Ctrl-C and SIGTERM passed on to it; `exited` settles once it has exited. */
+export function startForwardingSignals(executable: string, args: string[], options: SpawnOptions) {
+  const child = spawn(executable, args, options);
+  let interrupted = false;
+  const forward = (signal: NodeJS.Signals) => {
+    interrupted = true;
+    child.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  signals.forEach((signal) => process.on(signal, forward));
+  const detach = () => signals.forEach((signal) => process.off(signal, forward));
+  const exited = new Promise<DbtExit>((resolvePromise, reject) => {
+    child.on('error', (error) => {
+      detach();
+      reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`));
+    });
+    child.on('close', (code, signal) => {
+      detach();
+      resolvePromise({ code, signal, interrupted });
+    });
+  });
+  return { child, exited };
+}
+
+export interface CapturedDbt {
+  code: number | null;
+  /** stdout and stderr, interleaved as dbt wrote them. */
+  output: string;
+}
+
+/** Runs dbt for its output: the plugin reads what dbt prints instead of streaming it to the user. */
+export function captureDbt(
+  executable: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<CapturedDbt> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(executable, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (chunk: Buffer) => (output += chunk.toString('utf8'));
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', (error) =>
+      reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`)),
+    );
+    child.on('close', (code) => resolvePromise({ code, output }));
+  });
+}
