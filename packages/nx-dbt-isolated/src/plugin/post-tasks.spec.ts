@@ -10,7 +10,7 @@ import { claimRestored } from '../core/warehouse/claims';
 import { UserError } from '../core/workspace/errors';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
-// The warehouse side of a restore is claims.ts's (claims.warehouse.spec.ts, e2e/tests/clones.e2e.ts).
+// The warehouse side of a restore is warehouse/claims.ts's (warehouse/claims.warehouse.spec.ts, e2e/tests/clones.e2e.ts).
 jest.mock('../core/warehouse/claims', () => ({ claimRestored: jest.fn(async () => undefined) }));
 const claim = jest.mocked(claimRestored);
 

@@ -30,7 +30,7 @@ export interface FullBuildLookup {
 export type BuildCommit = (commit: string, dbtTarget: string, order: { rerun: boolean }) => Promise<void>;
 
 /**
- * The commit's succeeded, complete (see build-contents.ts) isolated build of the project against the dbt target,
+ * The commit's succeeded, complete (see contents.ts) isolated build of the project against the dbt target,
  * with its manifest: what slim builds defer to, diffs compare and promotion publishes.
  */
 export async function findFullBuild(lookup: FullBuildLookup): Promise<RecordedBuild> {

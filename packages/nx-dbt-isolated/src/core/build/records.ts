@@ -14,7 +14,7 @@ export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 /** What a running build is doing; a record left `running` by a dead process keeps it. */
 export type BuildPhase = 'start' | 'deps' | 'dbt';
 
-/** What a build was asked to contain: a full build has none of these (see build-contents.ts). */
+/** What a build was asked to contain: a full build has none of these (see contents.ts). */
 export type RecordedSelection = Pick<DbtSelection, 'select' | 'exclude' | 'selector' | 'vars' | 'extraArgs'>;
 
 /** Another commit's build that a build reads relations of. */
@@ -58,7 +58,7 @@ export interface BuildRecord {
    * from record to record until a complete build succeeds here (see carriedReads).
    */
   readsFrom?: BaseBuild[];
-  /** The schemas this build is promoted to (see promote.ts), with when. */
+  /** The schemas this build is promoted to (see promote/plan.ts), with when. */
   promoted?: { schema: string; at: string }[];
   /** A build of the same commit, project and target that died before this one started over. */
   recoveredFrom?: { startedAt: string; phase: BuildPhase };
@@ -72,7 +72,7 @@ export interface BuildRecord {
   error?: string;
   /** Set when the artifacts came from Nx's cache instead of a dbt run here. */
   restoredFromCacheAt?: string;
-  /** When this workspace recorded its claim on a restored build's schemas in the warehouse (claims.ts). */
+  /** When this workspace recorded its claim on a restored build's schemas in the warehouse (warehouse/claims.ts). */
   claimedAt?: string;
   /** Set by a clean that kept the warehouse: the record stays so that a later clean can drop the schemas. */
   filesRemovedAt?: string;

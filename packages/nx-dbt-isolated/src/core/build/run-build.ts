@@ -75,16 +75,16 @@ export interface IsolatedBuildRequest {
   targetName?: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
-  /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (strict-isolation.ts). */
+  /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (warehouse/strict-isolation.ts). */
   strictIsolation?: boolean;
   /**
-   * The key Nx cached this build under (see build-key.ts); checked against the commit actually
+   * The key Nx cached this build under (see cache/key.ts); checked against the commit actually
    * built so that a cache entry never holds another commit's build. Absent when not cached.
    */
   expectedKey?: string;
   /** When the key Nx hashed was computed, to tell a clean that ran meanwhile from a moved ref. */
   keyedAt?: Date;
-  /** The Nx run that caches this build: what it stages is signed with it (see artifacts.ts). */
+  /** The Nx run that caches this build: what it stages is signed with it (see cache/staged-artifacts.ts). */
   runId?: string;
   /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
   rebuild?: boolean;

@@ -21,7 +21,7 @@ export interface BuildSummary {
   dbtTarget: string;
   warehouse: BuildRecord['warehouse'];
   command: string;
-  /** Whether it built the whole project (see build-contents.ts). */
+  /** Whether it built the whole project (see contents.ts). */
   complete: boolean;
   /** What it holds, in words: `the whole project`, `3 of 7 models (--select)`, `compiled, not built`. */
   contents: string;

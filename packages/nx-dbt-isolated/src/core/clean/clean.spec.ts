@@ -180,7 +180,7 @@ describe('clean', () => {
     expect(worktrees()).toContain(kept.worktree);
   });
 
-  it('drops with the build the retired generation a rebuild that died left (see promote-rebuild.ts), and no other', async () => {
+  it('drops with the build the retired generation a rebuild that died left (see promote/rebuild.ts), and no other', async () => {
     const retired = (commit: string) => [`analytics~${id(commit)}`, `analytics~${id(commit)}_finance`];
     warehouse = writeFakeWarehouseDbt(fakeDir, [
       ...ownSchemas(commits[1]),
@@ -204,7 +204,7 @@ describe('clean', () => {
       warehouse.calls().map((args) => {
         const { schemas, statements, builds } = JSON.parse(args[args.indexOf('--args') + 1]);
         if (statements) return `sql: ${statements.join('\n')}`;
-        // On PostgreSQL the drop goes with the release of this workspace's claims (claims.ts).
+        // On PostgreSQL the drop goes with the release of this workspace's claims (warehouse/claims.ts).
         const dropped: string[] = schemas ?? builds.flatMap((build: { schemas: string[] }) => build.schemas);
         return `drop: ${dropped.filter((schema) => !schema.includes('~')).join(', ')}`;
       });

@@ -352,7 +352,7 @@ function warehouseGroups(builds: PlannedBuild[]): PlannedBuild[][] {
 }
 
 /**
- * Drops one group's schemas. Where the warehouse keeps claims (claims.ts), this workspace's claims
+ * Drops one group's schemas. Where the warehouse keeps claims (warehouse/claims.ts), this workspace's claims
  * go first and a build another workspace still claims keeps its schemas: noted in `claimed`.
  */
 async function dropGroup(
@@ -377,7 +377,7 @@ async function dropGroup(
   return outcome.existing;
 }
 
-/** A build's schemas and the retired generation a rebuild of it that died may have left (promote-rebuild.ts). */
+/** A build's schemas and the retired generation a rebuild of it that died may have left (promote/rebuild.ts). */
 function schemasWithRetired({ schemas, record }: PlannedBuild): string[] {
   return [...schemas, ...retiredNames(schemas, record)];
 }

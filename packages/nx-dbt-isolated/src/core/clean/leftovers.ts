@@ -109,7 +109,7 @@ async function removeDeadLeases(workspaceRoot: string): Promise<string[]> {
 }
 
 /**
- * Removes the marks (clean-marks.ts: drops, forced rebuilds) of commits the repository no longer
+ * Removes the marks (cache/key-marks.ts: drops, forced rebuilds) of commits the repository no longer
  * has: no build of them can run again, so no cache key needs them.
  */
 async function removeMarksOfGoneCommits(repoRoot: string, workspaceRoot: string): Promise<string[]> {

@@ -48,7 +48,7 @@ export const OPERATION_PREFIX = 'operation-';
  */
 export async function runOperation(connection: WarehouseConnection, operation: Operation): Promise<unknown> {
   const projectDir = join(operationsDir(connection.workspaceRoot), `${OPERATION_PREFIX}${randomUUID()}`);
-  // Made with the folder, the lease tells a clean that the folder is in use (leftovers.ts).
+  // Made with the folder, the lease tells a clean that the folder is in use (clean/leftovers.ts).
   const release = await holdLease(projectDir, 'operation');
   mkdirSync(join(projectDir, 'macros'), { recursive: true });
   writeFileSync(join(projectDir, 'dbt_project.yml'), PROJECT_FILE);

@@ -5,7 +5,7 @@ Usage: python parse-then-run.py [--hold <json>] <parse args...> --then <command 
 The plugin talks on file descriptor 3: this script writes "parsed", the plugin answers "go" or
 "stop". Exit codes follow dbt's: 0 success, 1 failures, 2 error; 3 when the plugin said stop.
 
---hold (PostgreSQL, see claims.ts): once dbt has parsed, and before the plugin checks the manifest,
+--hold (PostgreSQL, see warehouse/claims.ts): once dbt has parsed, and before the plugin checks the manifest,
 a session of its own with dbt's rendered credentials takes a lock (writing "waiting" first when
 another session holds it) and keeps it until this process exits; once the command has succeeded it
 runs the `afterSuccess` statements there, and at the end, whatever happened, the `atEnd` ones
@@ -34,7 +34,7 @@ def hold_session(hold, channel):
     credentials = adapter.config.credentials
     connection = Connection(type=credentials.type, name="nx_dbt_isolated_hold", credentials=credentials)
     # The plugin's own lock and claim are the profile user's, not strictIsolation's build role, which
-    # PGOPTIONS gives every session dbt opens (see strict-isolation.ts) and which the plugin makes
+    # PGOPTIONS gives every session dbt opens (see warehouse/strict-isolation.ts) and which the plugin makes
     # only once this session holds the lock: libpq reads PGOPTIONS when it connects.
     command_options = os.environ.pop("PGOPTIONS", None)
     if hold.get("sessionPgOptions"):

@@ -9,7 +9,7 @@ export interface ParsedRun {
   commandArgs: string[];
   /** Called once dbt has parsed and written the manifest: throws (or rejects) to stop before the command runs. */
   check(): void | Promise<void>;
-  /** Given to parse-then-run.py before the parse arguments (see claims.ts). */
+  /** Given to parse-then-run.py before the parse arguments (see warehouse/claims.ts). */
   hold?: { args: string[]; onWait(): void };
 }
 

@@ -103,7 +103,7 @@ export interface RetirementPlan {
 
 export interface RebuildRequest {
   build: BuildSchema;
-  /** Why the build is partial (see build-contents.ts), or undefined. */
+  /** Why the build is partial (see build/contents.ts), or undefined. */
   partial?: string;
   /** The command that rebuilds it in full, for messages. */
   fullCommand: string;

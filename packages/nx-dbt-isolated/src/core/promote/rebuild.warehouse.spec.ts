@@ -49,7 +49,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
   ];
   const build = (v: number) => () => runInTransaction(connection, generation(v), 'build');
 
-  /** What build.ts does around dbt: plan, then run with the views kept. */
+  /** What build/run-build.ts does around dbt: plan, then run with the views kept. */
   const keep = async (request: PromotedRebuild, run: () => Promise<boolean>, succeeded = (ok: boolean) => ok) =>
     keepingPromotedViews(request, await planRebuild(request), run, succeeded);
 

@@ -43,7 +43,7 @@ export interface Claimant {
 /**
  * Builds and cleans serialise, and claims are kept, in warehouses that have session-level locks a
  * dead session gives back: PostgreSQL's advisory locks. DuckDB files are written by one process at
- * a time (warehouse-lock.ts); other warehouses keep the per-workspace rules (docs/reliability.md).
+ * a time (duckdb-lock.ts); other warehouses keep the per-workspace rules (docs/reliability.md).
  */
 export function keepsClaims(warehouse: WarehouseIdentity): boolean {
   return warehouse.type === 'postgres';

@@ -16,7 +16,7 @@ export const DROP_RESULT_MACRO = `${MACRO}_result`;
 /**
  * Checks each schema in the target's database and drops the ones that exist (cascading to their
  * relations), through the adapter, so it works with any warehouse dbt supports. Drops nothing
- * when a promotion table (see promote.ts) lists one of them as the source of promoted views:
+ * when a promotion table (see promote/plan.ts) lists one of them as the source of promoted views:
  * on a shared warehouse another workspace may have promoted the same commit's schemas.
  */
 export const DROP_MACROS = `{% macro ${DROP_RESULT_MACRO}(schemas, drop) %}

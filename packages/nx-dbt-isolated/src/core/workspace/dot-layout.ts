@@ -35,15 +35,15 @@ export function leasesDir(workspaceRoot: string, commit: string): string {
   return join(locksDir(workspaceRoot), 'leases', commit);
 }
 
-/** `.dot/tmp`: the small dbt projects of running operations (operation.ts), one folder each. */
+/** `.dot/tmp`: the small dbt projects of running operations (dbt/operation.ts), one folder each. */
 export function operationsDir(workspaceRoot: string): string {
   return join(dotRoot(workspaceRoot), 'tmp');
 }
 
-/** What a mark notes about a project's builds at a commit: a clean's drop, a forced rebuild (clean-marks.ts). */
+/** What a mark notes about a project's builds at a commit: a clean's drop, a forced rebuild (cache/key-marks.ts). */
 export type MarkKind = 'dropped' | 'rebuilt';
 
-/** `.dot/<kind>/<project>/<commit>.json`: the marks of one kind, which join the build key (clean-marks.ts). */
+/** `.dot/<kind>/<project>/<commit>.json`: the marks of one kind, which join the build key (cache/key-marks.ts). */
 export function marksDir(workspaceRoot: string, kind: MarkKind): string {
   return join(dotRoot(workspaceRoot), kind);
 }
