@@ -111,7 +111,7 @@ function folderInRepository(project: string, path: string, where: string): strin
   }
   if (posix.isAbsolute(path)) return undefined;
   const folder = normalizeFolder(posix.join(project, path));
-  return folder === '..' || folder.startsWith('../..') ? undefined : folder;
+  return folder === '..' || folder.startsWith('../') ? undefined : folder;
 }
 
 async function readYaml(read: ReadAtCommit, file: string): Promise<Record<string, unknown> | undefined> {

@@ -20,7 +20,7 @@ export function startLockHolder(
   holder: string,
 ): Promise<LockHolderProcess> {
   const script = `
-    const { withLock, holdLease } = require(${JSON.stringify(join(__dirname, '..', 'workspace', 'workspace/lock.ts'))});
+    const { withLock, holdLease } = require(${JSON.stringify(join(__dirname, '..', 'workspace', 'lock.ts'))});
     holdLease(process.argv[3], process.argv[4]).then(() =>
       withLock(process.argv[1], process.argv[2], () => {
         process.stdout.write('held\\n');
