@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ensureCheckout, removeCheckout } from '../packages/nx-dbt-isolated/src/core/checkout';
-import { checkoutScope, type CheckoutFolders } from '../packages/nx-dbt-isolated/src/core/sparse';
+import { ensureCheckout, removeCheckout } from '../packages/nx-dbt-isolated/src/core/git/checkout';
+import { checkoutScope, type CheckoutFolders } from '../packages/nx-dbt-isolated/src/core/git/sparse';
 import globalSetup from '../e2e/support/global-setup';
 import { REPO_ROOT, TEMPLATE_DIR } from '../e2e/support/paths';
 import { nxEnvironment } from '../e2e/support/workspace';

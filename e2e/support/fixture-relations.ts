@@ -22,7 +22,7 @@ export function fixtureRelations(schema: string, extraModels: string[] = []): st
 
 /**
  * What a build of the fixture holds on PostgreSQL: its relations and the table naming the
- * workspaces that claim it (claims.ts, ADR 20).
+ * workspaces that claim it (warehouse/claims.ts, ADR 20).
  */
 export function postgresBuildRelations(schema: string, extraModels: string[] = []): string[] {
   return [...fixtureRelations(schema, extraModels), `${schema}.nx_dbt_isolated_claims`].sort();

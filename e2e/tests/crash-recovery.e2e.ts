@@ -11,7 +11,7 @@ import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
 const short = (sha: string) => sha.slice(0, 8);
 /** The killed build and its rerun; the rerun must really run dbt. */
 const build = (ref: string) => ['run', 'analytics:isolated-build', `--ref=${ref}`, '--skip-nx-cache'];
-/** A killed process's locks are taken over at once (lock.ts, ADR 19): the rerun only builds again. */
+/** A killed process's locks are taken over at once (workspace/lock.ts, ADR 19): the rerun only builds again. */
 const RERUN_LIMIT_SECONDS = 90;
 
 interface BuildRecord {

@@ -9,7 +9,7 @@ import { createTestWorkspace, interruptNx, type NxResult, type TestWorkspace } f
 const short = (sha: string) => sha.slice(0, 8);
 const HIT = /Nx read the output from the cache/;
 const hits = (result: NxResult) => HIT.test(result.output);
-/** The line a build prints when it failed (build-summary.ts). */
+/** The line a build prints when it failed (build/summary.ts). */
 const FAILED_SUMMARY = /Isolated build failed/;
 /** Printed between dbt's parse and its command: a forced rebuild stopped here has started dbt. */
 const DBT_PARSED = /• dbt parse \(/;

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
-import { buildKey } from '../core/build-key';
+import { buildKey } from '../core/cache/key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
 import { isolatedBuildTasks, setBuildKeys, type IsolatedBuildTask } from './build-keys';

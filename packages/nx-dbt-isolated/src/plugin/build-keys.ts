@@ -4,9 +4,9 @@ import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { ProjectGraph } from '@nx/devkit';
-import { buildKey, UNCACHEABLE } from '../core/build-key';
-import { parseDbtProject } from '../core/dbt-project';
-import { repositoryRoot, resolveCommit } from '../core/refs';
+import { buildKey, UNCACHEABLE } from '../core/cache/key';
+import { parseDbtProject } from '../core/dbt/project';
+import { repositoryRoot, resolveCommit } from '../core/git/refs';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 export interface IsolatedBuildTask {

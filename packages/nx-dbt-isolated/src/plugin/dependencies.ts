@@ -7,7 +7,7 @@ import {
   type ProjectConfiguration,
   type StaticDependency,
 } from '@nx/devkit';
-import { DBT_PROJECT_FILE, PACKAGE_FILES, parseDbtProject, parsePackageReferences } from '../core/dbt-project';
+import { DBT_PROJECT_FILE, PACKAGE_FILES, parseDbtProject, parsePackageReferences } from '../core/dbt/project';
 import type { DbtIsolatedPluginOptions } from './nodes';
 
 /**

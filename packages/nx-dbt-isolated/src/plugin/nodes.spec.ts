@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AggregateCreateNodesError, type CreateNodesContextV2 } from '@nx/devkit';
 import { workspaceDataDirectory } from '@nx/devkit/internal';
-import { parseDbtProject } from '../core/dbt-project';
+import { parseDbtProject } from '../core/dbt/project';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
 import { createNodes, dbtProjectNodes, normalizeOptions, userDbtProjectFiles } from './nodes';
 import { buildKeyVariable } from '../contract';
@@ -19,8 +19,8 @@ jest.mock('@nx/devkit/internal', () => {
   };
 });
 // Counted, to see which dbt_project.yml files the cache spares a parse.
-jest.mock('../core/dbt-project', () => {
-  const actual = jest.requireActual('../core/dbt-project');
+jest.mock('../core/dbt/project', () => {
+  const actual = jest.requireActual('../core/dbt/project');
   return { ...actual, parseDbtProject: jest.fn(actual.parseDbtProject) };
 });
 

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNodesFromFiles, type CreateNodesResult, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
 import { hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
-import { pluginVersion } from '../core/build-key';
-import { parseDbtProject } from '../core/dbt-project';
-import { PROFILES_FILE, targetsOfProfile } from '../core/profiles';
+import { pluginVersion } from '../core/cache/key';
+import { parseDbtProject } from '../core/dbt/project';
+import { PROFILES_FILE, targetsOfProfile } from '../core/dbt/profiles';
 import {
   buildKeyVariable,
   CLEAN_EXECUTOR,

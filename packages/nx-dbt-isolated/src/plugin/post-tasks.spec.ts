@@ -1,17 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCachedProjectGraph, type ProjectGraph, type TaskResult, type TaskResults } from '@nx/devkit';
-import { stageArtifacts } from '../core/artifacts';
-import { buildPaths, stagingDir } from '../core/dot-layout';
+import { stageArtifacts } from '../core/cache/staged-artifacts';
+import { buildPaths, stagingDir } from '../core/workspace/dot-layout';
 import { buildRecord } from '../core/testing/build-record';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
 import { postTasksExecution } from './post-tasks';
-import { claimRestored } from '../core/claims';
-import { UserError } from '../core/errors';
+import { claimRestored } from '../core/warehouse/claims';
+import { UserError } from '../core/workspace/errors';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
-// The warehouse side of a restore is claims.ts's (claims.warehouse.spec.ts, e2e/tests/clones.e2e.ts).
-jest.mock('../core/claims', () => ({ claimRestored: jest.fn(async () => undefined) }));
+// The warehouse side of a restore is warehouse/claims.ts's (warehouse/claims.warehouse.spec.ts, e2e/tests/clones.e2e.ts).
+jest.mock('../core/warehouse/claims', () => ({ claimRestored: jest.fn(async () => undefined) }));
 const claim = jest.mocked(claimRestored);
 
 jest.mock('@nx/devkit', () => ({

@@ -1,8 +1,8 @@
 import { readCachedProjectGraph, type PostTasksExecution, type TaskResult } from '@nx/devkit';
 import { homedir } from 'node:os';
-import { installStagedArtifacts, removeStaged } from '../core/artifacts';
-import { claimRestored } from '../core/claims';
-import { errorMessage, UserError } from '../core/errors';
+import { installStagedArtifacts, removeStaged } from '../core/cache/staged-artifacts';
+import { claimRestored } from '../core/warehouse/claims';
+import { errorMessage, UserError } from '../core/workspace/errors';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 'remote-cache']);
@@ -10,8 +10,8 @@ const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 
 /**
  * After a cache hit Nx has restored `.dot/cache/<project>`; this puts the artifacts of the build
  * keyed by the preTasksExecution hook where a build of that commit keeps them,
- * `.dot/<short_hash>/<project>/<target>/target`, and claims it in the warehouse (claims.ts).
- * Then, Nx having cached every task of the run, it removes what the run staged (artifacts.ts).
+ * `.dot/<short_hash>/<project>/<target>/target`, and claims it in the warehouse (warehouse/claims.ts).
+ * Then, Nx having cached every task of the run, it removes what the run staged (cache/staged-artifacts.ts).
  */
 export const postTasksExecution: PostTasksExecution = async (_options, context) => {
   const results = Object.values(context.taskResults);

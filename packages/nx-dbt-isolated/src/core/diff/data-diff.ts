@@ -1,4 +1,4 @@
-import { quoteIdentifier, quoteLiteral } from '../warehouse-sql';
+import { quoteIdentifier, quoteLiteral } from '../warehouse/sql';
 import type { ModelToCompare, RelationRef } from './manifest-diff';
 import type { ColumnChanges, ColumnType, Comparison, DataDiff, RowCounts } from './types';
 

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from '../workspace/errors';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
 import { thrown } from '../testing/thrown';
-import { compareManifests, modelsToCompare, readManifest, type DiffManifest, type ManifestNode } from './manifest-diff';
+import type { ManifestNode } from '../dbt/artifacts';
+import { compareManifests, modelsToCompare, readManifest, type DiffManifest } from './manifest-diff';
 
 function node(resourceType: string, name: string, checksum: string, extra: Partial<ManifestNode> = {}): ManifestNode {
   return {

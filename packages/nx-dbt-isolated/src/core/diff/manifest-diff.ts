@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors';
+import type { ManifestNode } from '../dbt/artifacts';
+import { UserError } from '../workspace/errors';
 import type { ChangeKind, NodeChanges } from './types';
 
 /** The parts of dbt's manifest.json that a diff reads. */
@@ -7,21 +8,6 @@ export interface DiffManifest {
   nodes: Record<string, ManifestNode>;
   child_map: Record<string, string[]>;
   parent_map: Record<string, string[]>;
-}
-
-export interface ManifestNode {
-  unique_id: string;
-  resource_type: string;
-  name: string;
-  alias?: string | null;
-  schema: string;
-  checksum?: { checksum: string };
-  config?: { materialized?: string };
-  /** Generic tests: which one, and its arguments. */
-  test_metadata?: { name: string; kwargs?: { column_name?: string } };
-  column_name?: string | null;
-  /** Tests: the model they test. */
-  attached_node?: string | null;
 }
 
 export interface ManifestChanges extends NodeChanges {

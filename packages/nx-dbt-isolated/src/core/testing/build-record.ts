@@ -1,4 +1,4 @@
-import type { BuildRecord } from '../records';
+import type { BuildRecord } from '../build/records';
 
 /** A succeeded build of `analytics` at commit abcd1234…, with `overrides` applied. */
 export function buildRecord(overrides: Partial<BuildRecord> = {}): BuildRecord {

@@ -1,7 +1,7 @@
 /** Test-only helper: a connection through the workspace's real dbt to a warehouse of the tests. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WarehouseConnection } from '../operation';
+import type { WarehouseConnection } from '../dbt/operation';
 
 const DBT = join(__dirname, '..', '..', '..', '..', '..', '.venv', 'bin', 'dbt');
 

@@ -1,6 +1,6 @@
 /**
  * Test-only helper: a dbt that answers the schema-drop operation, and the claims release of
- * claims.ts as a warehouse holding no claims table would, from a JSON list of schemas; any other
+ * warehouse/claims.ts as a warehouse holding no claims table would, from a JSON list of schemas; any other
  * SQL gets no rows.
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';

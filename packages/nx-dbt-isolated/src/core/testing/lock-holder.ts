@@ -1,5 +1,5 @@
 /**
- * Test-only: another process that takes a lock and a lease through core/lock.ts (run by
+ * Test-only: another process that takes a lock and a lease through core/workspace/lock.ts (run by
  * ts-node) and holds them until it is killed, for the tests that stop or kill their owner.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,7 +20,7 @@ export function startLockHolder(
   holder: string,
 ): Promise<LockHolderProcess> {
   const script = `
-    const { withLock, holdLease } = require(${JSON.stringify(join(__dirname, '..', 'lock.ts'))});
+    const { withLock, holdLease } = require(${JSON.stringify(join(__dirname, '..', 'workspace', 'lock.ts'))});
     holdLease(process.argv[3], process.argv[4]).then(() =>
       withLock(process.argv[1], process.argv[2], () => {
         process.stdout.write('held\\n');

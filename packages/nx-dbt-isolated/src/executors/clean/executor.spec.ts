@@ -1,10 +1,10 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { executeClean, existingSchemas, planClean, type CleanPlan, type CleanRequest } from '../../core/clean';
+import { executeClean, existingSchemas, planClean, type CleanPlan, type CleanRequest } from '../../core/clean/clean';
 import { buildRecord } from '../../core/testing/build-record';
 import executor from './executor';
 import { DBT_TARGET_FROM_CLI } from '../../contract';
 
-jest.mock('../../core/clean');
+jest.mock('../../core/clean/clean');
 const plan = jest.mocked(planClean);
 const execute = jest.mocked(executeClean);
 const look = jest.mocked(existingSchemas);

@@ -1,7 +1,7 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { executeClean, existingSchemas, planClean, type CleanRequest } from '../../core/clean';
-import { cleanSelector } from '../../core/clean-policy';
-import { UserError, errorMessage } from '../../core/errors';
+import { executeClean, existingSchemas, planClean, type CleanRequest } from '../../core/clean/clean';
+import { cleanSelector } from '../../core/clean/policy';
+import { UserError, errorMessage } from '../../core/workspace/errors';
 import { outcomeLines, planTable } from './plan-table';
 import type { CleanExecutorOptions } from './schema';
 import { DBT_TARGET_FROM_CLI } from '../../contract';

@@ -1,4 +1,4 @@
-import type { CleanOutcome, PlannedBuild } from '../../core/clean';
+import type { CleanOutcome, PlannedBuild } from '../../core/clean/clean';
 import { buildRecord } from '../../core/testing/build-record';
 import { outcomeLines, planTable } from './plan-table';
 

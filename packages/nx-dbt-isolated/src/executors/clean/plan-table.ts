@@ -1,5 +1,5 @@
-import { lastUsed } from '../../core/clean-policy';
-import type { CleanOutcome, CleanPlan, PlannedBuild } from '../../core/clean';
+import { lastUsed } from '../../core/clean/policy';
+import type { CleanOutcome, CleanPlan, PlannedBuild } from '../../core/clean/clean';
 
 export interface PlanView {
   project: string;

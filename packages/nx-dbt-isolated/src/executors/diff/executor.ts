@@ -4,8 +4,8 @@ import { dirname, join, relative } from 'node:path';
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { diffCommits } from '../../core/diff/diff-commits';
 import { renderMarkdown, renderTable } from '../../core/diff/report';
-import { UserError, errorMessage } from '../../core/errors';
-import { buildThroughNx } from '../../plugin/build-through-nx';
+import { UserError, errorMessage } from '../../core/workspace/errors';
+import { buildThroughNx } from '../shared/build-through-nx';
 import type { DiffExecutorOptions } from './schema';
 import { DBT_TARGET_FROM_CLI } from '../../contract';
 

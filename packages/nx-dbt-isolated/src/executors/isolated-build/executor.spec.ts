@@ -1,6 +1,6 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build';
-import { UserError } from '../../core/errors';
+import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build/run-build';
+import { UserError } from '../../core/workspace/errors';
 import executor from './executor';
 import {
   buildKeyVariable,
@@ -10,7 +10,7 @@ import {
   REF_FROM_CLI,
 } from '../../contract';
 
-jest.mock('../../core/build');
+jest.mock('../../core/build/run-build');
 const build = jest.mocked(isolatedBuild);
 
 const context = {

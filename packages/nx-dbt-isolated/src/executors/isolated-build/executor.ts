@@ -1,10 +1,10 @@
 import { homedir } from 'node:os';
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build';
-import { buildSummary, summaryLines } from '../../core/build-summary';
-import { UserError, errorMessage } from '../../core/errors';
+import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build/run-build';
+import { buildSummary, summaryLines } from '../../core/build/summary';
+import { UserError, errorMessage } from '../../core/workspace/errors';
 import { asList } from '../../plugin/build-keys';
-import { buildThroughNx } from '../../plugin/build-through-nx';
+import { buildThroughNx } from '../shared/build-through-nx';
 import type { IsolatedBuildExecutorOptions } from './schema';
 import {
   buildKeyVariable,

@@ -1,4 +1,4 @@
-import type { DbtCommand } from '../../core/dbt';
+import type { DbtCommand } from '../../core/dbt/args';
 
 export interface IsolatedBuildExecutorOptions {
   /** A number when Nx read a short sha made of digits only. */

@@ -1,5 +1,5 @@
 import { planLines } from './executor';
-import type { PromoteResult } from '../../core/promote-commit';
+import type { PromoteResult } from '../../core/promote/promote-commit';
 
 const result = {
   build: { record: { project: 'analytics', commit: 'abcd1234'.padEnd(40, '0'), target: 'dev' } },

@@ -1,8 +1,8 @@
 import { homedir } from 'node:os';
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { UserError, errorMessage } from '../../core/errors';
-import { promoteCommit, type PromoteResult } from '../../core/promote-commit';
-import { buildThroughNx } from '../../plugin/build-through-nx';
+import { UserError, errorMessage } from '../../core/workspace/errors';
+import { promoteCommit, type PromoteResult } from '../../core/promote/promote-commit';
+import { buildThroughNx } from '../shared/build-through-nx';
 import type { PromoteExecutorOptions } from './schema';
 import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../contract';
 

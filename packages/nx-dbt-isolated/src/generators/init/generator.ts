@@ -1,7 +1,7 @@
 import { formatFiles, logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { findDbt } from '../../core/dbt';
-import { DOT_FOLDER } from '../../core/dot-layout';
-import { UserError } from '../../core/errors';
+import { findDbt } from '../../core/dbt/executable';
+import { DOT_FOLDER } from '../../core/workspace/dot-layout';
+import { UserError } from '../../core/workspace/errors';
 import type { InitGeneratorOptions } from './schema';
 
 export const PLUGIN_NAME = 'nx-dbt-isolated';

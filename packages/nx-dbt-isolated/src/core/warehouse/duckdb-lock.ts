@@ -1,0 +1,24 @@
+import { locksDir } from '../workspace/dot-layout';
+import { ifStopped, withLock } from '../workspace/lock';
+import { duckDbFile, type WarehouseIdentity } from '../dbt/profiles';
+
+/**
+ * DuckDB lets one process open a database file for writing at a time, so whatever connects to a
+ * file (builds, diffs, promotions) takes turns; other warehouses take concurrent sessions and
+ * need no lock.
+ */
+export function withWarehouseLock<T>(
+  workspaceRoot: string,
+  warehouse: WarehouseIdentity,
+  reporter: { info(line: string): void },
+  work: () => Promise<T>,
+): Promise<T> {
+  const file = duckDbFile(warehouse);
+  if (!file) return work();
+  return withLock(locksDir(workspaceRoot), `duckdb-${file}`, work, {
+    onWait: (holder) =>
+      reporter.info(
+        `waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)${ifStopped(holder)}`,
+      ),
+  });
+}
