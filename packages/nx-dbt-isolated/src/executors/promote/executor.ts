@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { UserError, errorMessage } from '../../core/errors';
 import { promoteCommit, type PromoteResult } from '../../core/promote-commit';
 import { buildThroughNx } from '../../plugin/build-through-nx';
