@@ -52,7 +52,9 @@ interface InferenceTimes {
 
 async function main(): Promise<void> {
   const runs = runsFromArgs();
-  const plugin = pluginRevision();
+  // E2E_TARBALL may hold a plugin packed at another commit (the "before" run): it says which.
+  const packedAt = process.env.BENCH_PLUGIN_COMMIT;
+  const plugin = packedAt ? { commit: packedAt, modified: false } : pluginRevision();
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
   globalSetup();
   rmSync(ROOT, { recursive: true, force: true });
