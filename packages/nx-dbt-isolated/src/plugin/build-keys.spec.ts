@@ -3,7 +3,7 @@ import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/cache/key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
-import { isolatedBuildTasks, setBuildKeys, type IsolatedBuildTask } from './build-keys';
+import { isolatedBuildTasks, projectsRun, setBuildKeys, type IsolatedBuildTask } from './build-keys';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 describe('buildKeyVariable', () => {
@@ -57,6 +57,36 @@ describe('isolatedBuildTasks', () => {
     expect(summary(isolatedBuildTasks(graph, ['build-prod', 'build']))).toEqual(['analytics@prod']);
     expect(isolatedBuildTasks(graph, ['lint', 'build'])).toEqual([]);
     expect(isolatedBuildTasks(graph, [])).toEqual([]);
+  });
+
+  it('keeps only the projects given, when they are given', () => {
+    expect(summary(isolatedBuildTasks(graph, ['isolated-build'], undefined, ['finance']))).toEqual(['finance@-']);
+    expect(summary(isolatedBuildTasks(graph, undefined, undefined, ['analytics', 'unknown']))).toEqual([
+      'analytics@main',
+      'analytics@prod',
+    ]);
+  });
+});
+
+describe('projectsRun', () => {
+  const graphWith = (target: TargetConfiguration): ProjectGraph => ({
+    nodes: { analytics: { name: 'analytics', type: 'lib', data: { root: 'analytics', targets: { build: target } } } },
+    dependencies: {},
+  });
+  const plain = graphWith({ executor: ISOLATED_BUILD_EXECUTOR });
+
+  it('gives the projects the command line names', () => {
+    expect(projectsRun(plain, { projects: ['analytics'], targets: ['build'] })).toEqual(['analytics']);
+  });
+
+  it('gives undefined, every project, when the command line names none or its target depends on other tasks', () => {
+    expect(projectsRun(plain, { targets: ['build'] })).toBeUndefined();
+    expect(projectsRun(plain, { projects: ['analytics'] })).toBeUndefined();
+    const dependent = graphWith({ executor: ISOLATED_BUILD_EXECUTOR, dependsOn: ['^build'] });
+    expect(projectsRun(dependent, { projects: ['analytics'], targets: ['build'] })).toBeUndefined();
+    expect(projectsRun(graphWith({ dependsOn: [] }), { projects: ['analytics'], targets: ['build'] })).toEqual([
+      'analytics',
+    ]);
   });
 });
 

@@ -8,6 +8,7 @@ import { buildKey, UNCACHEABLE } from '../core/cache/key';
 import { parseDbtProject } from '../core/dbt/project';
 import { repositoryRoot, resolveCommit } from '../core/git/refs';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
+import type { RequestedTasks } from './command-line';
 
 export interface IsolatedBuildTask {
   project: string;
@@ -24,14 +25,19 @@ export interface IsolatedBuildTask {
   };
 }
 
-/** The isolated-build targets of the graph that the command runs (all of them if unknown). */
+/**
+ * The isolated-build targets of the graph that the command runs: of the projects given (all when
+ * undefined), the targets given (all when undefined).
+ */
 export function isolatedBuildTasks(
   graph: ProjectGraph,
   targets: string[] | undefined,
   configuration?: string,
+  projects?: string[],
 ): IsolatedBuildTask[] {
   const tasks: IsolatedBuildTask[] = [];
-  for (const node of Object.values(graph.nodes)) {
+  const nodes = projects ? projects.flatMap((name) => graph.nodes[name] ?? []) : Object.values(graph.nodes);
+  for (const node of nodes) {
     for (const [name, target] of Object.entries(node.data.targets ?? {})) {
       if (target.executor !== ISOLATED_BUILD_EXECUTOR) continue;
       if (targets && !targets.includes(name)) continue;
@@ -41,6 +47,20 @@ export function isolatedBuildTasks(
     }
   }
   return tasks;
+}
+
+/**
+ * The projects whose isolated builds the command runs, when the command line names them and no
+ * requested target depends on other tasks (those Nx alone resolves); otherwise undefined: all.
+ */
+export function projectsRun(graph: ProjectGraph, requested: Pick<RequestedTasks, 'projects' | 'targets'>) {
+  const { projects, targets } = requested;
+  if (!projects || !targets) return undefined;
+  const dependsOn = (project: string, target: string) => graph.nodes[project]?.data.targets?.[target]?.dependsOn;
+  const runsOthers = projects.some((project) =>
+    targets.some((target) => (dependsOn(project, target) ?? []).length > 0),
+  );
+  return runsOthers ? undefined : projects;
 }
 
 /** Options given on the command line, which override the target's as they do for the executor. */

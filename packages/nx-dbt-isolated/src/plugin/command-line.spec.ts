@@ -62,6 +62,13 @@ describe('requestedTasks', () => {
     expect(requestedTasks(argv('run-many', '-t', 'isolated-build', '--exclude=finance')).exclude).toBeUndefined();
   });
 
+  it('reads the project of nx run, and none for run-many and affected', () => {
+    expect(requestedTasks(argv('run', 'analytics:isolated-build:prod')).projects).toEqual(['analytics']);
+    expect(requestedTasks(argv('finance:isolated-build', '--ref=main')).projects).toEqual(['finance']);
+    expect(requestedTasks(argv('run-many', '-t', 'isolated-build', '-p', 'analytics')).projects).toBeUndefined();
+    expect(requestedTasks(argv('affected', '-t', 'isolated-build')).projects).toBeUndefined();
+  });
+
   it('does not claim to know the targets of a command line it does not understand', () => {
     expect(requestedTasks(argv('run', '--project', 'analytics', '--target', 'isolated-build')).targets).toBeUndefined();
     expect(requestedTasks(argv('show', 'projects')).targets).toBeUndefined();

@@ -2,6 +2,8 @@
 export interface RequestedTasks {
   /** Nx target names the command runs; undefined when the command line is not understood. */
   targets?: string[];
+  /** The projects `nx run project:target` names; undefined for run-many and affected. */
+  projects?: string[];
   /** `--ref` given on the command line. */
   ref?: string;
   /** `--deferTo` given on the command line: the base of a slim build. */
@@ -29,10 +31,11 @@ export function requestedTasks(argv: string[]): RequestedTasks {
   const dbtExecutable = valueOf(args, ['--dbtExecutable', '--dbt-executable']);
   const runOne = args[0] === 'run' ? args[1] : args[0];
   if (runOne?.includes(':')) {
-    const [, target, positionalConfiguration] = runOne.split(':');
+    const [project, target, positionalConfiguration] = runOne.split(':');
     const exclude = valuesOf(args, ['--exclude']);
     return {
       targets: [target],
+      projects: [project],
       ref,
       deferTo,
       dbtTarget: valueOf(args, ['--target', '-t']),

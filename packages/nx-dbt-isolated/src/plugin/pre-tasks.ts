@@ -1,11 +1,12 @@
 import { readCachedProjectGraph, type PreTasksExecution } from '@nx/devkit';
-import { isolatedBuildTasks, setBuildKeys } from './build-keys';
+import { isolatedBuildTasks, projectsRun, setBuildKeys } from './build-keys';
 import { requestedTasks } from './command-line';
 import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, KEYED_AT, REF_FROM_CLI, RUN_ID } from '../contract';
 
 /**
- * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets each isolated build's key,
- * so that Nx's cache entry is the commit's, not the branch name's.
+ * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets the key of each isolated
+ * build the command runs (only those: keying reads git and files), so that Nx's cache entry is
+ * the commit's, not the branch name's.
  */
 export const preTasksExecution: PreTasksExecution = async (_options, context) => {
   const requested = requestedTasks(context.argv);
@@ -15,7 +16,9 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
   if (requested.exclude !== undefined) process.env[EXCLUDE_FROM_CLI] = JSON.stringify(requested.exclude);
   process.env[KEYED_AT] = new Date().toISOString();
   process.env[RUN_ID] = context.id;
-  const tasks = isolatedBuildTasks(cachedGraph(), requested.targets, requested.configuration);
+  const graph = cachedGraph();
+  const projects = projectsRun(graph, requested);
+  const tasks = isolatedBuildTasks(graph, requested.targets, requested.configuration, projects);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };
 

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { stageArtifacts } from '../cache/staged-artifacts';
 import { buildHold } from '../warehouse/claims';
 import { markRebuilt } from '../cache/key-marks';
 import { buildSummary, writeBuildSummary } from './summary';
-import { buildKey, keyedBeforeRebuild, keyMismatchError, UNCACHEABLE } from '../cache/key';
+import { buildKey, keyedBeforeRebuild, keyMismatchError, UNCACHEABLE, type KeyInputs } from '../cache/key';
 import { ensureCheckout, type Checkout, type LeasedCheckout } from '../git/checkout';
 import { removeUnrecordedCheckouts } from '../clean/leftovers';
 import { declaresPackages, DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from '../dbt/project';
@@ -26,7 +26,7 @@ import { readJson, writeJsonAtomically } from '../workspace/files';
 import { buildPaths, ensureDotFolder, locksDir, type BuildPaths } from '../workspace/dot-layout';
 import { BuildInterrupted, UserError, errorMessage } from '../workspace/errors';
 import { ifStopped, withLock } from '../workspace/lock';
-import { duckDbFile, isolateProfile, PROFILES_FILE, profilesFileFor, type IsolatedProfile } from '../dbt/profiles';
+import { duckDbFile, isolateProfile, PROFILES_FILE, readProfilesFile, type IsolatedProfile } from '../dbt/profiles';
 import { repositoryRoot, resolveCommit, submoduleHolding } from '../git/refs';
 import {
   buildLockName,
@@ -135,14 +135,22 @@ async function buildInCheckout(
     );
   }
   const baseCommit = await deferralCommit(request, checkedOut);
-  if (request.expectedKey !== undefined) verifyKey(request, commit, dbtProject.profile, baseCommit);
-  const profile = isolatedProfileFor(request, dbtProject.profile, checkout.buildId, workingProjectDir);
+  // Read once: the key, the generated profile and dbt's failure messages all use them.
+  const keyInputs: KeyInputs = { profiles: readProfilesFile(request), dbt };
+  if (request.expectedKey !== undefined) verifyKey(request, keyInputs, commit, dbtProject.profile, baseCommit);
+  const profile = isolatedProfileFor(
+    request,
+    keyInputs.profiles,
+    dbtProject.profile,
+    checkout.buildId,
+    workingProjectDir,
+  );
   const paths = buildPaths(request.workspaceRoot, checkout.buildId, request.project, profile.target);
   // Two builds of one commit, project and target would share this folder and these schemas.
   return withLock(
     locksDir(request.workspaceRoot),
     buildLockName(commit, request.project, profile.target),
-    () => reuseOrRunBuild({ request, reporter, dbt, checkedOut, dbtProject, profile, paths, baseCommit }),
+    () => reuseOrRunBuild({ request, reporter, dbt, keyInputs, checkedOut, dbtProject, profile, paths, baseCommit }),
     {
       onWait: (holder) =>
         reporter.info(`waiting for another build of ${request.project} at this commit to finish${ifStopped(holder)}`),
@@ -154,6 +162,7 @@ interface BuildContext {
   request: IsolatedBuildRequest;
   reporter: Reporter;
   dbt: string;
+  keyInputs: KeyInputs;
   checkedOut: ProjectCheckout;
   dbtProject: DbtProjectFile;
   profile: IsolatedProfile;
@@ -251,7 +260,7 @@ async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
     );
     const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
     reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.parsed || clock.started)})`);
-    const failure = { profilesFile: profilesFileFor(request), dbtTarget: profile.target, ref: request.ref };
+    const failure = { profilesFile: context.keyInputs.profiles.file, dbtTarget: profile.target, ref: request.ref };
     const cause =
       exit.code === 0 || exit.interrupted ? undefined : knownDbtFailure(dbtLogSince(paths.logPath, logMark), failure);
     if (cause && !exit.parsed) throw cause;
@@ -377,17 +386,25 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
   });
 }
 
-function keyRequest(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string) {
+function keyRequest(
+  request: IsolatedBuildRequest,
+  inputs: KeyInputs,
+  commit: string,
+  profile: string,
+  deferTo?: string,
+) {
   const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
-  return { ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude };
+  return { ...request, inputs, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude };
 }
 
-function keyOf(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): string {
-  return buildKey(keyRequest(request, commit, profile, deferTo));
-}
-
-function verifyKey(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string): void {
-  const keyed = keyRequest(request, commit, profile, deferTo);
+function verifyKey(
+  request: IsolatedBuildRequest,
+  inputs: KeyInputs,
+  commit: string,
+  profile: string,
+  deferTo?: string,
+): void {
+  const keyed = keyRequest(request, inputs, commit, profile, deferTo);
   const key = buildKey(keyed);
   const bothUncacheable = key.startsWith(UNCACHEABLE) && request.expectedKey?.startsWith(UNCACHEABLE);
   if (key === request.expectedKey || bothUncacheable) return;
@@ -401,13 +418,13 @@ function verifyKey(request: IsolatedBuildRequest, commit: string, profile: strin
  * build is hashed under instead (the rebuild is in it), and that build reuses it (reuse.ts).
  */
 function keepForCache(
-  { request, paths, profile, checkedOut, dbtProject, baseCommit }: BuildContext,
+  { request, keyInputs, paths, profile, checkedOut, dbtProject, baseCommit }: BuildContext,
   record: BuildRecord,
 ) {
   const file = duckDbFile(profile.warehouse);
   if (file) rememberDuckDbFile(request.workspaceRoot, file);
   if (request.rebuild) {
-    record.key = keyOf(request, checkedOut.commit, dbtProject.profile!, baseCommit);
+    record.key = buildKey(keyRequest(request, keyInputs, checkedOut.commit, dbtProject.profile!, baseCommit));
     return;
   }
   stageArtifacts(request.workspaceRoot, paths, record, request.expectedKey!, request.runId);
@@ -513,14 +530,13 @@ function newRecord(
 
 function isolatedProfileFor(
   request: IsolatedBuildRequest,
+  profiles: KeyInputs['profiles'],
   profileName: string,
   buildId: string,
   workingProjectDir: string,
 ): IsolatedProfile {
-  const file = profilesFileFor(request);
   return isolateProfile({
-    text: readFileSync(file, 'utf8'),
-    file,
+    ...profiles,
     profile: profileName,
     target: request.target ?? (request.env.DBT_TARGET || undefined),
     suffix: buildId,

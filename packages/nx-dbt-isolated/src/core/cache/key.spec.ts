@@ -6,6 +6,7 @@ import {
   keyedBeforeRebuild,
   installedDbtPackages,
   keyMismatchError,
+  readKeyInputs,
   UNCACHEABLE,
   type BuildKeyRequest,
 } from './key';
@@ -47,6 +48,16 @@ describe('buildKey', () => {
 
   const editProfiles = (from: string, to: string) =>
     writeFiles(workspaceRoot, { 'analytics/profiles.yml': PROFILES.replace(from, to) });
+
+  it('uses the profiles.yml and dbt handed on instead of finding and reading them', () => {
+    const inputs = readKeyInputs(request);
+    expect(inputs.profiles).toEqual({ file: join(workspaceRoot, 'analytics', 'profiles.yml'), text: PROFILES });
+    expect(buildKey({ ...request, inputs })).toBe(buildKey(request));
+    const elsewhere = { ...inputs, profiles: { ...inputs.profiles, text: PROFILES.replace('dev_me', 'dev_you') } };
+    expect(buildKey({ ...request, inputs: elsewhere })).not.toBe(buildKey(request));
+    editProfiles('dev_me', 'dev_you');
+    expect(buildKey(request)).toBe(buildKey({ ...request, inputs: elsewhere }));
+  });
 
   it('is a sha-256 in hex, the same on every call', () => {
     const key = buildKey(request);

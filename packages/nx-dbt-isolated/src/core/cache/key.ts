@@ -5,7 +5,7 @@ import { earlierRebuiltTokens, rebuiltToken, schemasDroppedAt, schemasDroppedTok
 import { dbtPython, findDbt } from '../dbt/executable';
 import { UserError } from '../workspace/errors';
 import { readdirOrEmpty } from '../workspace/files';
-import { profilesFileFor } from '../dbt/profiles';
+import { readProfilesFile } from '../dbt/profiles';
 import { warehouseLocations } from './warehouse-token';
 
 export interface BuildKeyRequest {
@@ -30,6 +30,24 @@ export interface BuildKeyRequest {
    * that leaves nodes out would otherwise share the full build's cache entry.
    */
   exclude?: string[];
+  /** What the key reads besides git, when the caller has it already; read here when absent. */
+  inputs?: KeyInputs;
+}
+
+/** The files a key reads, found and read once by a caller that needs them too. */
+export interface KeyInputs {
+  /** The user's profiles.yml: where it is and its text. */
+  profiles: { file: string; text: string };
+  /** The dbt that runs the build. */
+  dbt: string;
+}
+
+/** Finds and reads what buildKey reads besides git. */
+export function readKeyInputs(request: BuildKeyRequest): KeyInputs {
+  return {
+    profiles: readProfilesFile(request),
+    dbt: findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH),
+  };
 }
 
 /** Prefix of a key that matches nothing: the build cannot be keyed and must not be cached. */
@@ -47,10 +65,10 @@ export function buildKey(
   rebuilt: string | null = rebuiltToken(request.workspaceRoot, request.project, request.commit) ?? null,
 ): string {
   const workingProjectDir = join(request.workspaceRoot, request.projectRoot);
-  const profilesFile = profilesFileFor(request);
+  const { profiles, dbt } = request.inputs ?? readKeyInputs(request);
   const locations = warehouseLocations({
-    profilesText: readFileSync(profilesFile, 'utf8'),
-    profilesFile,
+    profilesText: profiles.text,
+    profilesFile: profiles.file,
     projectDir: workingProjectDir,
     workspaceRoot: request.workspaceRoot,
     env: request.env,
@@ -58,7 +76,6 @@ export function buildKey(
     target: request.dbtTarget,
   });
   if (locations === undefined) return `${UNCACHEABLE}-${randomUUID()}`;
-  const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
   const parts = {
     version: 1,
     commit: request.commit,

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { Document, parseDocument } from 'yaml';
@@ -57,6 +57,12 @@ export function profilesFileFor(request: ProfilesFileRequest): string {
     homeDir: request.homeDir,
   });
   return join(dir, PROFILES_FILE);
+}
+
+/** The user's profiles.yml that `profilesFileFor` finds, read: where it is and its text. */
+export function readProfilesFile(request: ProfilesFileRequest): { file: string; text: string } {
+  const file = profilesFileFor(request);
+  return { file, text: readFileSync(file, 'utf8') };
 }
 
 /** Writes a build's generated profiles.yml, readable by its owner only: it may name secrets' variables. */

@@ -1,4 +1,5 @@
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { executeClean, existingSchemas, planClean, type CleanRequest } from '../../core/clean/clean';
 import { cleanSelector } from '../../core/clean/policy';
 import { UserError, errorMessage } from '../../core/workspace/errors';

@@ -1,7 +1,8 @@
 import { homedir } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { diffCommits } from '../../core/diff/diff-commits';
 import { renderMarkdown, renderTable } from '../../core/diff/report';
 import { UserError, errorMessage } from '../../core/workspace/errors';

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build/run-build';
 import { buildSummary, summaryLines } from '../../core/build/summary';
 import { UserError, errorMessage } from '../../core/workspace/errors';

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { promoteCommit, type PromoteResult } from '../../core/promote/promote-commit';
 import { buildThroughNx } from '../shared/build-through-nx';
