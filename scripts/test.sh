@@ -20,7 +20,10 @@ step() {
 step "format (prettier)" npx prettier --check --log-level=warn .
 step "lint (eslint)" npx eslint --max-warnings=0 .
 step "types (tsc)" npm run --silent typecheck
-step "unit tests" npx jest --config packages/nx-dbt-isolated/jest.config.ts --json --outputFile=test-results/unit.json
+# Two workers: on two cores jest would run in band, one spec at a time waiting on its dbt, git or
+# PostgreSQL, which leaves a core idle for most of the warehouse specs.
+step "unit tests" npx jest --config packages/nx-dbt-isolated/jest.config.ts --maxWorkers=2 --json \
+  --outputFile=test-results/unit.json
 # The end-to-end suite (ADR 28): every file on Nx 23.2.1 (the repository's own), the files of
 # e2e/nx-versions.json on Nx 24.0.6 too, each version with its own template install, spread over
 # two runs side by side. Each test's start and end show as it happens; jest's output follows.
