@@ -1,18 +1,36 @@
-// Prints 'tests: N passed, N failed' from jest's --json result files. A suite that could not
-// run (no result file, or a suite that failed to load) counts as one failed test.
+// Prints each failing test (its run, suite and name), then 'tests: N passed, N failed' from jest's
+// --json result files, as the last line (.ci/run reads it). A suite that could not run (no result
+// file, or a suite that failed to load) counts as one failed test.
 const { existsSync, readFileSync } = require('node:fs');
+const { basename, relative } = require('node:path');
+
+/** The failing tests of one result file, as lines naming the run, the suite and the test. */
+function failuresOf(run, results) {
+  return results.testResults.flatMap((suite) => {
+    const where = `${run}: ${relative(process.cwd(), suite.name)}`;
+    const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed');
+    const lines = failed.map((test) => `  ${where} › ${test.fullName}`);
+    return suite.testExecError || (suite.status === 'failed' && failed.length === 0)
+      ? [`  ${where}: failed outside its tests (it could not load, or a hook failed)`, ...lines]
+      : lines;
+  });
+}
 
 let passed = 0;
 let failed = 0;
+const failures = [];
 for (const file of process.argv.slice(2)) {
+  const run = basename(file, '.json');
   if (!existsSync(file)) {
-    console.error(`no test results in ${file}: that run did not finish`);
+    failures.push(`  ${run}: no test results in ${file}: that run did not finish`);
     failed += 1;
     continue;
   }
   const results = JSON.parse(readFileSync(file, 'utf8'));
   passed += results.numPassedTests;
   failed += results.numFailedTests + results.numRuntimeErrorTestSuites;
+  failures.push(...failuresOf(run, results));
 }
+if (failures.length > 0) console.log(['failing:', ...failures].join('\n'));
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 ? 1 : 0;

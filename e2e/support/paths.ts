@@ -8,6 +8,7 @@ export const TEMPLATE_DIR = process.env.E2E_TEMPLATE_DIR ?? join(REPO_ROOT, 'tmp
 export const NX_VERSION = process.env.E2E_NX_VERSION ?? '23.2.1';
 /**
  * The fixtures' commit author. Nx keys its per-user cache on a repository's first commit, so
- * the suites of two Nx versions running side by side must never make the same commit.
+ * runs side by side (two Nx versions, or two runs of one: scripts/e2e-run.js sets E2E_RUN) must
+ * never make the same commit.
  */
-export const FIXTURE_AUTHOR = `Fixture Author (Nx ${NX_VERSION})`;
+export const FIXTURE_AUTHOR = `Fixture Author (Nx ${NX_VERSION}, ${process.env.E2E_RUN ?? 'e2e'})`;

@@ -222,12 +222,15 @@ describe.each(WAREHOUSES)('compareData on $name', ({ open, types }) => {
   let calls: string[][];
   let run: QueryRunner;
 
-  beforeEach(async () => {
+  // compareData only reads: one warehouse with the fixtures serves every test of the describe.
+  beforeAll(async () => {
     const prefix = specSchemaPrefix();
     baseSchema = `${prefix}_base`;
     headSchema = `${prefix}_head`;
     warehouse = await open();
     await warehouse.run([...fixtureStatements(baseSchema, 'base'), ...fixtureStatements(headSchema, 'head')]);
+  }, 60_000);
+  beforeEach(() => {
     calls = [];
     run = (queries) => {
       calls.push(queries);
@@ -235,10 +238,10 @@ describe.each(WAREHOUSES)('compareData on $name', ({ open, types }) => {
     };
   });
 
-  afterEach(async () => {
+  afterAll(async () => {
     await warehouse.run([`drop schema "${baseSchema}" cascade`, `drop schema "${headSchema}" cascade`]);
     await warehouse.close();
-  });
+  }, 60_000);
 
   it.each(FIXTURES.map((fixture) => [fixture.name, fixture] as const))('compares %s', async (name, fixture) => {
     const [diff] = await compareData([modelOf(fixture, baseSchema, headSchema)], run);

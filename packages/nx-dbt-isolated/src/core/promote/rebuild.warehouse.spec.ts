@@ -100,7 +100,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
     for (const schema of await schemas()) await client.query(`drop schema "${schema}" cascade`);
     await client.end();
     removeDir(dir);
-  });
+  }, 60_000);
 
   it('moves the generation aside while dbt runs, then switches the views to the new one and drops the old', async () => {
     const during: unknown[] = [];

@@ -57,12 +57,12 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
     dir = makeTempDir();
     connection = postgresConnection(dir, prefix);
     await client.connect();
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const schema of await schemasNow(prefix)) await client.query(`drop schema "${schema}" cascade`);
     await client.end();
     removeDir(dir);
-  });
+  }, 60_000);
 
   it('keeps the schemas while another workspace claims them, and drops them once the last claim goes', async () => {
     const schema = nextSchema();

@@ -52,12 +52,12 @@ describe('a transaction on PostgreSQL, through dbt', () => {
     dir = makeTempDir();
     connection = postgresConnection(dir, schema);
     await client.connect();
-  });
+  }, 60_000);
   afterAll(async () => {
     await client.query(`drop schema if exists ${schema} cascade`);
     await client.end();
     removeDir(dir);
-  });
+  }, 60_000);
 
   it('shows another session none of its statements before the commit, then all of them', async () => {
     const statements = [

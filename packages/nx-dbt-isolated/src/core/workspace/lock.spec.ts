@@ -148,7 +148,7 @@ describe('locks and leases of other processes', () => {
     }
     holder = undefined;
     removeDir(dir);
-  });
+  }, 30_000);
 
   const lockFile = (name: string) => join(dir, `${safeLockName(name)}.lock`);
   const leaseFile = (name: string) => join(leases, `${name}.${randomUUID()}.lease`);
