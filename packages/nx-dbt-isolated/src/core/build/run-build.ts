@@ -16,7 +16,8 @@ import {
   type DbtCommand,
   type DbtSelection,
 } from '../dbt/args';
-import { dbtEnvironment, runDbt, stoppingGracefully, type DbtExit } from '../dbt/process';
+import { dbtEnvironment, runDbt, type DbtExit } from '../dbt/process';
+import { stoppingGracefully } from '../workspace/stop';
 import { findDbt, requirePythonDbt } from '../dbt/executable';
 import { runDbtParsedFirst } from '../dbt/parse-then-run';
 import { schemasInManifest, summarizeRunResults, type WriteOptions } from '../dbt/artifacts';

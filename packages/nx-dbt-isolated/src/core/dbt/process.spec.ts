@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dbtEnvironment, runDbt, stoppingGracefully } from './process';
+import { dbtEnvironment, runDbt } from './process';
+import { stoppingGracefully } from '../workspace/stop';
 import { makeTempDir, removeDir } from '../testing/git-repo';
 
 describe('dbtEnvironment', () => {

@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import { UserError } from '../workspace/errors';
+import { listenForStop, stopListening, stopRequested, whenStopped } from '../workspace/stop';
 import { INSTALL_HINT } from './executable';
 
 /**
@@ -29,58 +30,20 @@ export function runDbt(executable: string, args: string[], cwd: string, env: Nod
   return startForwardingSignals(executable, args, { cwd, env, stdio: 'inherit' }).exited;
 }
 
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-/** The dbt processes started here that still run: a stop signal is passed on to each. */
-const runningDbt = new Set<ChildProcess>();
-/** Scopes listening for a stop signal: each running dbt and each `stoppingGracefully` call. */
-let listeningScopes = 0;
-let stopRequested = false;
-
-function passOnStop(signal: NodeJS.Signals): void {
-  stopRequested = true;
-  runningDbt.forEach((child) => child.kill(signal));
-}
-
-function listenForStop(): void {
-  if (listeningScopes++ > 0) return;
-  stopRequested = false;
-  STOP_SIGNALS.forEach((signal) => process.on(signal, passOnStop));
-}
-
-function stopListening(): void {
-  if (--listeningScopes > 0) return;
-  STOP_SIGNALS.forEach((signal) => process.off(signal, passOnStop));
-}
-
-/**
- * Runs `work` with Ctrl-C and SIGTERM caught for all of it, not only while dbt runs: Nx sends both
- * signals, at moments of its own, and one that came after dbt had exited would end this process
- * before `work` wrote its record and released its locks. A signal is passed on to the dbt then
- * running; once one came, no dbt starts again here (its run reports `interrupted` at once).
- */
-export async function stoppingGracefully<T>(work: () => Promise<T>): Promise<T> {
-  listenForStop();
-  try {
-    return await work();
-  } finally {
-    stopListening();
-  }
-}
-
 /**
  * Starts `executable` with Ctrl-C and SIGTERM passed on to it; `exited` settles once it has
- * exited. After a stop signal in a `stoppingGracefully` scope nothing starts: `child` is undefined.
+ * exited. After a stop signal in a `stoppingGracefully` scope (workspace/stop.ts) nothing starts: `child` is undefined.
  */
 export function startForwardingSignals(executable: string, args: string[], options: SpawnOptions) {
   listenForStop();
-  if (stopRequested) {
+  if (stopRequested()) {
     stopListening();
     return { child: undefined, exited: Promise.resolve<DbtExit>({ code: null, signal: null, interrupted: true }) };
   }
   const child = spawn(executable, args, options);
-  runningDbt.add(child);
+  const forgetChild = whenStopped((signal) => child.kill(signal));
   const done = () => {
-    runningDbt.delete(child);
+    forgetChild();
     stopListening();
   };
   const exited = new Promise<DbtExit>((resolvePromise, reject) => {
@@ -89,7 +52,7 @@ export function startForwardingSignals(executable: string, args: string[], optio
       reject(new UserError(`could not start dbt (${executable}): ${error.message}; ${INSTALL_HINT}.`));
     });
     child.on('close', (code, signal) => {
-      const interrupted = stopRequested;
+      const interrupted = stopRequested();
       done();
       resolvePromise({ code, signal, interrupted });
     });

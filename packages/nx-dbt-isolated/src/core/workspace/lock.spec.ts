@@ -13,6 +13,8 @@ import {
   safeLockName,
   type LockOwner,
 } from './lock';
+import { BuildInterrupted } from './errors';
+import { stoppingGracefully } from './stop';
 import { makeTempDir, removeDir } from '../testing/git-repo';
 import { startLockHolder, type LockHolderProcess } from '../testing/lock-holder';
 
@@ -38,6 +40,25 @@ describe('withLock', () => {
   let dir: string;
   beforeEach(() => (dir = makeTempDir()));
   afterEach(() => removeDir(dir));
+
+  it('gives up waiting once Ctrl-C or SIGTERM came in a stoppingGracefully scope, leaving the holder alone', async () => {
+    const holderGate = gate();
+    let waiting = false;
+    const holder = withLock(dir, 'build', () => holderGate.opened.then(() => 'held'));
+    const waiter = stoppingGracefully(() =>
+      withLock(dir, 'build', async () => 'should not run', { onWait: () => (waiting = true) }),
+    );
+    await until(() => waiting);
+    process.emit('SIGINT', 'SIGINT');
+    const stopped = await waiter.catch((error: unknown) => error);
+    expect(stopped).toBeInstanceOf(BuildInterrupted);
+    expect((stopped as Error).message).toBe(
+      'stopped by a signal during the wait for lock build; run the build again to finish it.',
+    );
+    holderGate.open();
+    await expect(holder).resolves.toBe('held');
+    expect(readdirSync(dir)).toEqual([]);
+  });
 
   it('returns what the work returns and leaves no lock behind', async () => {
     await expect(withLock(dir, 'build', async () => 42)).resolves.toBe(42);

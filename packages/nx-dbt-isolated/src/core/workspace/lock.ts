@@ -12,7 +12,8 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
-import { UserError } from './errors';
+import { BuildInterrupted, UserError } from './errors';
+import { stopRequested } from './stop';
 import { readdirOrEmpty } from './files';
 
 /** The process a lock or lease belongs to, as written in it (see ADR 19). */
@@ -66,6 +67,7 @@ export async function withLock<T>(
   let toldWaiting = false;
   let held: Held | undefined;
   while (!(held = tryToHold(file, name))) {
+    if (stopRequested()) throw new BuildInterrupted(`the wait for lock ${name}`);
     if (takeOverIfAbandoned(file)) continue;
     const holder = holderOf(file);
     if (!toldWaiting) onWait?.(holder);
