@@ -4,7 +4,7 @@
 // run; jest's own output goes to test-results/<run>.log, shown once every run has ended. The
 // results land in test-results/e2e.json (own Nx) and test-results/e2e-nx<major>.json.
 const { spawn } = require('node:child_process');
-const { existsSync, openSync, readdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const ROOT = join(__dirname, '..');
@@ -79,6 +79,8 @@ async function installTemplates(all) {
 }
 
 function runJest(invocation) {
+  // A result file an earlier run left would be merged as this run's if jest wrote none.
+  rmSync(join(RESULTS, `${invocation.label}.json`), { force: true });
   const log = openSync(join(RESULTS, `${invocation.label}.log`), 'w');
   const args = [
     join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'),
@@ -108,7 +110,12 @@ function mergeResults(entry, invocations) {
     const file = join(RESULTS, `${invocation.label}.json`);
     if (!existsSync(file)) {
       merged.numRuntimeErrorTestSuites += 1;
-      merged.testResults.push({ name: `${invocation.label}.json`, status: 'failed', assertionResults: [] });
+      merged.testResults.push({
+        name: `${invocation.label}.json`,
+        status: 'failed',
+        testExecError: { message: 'jest wrote no results' },
+        assertionResults: [],
+      });
       continue;
     }
     const results = JSON.parse(readFileSync(file, 'utf8'));

@@ -4,11 +4,13 @@
 const { existsSync, readFileSync } = require('node:fs');
 const { basename, relative } = require('node:path');
 
+const isFailed = (test) => test.status === 'failed';
+
 /** The failing tests of one result file, as lines naming the run, the suite and the test. */
 function failuresOf(run, results) {
   return results.testResults.flatMap((suite) => {
     const where = `${run}: ${relative(process.cwd(), suite.name)}`;
-    const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed');
+    const failed = (suite.assertionResults ?? []).filter(isFailed);
     const lines = failed.map((test) => `  ${where} › ${test.fullName}`);
     return suite.testExecError || (suite.status === 'failed' && failed.length === 0)
       ? [`  ${where}: failed outside its tests (it could not load, or a hook failed)`, ...lines]
@@ -28,7 +30,12 @@ for (const file of process.argv.slice(2)) {
   }
   const results = JSON.parse(readFileSync(file, 'utf8'));
   passed += results.numPassedTests;
-  failed += results.numFailedTests + results.numRuntimeErrorTestSuites;
+  // A suite that failed outside its tests (a hook) with none of its tests failed is counted
+  // neither among failed tests nor among suites that could not run.
+  const failedInHooks = results.testResults.filter(
+    (suite) => suite.status === 'failed' && !suite.testExecError && !suite.assertionResults?.some(isFailed),
+  ).length;
+  failed += results.numFailedTests + results.numRuntimeErrorTestSuites + failedInHooks;
   failures.push(...failuresOf(run, results));
 }
 if (failures.length > 0) console.log(['failing:', ...failures].join('\n'));

@@ -31,5 +31,5 @@ tarball=$(bash scripts/package.sh | tail -n 1) || status=1
 export E2E_TARBALL="$PWD/$tarball"
 step "end-to-end tests" node scripts/e2e-run.js
 echo "-- npm test: $SECONDS s"
-node scripts/test-summary.js test-results/unit.json test-results/e2e.json test-results/e2e-nx24.json || status=1
+node scripts/test-summary.js test-results/unit.json test-results/e2e*.json || status=1
 exit $status
