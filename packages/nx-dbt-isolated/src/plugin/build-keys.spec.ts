@@ -3,7 +3,7 @@ import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/cache/key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
-import { isolatedBuildTasks, projectsRun, setBuildKeys, type IsolatedBuildTask } from './build-keys';
+import { isolatedBuildTasks, keyScope, setBuildKeys, type IsolatedBuildTask } from './build-keys';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
 describe('buildKeyVariable', () => {
@@ -68,25 +68,34 @@ describe('isolatedBuildTasks', () => {
   });
 });
 
-describe('projectsRun', () => {
+describe('keyScope', () => {
   const graphWith = (target: TargetConfiguration): ProjectGraph => ({
     nodes: { analytics: { name: 'analytics', type: 'lib', data: { root: 'analytics', targets: { build: target } } } },
     dependencies: {},
   });
   const plain = graphWith({ executor: ISOLATED_BUILD_EXECUTOR });
 
-  it('gives the projects the command line names', () => {
-    expect(projectsRun(plain, { projects: ['analytics'], targets: ['build'] })).toEqual(['analytics']);
+  it('gives the projects and targets the command line names', () => {
+    expect(keyScope(plain, { projects: ['analytics'], targets: ['build'] })).toEqual({
+      projects: ['analytics'],
+      targets: ['build'],
+    });
   });
 
-  it('gives undefined, every project, when the command line names none or its target depends on other tasks', () => {
-    expect(projectsRun(plain, { targets: ['build'] })).toBeUndefined();
-    expect(projectsRun(plain, { projects: ['analytics'] })).toBeUndefined();
-    const dependent = graphWith({ executor: ISOLATED_BUILD_EXECUTOR, dependsOn: ['^build'] });
-    expect(projectsRun(dependent, { projects: ['analytics'], targets: ['build'] })).toBeUndefined();
-    expect(projectsRun(graphWith({ dependsOn: [] }), { projects: ['analytics'], targets: ['build'] })).toEqual([
+  it('gives every project when the command line names none, every build when it names no target', () => {
+    expect(keyScope(plain, { targets: ['build'] }).projects).toBeUndefined();
+    expect(keyScope(plain, { projects: ['analytics'] })).toEqual({});
+    expect(keyScope(graphWith({ dependsOn: [] }), { projects: ['analytics'], targets: ['build'] }).projects).toEqual([
       'analytics',
     ]);
+  });
+
+  it('keys every isolated build of every project when a requested target depends on other tasks', () => {
+    const dependent = graphWith({ executor: 'nx:run-commands', dependsOn: ['isolated-build'] });
+    expect(keyScope(dependent, { projects: ['analytics'], targets: ['build'] })).toEqual({});
+    expect(keyScope(dependent, { targets: ['build'] })).toEqual({});
+    const dependentBuild = graphWith({ executor: ISOLATED_BUILD_EXECUTOR, dependsOn: ['^build'] });
+    expect(keyScope(dependentBuild, { projects: ['analytics'], targets: ['build'] })).toEqual({});
   });
 });
 

@@ -49,18 +49,25 @@ export function isolatedBuildTasks(
   return tasks;
 }
 
+/** Which isolated builds to key: of these projects and targets, each every one when undefined. */
+export interface KeyScope {
+  projects?: string[];
+  targets?: string[];
+}
+
 /**
- * The projects whose isolated builds the command runs, when the command line names them and no
- * requested target depends on other tasks (those Nx alone resolves); otherwise undefined: all.
+ * The isolated builds the command runs: the projects and targets the command line names. A
+ * requested target that depends on other tasks can run isolated builds of any project and
+ * target (only Nx resolves which), so then every isolated build is keyed.
  */
-export function projectsRun(graph: ProjectGraph, requested: Pick<RequestedTasks, 'projects' | 'targets'>) {
+export function keyScope(graph: ProjectGraph, requested: Pick<RequestedTasks, 'projects' | 'targets'>): KeyScope {
   const { projects, targets } = requested;
-  if (!projects || !targets) return undefined;
-  const dependsOn = (project: string, target: string) => graph.nodes[project]?.data.targets?.[target]?.dependsOn;
-  const runsOthers = projects.some((project) =>
-    targets.some((target) => (dependsOn(project, target) ?? []).length > 0),
+  if (!targets) return {};
+  const nodes = projects ? projects.flatMap((name) => graph.nodes[name] ?? []) : Object.values(graph.nodes);
+  const runsOthers = nodes.some((node) =>
+    targets.some((target) => (node.data.targets?.[target]?.dependsOn ?? []).length > 0),
   );
-  return runsOthers ? undefined : projects;
+  return runsOthers ? {} : { projects, targets };
 }
 
 /** Options given on the command line, which override the target's as they do for the executor. */

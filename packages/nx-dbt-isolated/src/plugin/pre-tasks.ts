@@ -1,5 +1,5 @@
 import { readCachedProjectGraph, type PreTasksExecution } from '@nx/devkit';
-import { isolatedBuildTasks, projectsRun, setBuildKeys } from './build-keys';
+import { isolatedBuildTasks, keyScope, setBuildKeys } from './build-keys';
 import { requestedTasks } from './command-line';
 import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, KEYED_AT, REF_FROM_CLI, RUN_ID } from '../contract';
 
@@ -17,8 +17,8 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
   process.env[KEYED_AT] = new Date().toISOString();
   process.env[RUN_ID] = context.id;
   const graph = cachedGraph();
-  const projects = projectsRun(graph, requested);
-  const tasks = isolatedBuildTasks(graph, requested.targets, requested.configuration, projects);
+  const { projects, targets } = keyScope(graph, requested);
+  const tasks = isolatedBuildTasks(graph, targets, requested.configuration, projects);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };
 
