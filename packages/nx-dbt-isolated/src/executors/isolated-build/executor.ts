@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { logger } from '@nx/devkit';
-import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build/run-build';
+import { isolatedBuild } from '../../core/build/run-build';
+import type { IsolatedBuildRequest, IsolatedBuildResult } from '../../core/build/steps/context';
 import { buildSummary } from '../../core/build/summary';
 import { UserError } from '../../core/workspace/errors';
 import { asList } from '../../plugin/build-keys';
