@@ -1,49 +1,36 @@
-import type { ExecutorContext } from '@nx/devkit';
 import { logger } from '../logger';
 import { executeClean, existingSchemas, planClean, type CleanRequest } from '../../core/clean/clean';
 import { cleanSelector } from '../../core/clean/policy';
-import { UserError, errorMessage } from '../../core/workspace/errors';
+import { runExecutor } from '../shared/run-executor';
 import { outcomeLines, planTable } from './plan-table';
 import type { CleanExecutorOptions } from './schema';
-import { DBT_TARGET_FROM_CLI } from '../../contract';
 
 export const DEFAULT_PROTECTED_REFS = ['main', 'master', 'refs/tags'];
 
-export default async function cleanExecutor(
-  options: CleanExecutorOptions,
-  context: ExecutorContext,
-): Promise<{ success: boolean }> {
-  const project = context.projectName;
-  if (!project) {
-    logger.error('nx-dbt-isolated: clean runs on a project: nx run <project>:clean --keep=5.');
-    return { success: false };
-  }
-  try {
+export default runExecutor<CleanExecutorOptions>(
+  { usage: 'clean runs on a project: nx run <project>:clean --keep=5.', needsProjectRoot: false },
+  async ({ options, context, project }) => {
     const request = cleanRequest(options, context.root, project);
     const plan = await planClean(request);
     if (options.dryRun) {
       const existing = request.dropSchemas ? await existingSchemas(plan, request) : undefined;
       logger.info(planTable(plan, { project, dryRun: true, existing }));
-      return { success: true };
+      return true;
     }
     logger.info(planTable(plan, { project, dryRun: false }));
     const outcomes = await executeClean(plan, request, { info: (line) => logger.info(line) });
     const kept = plan.builds.length - outcomes.length;
     logger.info(outcomeLines(outcomes, kept, context.root).join('\n'));
-    return { success: outcomes.every((outcome) => outcome.status !== 'failed') };
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
-    return { success: false };
-  }
-}
+    return outcomes.every((outcome) => outcome.status !== 'failed');
+  },
+);
 
 function cleanRequest(options: CleanExecutorOptions, workspaceRoot: string, project: string): CleanRequest {
   return {
     workspaceRoot,
     project,
     selector: cleanSelector(options),
-    dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
+    dbtTarget: options.target,
     protect: options.protect ?? DEFAULT_PROTECTED_REFS,
     dropSchemas: options.schemas !== false,
     dbtExecutable: options.dbtExecutable,

@@ -1,5 +1,6 @@
 import { logger, type ExecutorContext } from '@nx/devkit';
-import { isolatedBuild, type IsolatedBuildRequest } from '../../core/build/run-build';
+import { isolatedBuild } from '../../core/build/run-build';
+import type { IsolatedBuildRequest } from '../../core/build/steps/context';
 import { UserError } from '../../core/workspace/errors';
 import executor from './executor';
 import {

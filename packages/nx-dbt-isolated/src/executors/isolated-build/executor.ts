@@ -1,50 +1,35 @@
 import { homedir } from 'node:os';
-import type { ExecutorContext } from '@nx/devkit';
 import { logger } from '../logger';
-import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build/run-build';
-import { buildSummary, summaryLines } from '../../core/build/summary';
-import { UserError, errorMessage } from '../../core/workspace/errors';
+import { isolatedBuild } from '../../core/build/run-build';
+import type { IsolatedBuildRequest, IsolatedBuildResult } from '../../core/build/steps/context';
+import { buildSummary } from '../../core/build/summary';
+import { UserError } from '../../core/workspace/errors';
 import { asList } from '../../plugin/build-keys';
-import { buildThroughNx } from '../shared/build-through-nx';
+import { runExecutor, type ExecutorRun } from '../shared/run-executor';
+import { summaryLines } from './format';
 import type { IsolatedBuildExecutorOptions } from './schema';
-import {
-  buildKeyVariable,
-  DBT_TARGET_FROM_CLI,
-  DEFER_TO_FROM_CLI,
-  EXCLUDE_FROM_CLI,
-  KEYED_AT,
-  REF_FROM_CLI,
-  RUN_ID,
-} from '../../contract';
+import { buildKeyVariable, KEYED_AT, RUN_ID } from '../../contract';
 
-export default async function isolatedBuildExecutor(
-  options: IsolatedBuildExecutorOptions,
-  context: ExecutorContext,
-): Promise<{ success: boolean }> {
-  const projectName = context.projectName;
-  const project = projectName ? context.projectsConfigurations?.projects[projectName] : undefined;
-  if (!projectName || !project) {
-    logger.error('nx-dbt-isolated: isolated-build runs on a project: nx run <project>:isolated-build.');
-    return { success: false };
-  }
-  try {
-    const request = buildRequest(options, context, projectName, project.root);
-    const result = await isolatedBuild(request, { info: (line) => logger.info(line) });
-    report(result, context.root);
-    return { success: result.success };
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
-    return { success: false };
-  }
-}
+export default runExecutor<IsolatedBuildExecutorOptions>(
+  {
+    usage: 'isolated-build runs on a project: nx run <project>:isolated-build.',
+    carries: ['ref', 'deferTo', 'exclude'],
+    needsProjectRoot: true,
+  },
+  async (run) => {
+    const result = await isolatedBuild(buildRequest(run), { info: (line) => logger.info(line) });
+    report(result, run.context.root);
+    return result.success;
+  },
+);
 
-function buildRequest(
-  options: IsolatedBuildExecutorOptions,
-  context: ExecutorContext,
-  project: string,
-  projectRoot: string,
-): IsolatedBuildRequest {
+function buildRequest({
+  options,
+  context,
+  project,
+  projectRoot,
+  buildThroughNx,
+}: ExecutorRun<IsolatedBuildExecutorOptions>): IsolatedBuildRequest {
   const cached = context.target?.cache !== false;
   const expectedKey = process.env[buildKeyVariable(project, context.targetName ?? '')];
   if (cached && expectedKey === undefined) {
@@ -56,31 +41,20 @@ function buildRequest(
     workspaceRoot: context.root,
     projectRoot,
     project,
-    ref: refAsTyped(REF_FROM_CLI, '--ref', options.ref) ?? 'HEAD',
-    target: process.env[DBT_TARGET_FROM_CLI] || options.target,
+    ref: String(options.ref ?? 'HEAD'),
+    target: options.target,
     command: options.command ?? 'build',
     selection: {
       select: asList(options.select),
-      exclude: excludeFromCommandLine() ?? asList(options.exclude),
+      exclude: asList(options.exclude),
       selector: options.selector,
       vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
       threads: options.threads,
       fullRefresh: options.fullRefresh,
       extraArgs: asList(options.args),
     },
-    deferTo: refAsTyped(DEFER_TO_FROM_CLI, '--deferTo', options.deferTo),
-    buildBase: options.buildBase
-      ? (commit, dbtTarget, { rerun }) =>
-          buildThroughNx({
-            workspaceRoot: context.root,
-            project,
-            targetName: context.targetName!,
-            commit,
-            dbtTarget,
-            configuration: context.configurationName,
-            rerun,
-          })
-      : undefined,
+    deferTo: options.deferTo === undefined ? undefined : String(options.deferTo),
+    buildBase: options.buildBase ? buildThroughNx(context.targetName!, context.configurationName) : undefined,
     targetName: context.targetName,
     isolationExceptions: options.isolationExceptions,
     strictIsolation: options.strictIsolation,
@@ -95,24 +69,6 @@ function buildRequest(
     runId: process.env[RUN_ID],
     rebuild: process.env.NX_SKIP_NX_CACHE === 'true',
   };
-}
-
-/**
- * A ref option as the command line typed it (Nx reads digits as a number, and an empty `--ref=`
- * as 0), else as the target's options give it.
- */
-function refAsTyped(variable: string, flag: string, option: string | number | undefined): string | undefined {
-  const typed = process.env[variable];
-  if (typed === '') {
-    throw new UserError(`${flag}= is empty: name a branch, tag or commit (${flag}=main), or leave the flag out.`);
-  }
-  return typed ?? (option === undefined ? undefined : String(option));
-}
-
-/** `--exclude` of `nx run`, which Nx keeps from the executor's options (see pre-tasks.ts). */
-function excludeFromCommandLine(): string[] | undefined {
-  const carried = process.env[EXCLUDE_FROM_CLI];
-  return carried === undefined ? undefined : (JSON.parse(carried) as string[]);
 }
 
 function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string): void {

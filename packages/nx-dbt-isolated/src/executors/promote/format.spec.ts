@@ -1,4 +1,4 @@
-import { planLines } from './executor';
+import { planLines } from './format';
 import type { PromoteResult } from '../../core/promote/promote-commit';
 
 const result = {

@@ -1,0 +1,131 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { dbtArgs, type DbtSelection } from '../../dbt/args';
+import { requirePythonDbt } from '../../dbt/executable';
+import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../../dbt/failure';
+import { runDbtParsedFirst, type ParsedRun, type ParsedRunExit } from '../../dbt/parse-then-run';
+import { keepingPromotedViews } from '../../promote/rebuild';
+import { buildHold } from '../../warehouse/claims';
+import { withWarehouseLock } from '../../warehouse/duckdb-lock';
+import { releasingRole } from '../../warehouse/strict-isolation';
+import { UserError } from '../../workspace/errors';
+import { writesNoRelation } from '../contents';
+import { escapeError, escapingNodes } from '../guard';
+import type { BuildRecord } from '../records';
+import { slimSelection } from '../slim';
+import { writeOptions, type BuildContext } from './context';
+import type { DbtRunEnvironment } from './environment';
+import type { PromotedViews } from './promoted-views';
+import { finishRecord } from './record';
+import { secondsSince } from './timing';
+
+/** When dbt started, and when its parse was checked: each of the two reports its own duration. */
+interface Clock {
+  started: number;
+  parsed: number;
+}
+
+/**
+ * dbt's parse, the isolation check, then dbt's command, under the warehouse's lock and with the
+ * promoted views kept answering; the record says how dbt ended. Throws what stopped the build.
+ */
+export async function guardedDbtRun(
+  context: BuildContext,
+  record: BuildRecord,
+  environment: DbtRunEnvironment,
+  views: PromotedViews,
+): Promise<void> {
+  const { request, reporter, dbt, checkedOut, profile, paths } = context;
+  const { projectDir, workingProjectDir } = checkedOut;
+  rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
+  // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
+  // against the working directory, so run where the user's own dbt would run: the project folder.
+  const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
+  // dbt parses, the plugin checks the manifest, then dbt runs the command: one line each.
+  const clock = { started: 0, parsed: 0 };
+  const run = parsedRun(context, record, environment, clock);
+  const logMark = dbtLogMark(paths.logPath);
+  const exit = await keepingPromotedViews(
+    views.rebuild,
+    views.retirement,
+    () =>
+      withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
+        clock.started = Date.now();
+        const { strict, env } = environment;
+        return releasingRole(strict, reporter, () => runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env));
+      }),
+    (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
+  );
+  const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
+  reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.parsed || clock.started)})`);
+  settle(context, record, exit, logMark);
+}
+
+function parsedRun(
+  context: BuildContext,
+  record: BuildRecord,
+  { locations, strict, userEnv }: DbtRunEnvironment,
+  clock: Clock,
+): ParsedRun {
+  const { request, reporter, paths, base } = context;
+  return {
+    parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
+    commandArgs: dbtArgs(request.command, locations, selectionOf(context)),
+    check: async () => {
+      clock.parsed = Date.now();
+      reporter.info(`• dbt parse (${secondsSince(clock.started)})`);
+      checkIsolation(context);
+      await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
+    },
+    hold: buildHold(record, request.workspaceRoot, reporter, strict?.holdEnd(userEnv)),
+  };
+}
+
+/** The request's selection, or for a slim build what changed since its base. */
+function selectionOf({ request, reporter, base }: BuildContext): DbtSelection {
+  if (!base) return request.selection;
+  const selection = slimSelection(request.selection, base);
+  reporter.info(
+    `• slim build: ${selection.select!.join(' ')} against ${base.commit.slice(0, 12)} (${base.ref}), deferring to schema ${base.schema}`,
+  );
+  return selection;
+}
+
+/**
+ * Refuses the build when a node of the parsed manifest would create or change a relation outside
+ * `<schema>_<id>` or the target's database. Runs between dbt's parse and its command, so before
+ * any SQL.
+ */
+function checkIsolation({ paths, profile, request, reporter }: BuildContext): void {
+  if (writesNoRelation(request.command)) {
+    reporter.info(`• isolation check: not needed, dbt ${request.command} writes no relation`);
+    return;
+  }
+  const bounds = { schema: profile.schema, database: profile.database, exceptions: request.isolationExceptions ?? [] };
+  const escaping = escapingNodes(join(paths.targetPath, 'manifest.json'), bounds, writeOptions(request));
+  if (escaping.length > 0) throw escapeError(escaping, bounds);
+  reporter.info(`• isolation check: every relation stays in ${profile.schema} or ${profile.schema}_*`);
+}
+
+/**
+ * Records how dbt ended; a failure dbt's log explains, or a parse that failed, stops the build
+ * with its own words.
+ */
+function settle(
+  { request, paths, profile, keyInputs }: BuildContext,
+  record: BuildRecord,
+  exit: ParsedRunExit,
+  logMark: number,
+) {
+  const failure = { profilesFile: keyInputs.profiles.file, dbtTarget: profile.target, ref: request.ref };
+  const cause =
+    exit.code === 0 || exit.interrupted ? undefined : knownDbtFailure(dbtLogSince(paths.logPath, logMark), failure);
+  if (cause && !exit.parsed) throw cause;
+  if (!exit.parsed && !exit.interrupted) {
+    throw new UserError(
+      `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
+    );
+  }
+  finishRecord(record, paths, exit, writeOptions(request));
+  if (cause) throw cause;
+}

@@ -1,0 +1,40 @@
+import type { DbtLocations } from '../../dbt/args';
+import { dbtEnvironment } from '../../dbt/process';
+import { strictIsolation, type StrictIsolation } from '../../warehouse/strict-isolation';
+import type { BuildContext } from './context';
+
+/** Where dbt runs and with what environment, for `dbt deps` and the guarded dbt run. */
+export interface DbtRunEnvironment {
+  locations: DbtLocations;
+  /** The user's environment for dbt, without strict isolation's role. */
+  userEnv: NodeJS.ProcessEnv;
+  /** What dbt runs with: the user's environment, the strict role set when there is one. */
+  env: NodeJS.ProcessEnv;
+  /** PostgreSQL's strict isolation, when asked for (warehouse/strict-isolation.ts). */
+  strict?: StrictIsolation;
+}
+
+export function dbtRunEnvironment(context: BuildContext): DbtRunEnvironment {
+  const { request, checkedOut, profile, paths } = context;
+  const strict = request.strictIsolation ? strictIsolationOf(context) : undefined;
+  const userEnv = dbtEnvironment(request.env);
+  const locations = {
+    projectDir: checkedOut.projectDir,
+    profilesDir: paths.profilesDir,
+    target: profile.target,
+    targetPath: paths.targetPath,
+    logPath: paths.logPath,
+  };
+  return { locations, userEnv, env: strict?.environment(userEnv) ?? userEnv, strict };
+}
+
+function strictIsolationOf({ request, reporter, dbt, dbtProject, profile, paths }: BuildContext): StrictIsolation {
+  const connection = {
+    ...request,
+    dbt,
+    profilesDir: paths.profilesDir,
+    profile: dbtProject.profile!,
+    target: profile.target,
+  };
+  return strictIsolation({ profile, connection, exceptions: request.isolationExceptions ?? [], reporter });
+}

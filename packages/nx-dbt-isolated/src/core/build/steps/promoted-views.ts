@@ -1,0 +1,38 @@
+import { planRebuild, type PromotedRebuild, type RetirementPlan } from '../../promote/rebuild';
+import type { BuildRecord } from '../records';
+import { fullBuildCommand, type BuildContext } from './context';
+
+/** A rebuild of a promoted build and its plan to keep the views reading it answering (promote/rebuild.ts). */
+export interface PromotedViews {
+  rebuild: PromotedRebuild;
+  retirement?: RetirementPlan;
+}
+
+/** Plans the rebuild before anything changes, the build's record included (see planRebuild). */
+export async function planPromotedViews(context: BuildContext, record: BuildRecord): Promise<PromotedViews> {
+  const rebuild = promotedRebuild(context, record);
+  return { rebuild, retirement: await planRebuild(rebuild) };
+}
+
+/** What planRebuild and keepingPromotedViews need to keep the views reading this build answering while dbt replaces it. */
+function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRebuild {
+  const { request, paths, profile } = context;
+  return {
+    connection: {
+      workspaceRoot: request.workspaceRoot,
+      dbt: context.dbt,
+      profilesDir: paths.profilesDir,
+      profile: record.profile!,
+      target: profile.target,
+      env: request.env,
+    },
+    warehouseType: profile.warehouse.type,
+    command: request.command,
+    build: { schema: profile.schema, buildId: record.buildId },
+    partial: record.contents!.partialBecause,
+    fullCommand: fullBuildCommand(request),
+    rebuilt: { record, paths },
+    reporter: context.reporter,
+    now: () => new Date(),
+  };
+}
