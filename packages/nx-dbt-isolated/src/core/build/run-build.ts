@@ -46,6 +46,7 @@ import type { BuildCommit } from './full-build';
 import { buildContents, writesNoRelation } from './contents';
 import { releasingRole, strictIsolation } from '../warehouse/strict-isolation';
 import { checkoutScope, type CheckoutFolders, type CheckoutScope } from '../git/sparse';
+import type { Reporter } from '../workspace/reporter';
 
 export interface IsolatedBuildRequest {
   workspaceRoot: string;
@@ -72,7 +73,9 @@ export interface IsolatedBuildRequest {
   /** Builds the `deferTo` commit when it has no isolated build yet; absent, that is the user's to do. */
   buildBase?: BuildCommit;
   /** The Nx target that runs this build, for the commands messages suggest. */
-  targetName?: string;
+  targetName: string;
+  /** The project's Nx target that promotes, for the commands messages suggest. */
+  promoteTarget: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
   /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (warehouse/strict-isolation.ts). */
@@ -88,10 +91,6 @@ export interface IsolatedBuildRequest {
   runId?: string;
   /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
   rebuild?: boolean;
-}
-
-export interface Reporter {
-  info(line: string): void;
 }
 
 export interface IsolatedBuildResult {
@@ -168,7 +167,7 @@ async function reuseOrRunBuild(context: BuildContext): Promise<IsolatedBuildResu
   const { request, reporter, dbt, paths, profile } = context;
   const fullCommand = fullBuildCommand(request);
   const reused = await reusableFullBuild(
-    { ...request, dbt, warehouse: profile.warehouse, fullCommand },
+    { ...request, dbt, warehouse: profile.warehouse, fullCommand, promoteCommand: promoteCommand(request) },
     paths,
     reporter,
   );
@@ -293,6 +292,7 @@ function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRe
     build: { schema: profile.schema, buildId: record.buildId },
     partial: record.contents!.partialBecause,
     fullCommand: fullBuildCommand(request),
+    promoteCommand: promoteCommand(request),
     rebuilt: { record, paths },
     reporter: context.reporter,
     now: () => new Date(),
@@ -300,7 +300,11 @@ function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRe
 }
 
 function fullBuildCommand(request: IsolatedBuildRequest): string {
-  return `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`;
+  return `nx run ${request.project}:${request.targetName} --ref=${request.ref}`;
+}
+
+function promoteCommand(request: IsolatedBuildRequest): string {
+  return `nx run ${request.project}:${request.promoteTarget}`;
 }
 
 /**
@@ -369,7 +373,7 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
   return findDeferralBase({
     workspaceRoot: request.workspaceRoot,
     project: request.project,
-    targetName: request.targetName ?? 'isolated-build',
+    targetName: request.targetName,
     dbtTarget,
     ref: request.deferTo!,
     commit,

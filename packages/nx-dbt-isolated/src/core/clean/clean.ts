@@ -26,10 +26,13 @@ import { dropSchemas } from '../warehouse/schema-drop';
 import { claimedReason, keepsClaims, releaseClaimsAndDrop } from '../warehouse/claims';
 import { endLeftoverRoles } from '../warehouse/strict-isolation';
 import type { WarehouseConnection } from '../dbt/operation';
+import type { Reporter } from '../workspace/reporter';
 
 export interface CleanRequest {
   workspaceRoot: string;
   project: string;
+  /** The project's Nx target that promotes, for the commands messages suggest. */
+  promoteTarget: string;
   selector: CleanSelector;
   /** Only the builds against this dbt target. */
   dbtTarget?: string;
@@ -63,7 +66,7 @@ export async function planClean(request: CleanRequest): Promise<CleanPlan> {
     .filter(({ record }) => request.dbtTarget === undefined || record.target === request.dbtTarget)
     .sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
   const facts = await selectionFacts(request, builds);
-  refuseNamedPromotedBuilds(builds, facts.namedCommits);
+  refuseNamedPromotedBuilds(builds, facts.namedCommits, request);
   const decisions = decide(
     builds.map(({ record }) => record),
     request.selector,
@@ -88,13 +91,17 @@ export async function planClean(request: CleanRequest): Promise<CleanPlan> {
 }
 
 /** `--ref` asks for particular builds: one promoted is an error, not a quiet skip. */
-function refuseNamedPromotedBuilds(builds: RecordedBuild[], namedCommits: Map<string, string>): void {
+function refuseNamedPromotedBuilds(
+  builds: RecordedBuild[],
+  namedCommits: Map<string, string>,
+  request: CleanRequest,
+): void {
   const promoted = builds.find(({ record }) => namedCommits.has(record.commit) && record.promoted?.length);
   if (!promoted) return;
   const { record } = promoted;
   const schemas = record.promoted!.map((entry) => entry.schema).join(', ');
   throw new UserError(
-    `the build of ${record.project} at ${namedCommits.get(record.commit)} (${record.buildId}, dbt target ${record.target}) is promoted to ${schemas}, whose views read its schemas: promote another commit there first (nx run ${record.project}:promote --ref=<ref>), then clean it.`,
+    `the build of ${record.project} at ${namedCommits.get(record.commit)} (${record.buildId}, dbt target ${record.target}) is promoted to ${schemas}, whose views read its schemas: promote another commit there first (${promoteCommand(request)} --ref=<ref>), then clean it.`,
   );
 }
 
@@ -169,10 +176,6 @@ export interface CleanOutcome {
   detail: string;
 }
 
-export interface CleanReporter {
-  info(line: string): void;
-}
-
 /**
  * Finds out which of the schemas a clean would drop exist, without changing anything: what a
  * dry run shows. Builds whose warehouse cannot be reached are left out of the map.
@@ -205,7 +208,7 @@ export async function existingSchemas(plan: CleanPlan, request: CleanRequest): P
 export async function executeClean(
   plan: CleanPlan,
   request: CleanRequest,
-  reporter: CleanReporter,
+  reporter: Reporter,
 ): Promise<CleanOutcome[]> {
   const selected = plan.builds.filter((build) => build.decision.clean);
   const repoRoot = await repositoryRoot(request.workspaceRoot);
@@ -218,7 +221,7 @@ async function cleanSelected(
   selected: PlannedBuild[],
   repoRoot: string,
   request: CleanRequest,
-  reporter: CleanReporter,
+  reporter: Reporter,
 ): Promise<CleanOutcome[]> {
   const locks = locksDir(request.workspaceRoot);
   const commits = [...new Set(selected.map((build) => build.record.commit))];
@@ -311,7 +314,7 @@ async function dropSelectedSchemas(
   builds: PlannedBuild[],
   request: CleanRequest,
   { outcomes, claimed, found }: DropResults,
-  reporter: CleanReporter,
+  reporter: Reporter,
 ): Promise<PlannedBuild[]> {
   const done = builds.filter((build) => build.schemas.length === 0);
   for (const build of builds.filter((candidate) => candidate.schemas.length > 0)) {
@@ -369,12 +372,21 @@ async function dropGroup(
     project: build.record.project,
     builtHere: builtHere(build.record, workspace),
   }));
-  const outcome = await releaseClaimsAndDrop(connectionOf(request, group), workspace, released);
+  const outcome = await releaseClaimsAndDrop(
+    connectionOf(request, group),
+    workspace,
+    released,
+    promoteCommand(request),
+  );
   for (const build of group) {
     const claimants = outcome.claimed.get(build.record.schema);
     if (claimants) claimed.set(build, claimedReason(claimants));
   }
   return outcome.existing;
+}
+
+function promoteCommand(request: CleanRequest): string {
+  return `nx run ${request.project}:${request.promoteTarget}`;
 }
 
 /** A build's schemas and the retired generation a rebuild of it that died may have left (promote/rebuild.ts). */
@@ -390,7 +402,7 @@ async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: b
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
   const connection = connectionOf(request, group);
-  const run = () => dropSchemas({ ...connection, schemas, drop });
+  const run = () => dropSchemas({ ...connection, schemas, drop, promoteCommand: promoteCommand(request) });
   if (!file) return run();
   return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
 }

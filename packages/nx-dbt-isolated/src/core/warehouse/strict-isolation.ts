@@ -7,6 +7,7 @@ import { escapingNodes, type IsolationBounds } from '../build/guard';
 import type { WarehouseConnection } from '../dbt/operation';
 import type { IsolatedProfile } from '../dbt/profiles';
 import { quoteIdentifier, quoteLiteral, runInTransaction } from './sql';
+import type { Reporter } from '../workspace/reporter';
 
 /**
  * strictIsolation (ADR 21): dbt's command runs as a role of the build's own, which may create
@@ -158,7 +159,7 @@ export interface StrictIsolationRequest {
   connection: WarehouseConnection;
   /** Nodes the isolationExceptions option lets write elsewhere: the role could not. */
   exceptions: string[];
-  reporter: { info(line: string): void };
+  reporter: Reporter;
 }
 
 export interface StrictIsolation {
@@ -262,7 +263,7 @@ function sameDatabase(source: ManifestSource, database: string | undefined): boo
  */
 export async function releasingRole<T extends { ended: boolean }>(
   strict: StrictIsolation | undefined,
-  reporter: { info(line: string): void },
+  reporter: Reporter,
   work: () => Promise<T>,
 ): Promise<T> {
   if (!strict) return work();

@@ -4,6 +4,7 @@ import { cleanSelector } from '../../core/clean/policy';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { outcomeLines, planTable } from './plan-table';
 import type { CleanExecutorOptions } from './schema';
+import { promoteTargetOf } from '../shared/target-names';
 import { DBT_TARGET_FROM_CLI } from '../../contract';
 
 export const DEFAULT_PROTECTED_REFS = ['main', 'master', 'refs/tags'];
@@ -18,7 +19,7 @@ export default async function cleanExecutor(
     return { success: false };
   }
   try {
-    const request = cleanRequest(options, context.root, project);
+    const request = cleanRequest(options, context, project);
     const plan = await planClean(request);
     if (options.dryRun) {
       const existing = request.dropSchemas ? await existingSchemas(plan, request) : undefined;
@@ -37,10 +38,11 @@ export default async function cleanExecutor(
   }
 }
 
-function cleanRequest(options: CleanExecutorOptions, workspaceRoot: string, project: string): CleanRequest {
+function cleanRequest(options: CleanExecutorOptions, context: ExecutorContext, project: string): CleanRequest {
   return {
-    workspaceRoot,
+    workspaceRoot: context.root,
     project,
+    promoteTarget: promoteTargetOf(context, project),
     selector: cleanSelector(options),
     dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
     protect: options.protect ?? DEFAULT_PROTECTED_REFS,

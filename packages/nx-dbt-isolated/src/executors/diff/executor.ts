@@ -7,7 +7,7 @@ import { renderMarkdown, renderTable } from '../../core/diff/report';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { buildThroughNx } from '../shared/build-through-nx';
 import type { DiffExecutorOptions } from './schema';
-import { DBT_TARGET_FROM_CLI } from '../../contract';
+import { DBT_TARGET_FROM_CLI, DEFAULT_TARGET_NAMES } from '../../contract';
 
 export default async function diffExecutor(
   options: DiffExecutorOptions,
@@ -19,7 +19,7 @@ export default async function diffExecutor(
     logger.error('nx-dbt-isolated: diff runs on a project: nx run <project>:diff --base=main --head=HEAD.');
     return { success: false };
   }
-  const buildTarget = options.buildTarget ?? 'isolated-build';
+  const buildTarget = options.buildTarget ?? DEFAULT_TARGET_NAMES.isolatedBuild;
   const format = options.format ?? 'table';
   // With JSON on stdout, everything else the task says goes to stderr (Nx still frames the output).
   const say =

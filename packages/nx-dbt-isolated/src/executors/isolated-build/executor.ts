@@ -5,10 +5,12 @@ import { buildSummary, summaryLines } from '../../core/build/summary';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { asList } from '../../plugin/build-keys';
 import { buildThroughNx } from '../shared/build-through-nx';
+import { promoteTargetOf } from '../shared/target-names';
 import type { IsolatedBuildExecutorOptions } from './schema';
 import {
   buildKeyVariable,
   DBT_TARGET_FROM_CLI,
+  DEFAULT_TARGET_NAMES,
   DEFER_TO_FROM_CLI,
   EXCLUDE_FROM_CLI,
   KEYED_AT,
@@ -80,7 +82,8 @@ function buildRequest(
             rerun,
           })
       : undefined,
-    targetName: context.targetName,
+    targetName: context.targetName ?? DEFAULT_TARGET_NAMES.isolatedBuild,
+    promoteTarget: promoteTargetOf(context, project),
     isolationExceptions: options.isolationExceptions,
     strictIsolation: options.strictIsolation,
     sparseCheckout: options.sparseCheckout,

@@ -4,7 +4,7 @@ import { UserError, errorMessage } from '../../core/workspace/errors';
 import { promoteCommit, type PromoteResult } from '../../core/promote/promote-commit';
 import { buildThroughNx } from '../shared/build-through-nx';
 import type { PromoteExecutorOptions } from './schema';
-import { DBT_TARGET_FROM_CLI, REF_FROM_CLI } from '../../contract';
+import { DBT_TARGET_FROM_CLI, DEFAULT_TARGET_NAMES, REF_FROM_CLI } from '../../contract';
 
 export default async function promoteExecutor(
   options: PromoteExecutorOptions,
@@ -16,7 +16,7 @@ export default async function promoteExecutor(
     logger.error('nx-dbt-isolated: promote runs on a project: nx run <project>:promote --ref=<ref>.');
     return { success: false };
   }
-  const buildTarget = options.buildTarget ?? 'isolated-build';
+  const buildTarget = options.buildTarget ?? DEFAULT_TARGET_NAMES.isolatedBuild;
   try {
     const ref = process.env[REF_FROM_CLI] || String(options.ref ?? 'HEAD');
     const result = await promoteCommit(
