@@ -441,7 +441,7 @@ describe('clean', () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, [`analytics_${id(commits[1])}`]);
     const paths = await recordBuild(commits[1]);
     const plan = await planClean(request(byRef(commits[1])));
-    const existing = await existingSchemas(plan, request(byRef(commits[1])));
+    const existing = await existingSchemas(plan, request(byRef(commits[1])), { info: () => undefined });
     expect(existing.get(plan.builds[0])).toEqual([`analytics_${id(commits[1])}`]);
     expect(warehouse.schemas()).toEqual([`analytics_${id(commits[1])}`]);
     expect(warehouse.calls()[0]).toEqual(expect.arrayContaining(['--args', expect.stringContaining('"drop":false')]));

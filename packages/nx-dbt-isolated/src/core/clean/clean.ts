@@ -23,6 +23,7 @@ import {
 import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from '../git/refs';
 import { retiredNames } from '../promote/rebuild';
 import { dropSchemas } from '../warehouse/schema-drop';
+import { withWarehouseLock } from '../warehouse/duckdb-lock';
 import { claimedReason, keepsClaims, releaseClaimsAndDrop } from '../warehouse/claims';
 import { endLeftoverRoles } from '../warehouse/strict-isolation';
 import type { WarehouseConnection } from '../dbt/operation';
@@ -180,11 +181,15 @@ export interface CleanOutcome {
  * Finds out which of the schemas a clean would drop exist, without changing anything: what a
  * dry run shows. Builds whose warehouse cannot be reached are left out of the map.
  */
-export async function existingSchemas(plan: CleanPlan, request: CleanRequest): Promise<Map<PlannedBuild, string[]>> {
+export async function existingSchemas(
+  plan: CleanPlan,
+  request: CleanRequest,
+  reporter: Reporter,
+): Promise<Map<PlannedBuild, string[]>> {
   const found = new Map<PlannedBuild, string[]>();
   const selected = plan.builds.filter((build) => build.decision.clean && build.schemas.length > 0);
   for (const group of warehouseGroups(selected)) {
-    const existing = await inWarehouse(request, group, false).catch((error: unknown) => {
+    const existing = await inWarehouse(request, group, false, reporter).catch((error: unknown) => {
       if (error instanceof UserError) return undefined;
       throw error;
     });
@@ -322,7 +327,7 @@ async function dropSelectedSchemas(
   }
   for (const group of warehouseGroups(builds.filter((build) => build.schemas.length > 0))) {
     try {
-      const existing = await dropGroup(request, group, claimed);
+      const existing = await dropGroup(request, group, claimed, reporter);
       const kept = group.filter((build) => claimed.has(build));
       if (existing.length > 0 || kept.length < group.length) {
         reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
@@ -362,9 +367,10 @@ async function dropGroup(
   request: CleanRequest,
   group: PlannedBuild[],
   claimed: Map<PlannedBuild, string>,
+  reporter: Reporter,
 ): Promise<string[]> {
   const [first] = group;
-  if (!keepsClaims(first.record.warehouse)) return inWarehouse(request, group, true);
+  if (!keepsClaims(first.record.warehouse)) return inWarehouse(request, group, true, reporter);
   const workspace = workspaceId(request.workspaceRoot);
   const released = group.map((build) => ({
     schema: build.record.schema,
@@ -395,16 +401,21 @@ function schemasWithRetired({ schemas, record }: PlannedBuild): string[] {
 }
 
 /** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
-async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
+async function inWarehouse(
+  request: CleanRequest,
+  group: PlannedBuild[],
+  drop: boolean,
+  reporter: Reporter,
+): Promise<string[]> {
   const [first] = group;
   const schemas = [...new Set(group.flatMap(schemasWithRetired))];
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
   const connection = connectionOf(request, group);
-  const run = () => dropSchemas({ ...connection, schemas, drop, promoteCommand: promoteCommand(request) });
-  if (!file) return run();
-  return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
+  return withWarehouseLock(request.workspaceRoot, first.record.warehouse, reporter, () =>
+    dropSchemas({ ...connection, schemas, drop, promoteCommand: promoteCommand(request) }),
+  );
 }
 
 /** A PostgreSQL build that did not finish may have left its strictIsolation role: it goes with the schemas. */

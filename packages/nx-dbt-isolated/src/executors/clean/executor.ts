@@ -18,16 +18,17 @@ export default async function cleanExecutor(
     logger.error('nx-dbt-isolated: clean runs on a project: nx run <project>:clean --keep=5.');
     return { success: false };
   }
+  const reporter = { info: (line: string) => logger.info(line) };
   try {
     const request = cleanRequest(options, context, project);
     const plan = await planClean(request);
     if (options.dryRun) {
-      const existing = request.dropSchemas ? await existingSchemas(plan, request) : undefined;
+      const existing = request.dropSchemas ? await existingSchemas(plan, request, reporter) : undefined;
       logger.info(planTable(plan, { project, dryRun: true, existing }));
       return { success: true };
     }
     logger.info(planTable(plan, { project, dryRun: false }));
-    const outcomes = await executeClean(plan, request, { info: (line) => logger.info(line) });
+    const outcomes = await executeClean(plan, request, reporter);
     const kept = plan.builds.length - outcomes.length;
     logger.info(outcomeLines(outcomes, kept, context.root).join('\n'));
     return { success: outcomes.every((outcome) => outcome.status !== 'failed') };
