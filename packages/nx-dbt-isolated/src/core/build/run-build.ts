@@ -19,6 +19,7 @@ import {
 import { dbtEnvironment, runDbt, stoppingGracefully, type DbtExit } from '../dbt/process';
 import { findDbt, requirePythonDbt } from '../dbt/executable';
 import { runDbtParsedFirst } from '../dbt/parse-then-run';
+import { dbtTargetFor } from '../dbt/target';
 import { schemasInManifest, summarizeRunResults, type WriteOptions } from '../dbt/artifacts';
 import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../dbt/failure';
 import { escapeError, escapingNodes } from './guard';
@@ -382,7 +383,7 @@ function deferralBase(request: IsolatedBuildRequest, commit: string, dbtTarget: 
 }
 
 function keyRequest(request: IsolatedBuildRequest, commit: string, profile: string, deferTo?: string) {
-  const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
+  const dbtTarget = dbtTargetFor(request.target, request.env);
   return { ...request, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude };
 }
 
@@ -526,7 +527,7 @@ function isolatedProfileFor(
     text: readFileSync(file, 'utf8'),
     file,
     profile: profileName,
-    target: request.target ?? (request.env.DBT_TARGET || undefined),
+    target: dbtTargetFor(request.target, request.env),
     suffix: buildId,
     projectDir: workingProjectDir,
     env: request.env,

@@ -2,6 +2,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { executeClean, existingSchemas, planClean, type CleanRequest } from '../../core/clean/clean';
 import { cleanSelector } from '../../core/clean/policy';
 import { UserError, errorMessage } from '../../core/workspace/errors';
+import { askedDbtTarget } from '../../core/dbt/target';
 import { outcomeLines, planTable } from './plan-table';
 import type { CleanExecutorOptions } from './schema';
 import { promoteTargetOf } from '../shared/target-names';
@@ -45,7 +46,7 @@ function cleanRequest(options: CleanExecutorOptions, context: ExecutorContext, p
     project,
     promoteTarget: promoteTargetOf(context, project),
     selector: cleanSelector(options),
-    dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
+    dbtTarget: askedDbtTarget(process.env[DBT_TARGET_FROM_CLI], options.target),
     protect: options.protect ?? DEFAULT_PROTECTED_REFS,
     dropSchemas: options.schemas !== false,
     dbtExecutable: options.dbtExecutable,

@@ -5,6 +5,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { diffCommits } from '../../core/diff/diff-commits';
 import { renderMarkdown, renderTable } from '../../core/diff/report';
 import { UserError, errorMessage } from '../../core/workspace/errors';
+import { askedDbtTarget } from '../../core/dbt/target';
 import { buildThroughNx } from '../shared/build-through-nx';
 import type { DiffExecutorOptions } from './schema';
 import { DBT_TARGET_FROM_CLI, DEFAULT_TARGET_NAMES } from '../../contract';
@@ -35,7 +36,7 @@ export default async function diffExecutor(
         // nx affected keeps for itself instead of passing them to the task).
         base: String(options.base ?? (process.env.NX_BASE || 'main')),
         head: String(options.head ?? (process.env.NX_HEAD || 'HEAD')),
-        dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
+        dbtTarget: askedDbtTarget(process.env[DBT_TARGET_FROM_CLI], options.target),
         select: options.select === undefined ? [] : [options.select].flat(),
         profilesDir: options.profilesDir,
         dbtExecutable: options.dbtExecutable,

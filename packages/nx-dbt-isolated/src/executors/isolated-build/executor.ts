@@ -3,6 +3,7 @@ import { logger, type ExecutorContext } from '@nx/devkit';
 import { isolatedBuild, type IsolatedBuildRequest, type IsolatedBuildResult } from '../../core/build/run-build';
 import { buildSummary, summaryLines } from '../../core/build/summary';
 import { UserError, errorMessage } from '../../core/workspace/errors';
+import { askedDbtTarget } from '../../core/dbt/target';
 import { asList } from '../../plugin/build-keys';
 import { buildThroughNx } from '../shared/build-through-nx';
 import { promoteTargetOf } from '../shared/target-names';
@@ -58,7 +59,7 @@ function buildRequest(
     projectRoot,
     project,
     ref: refAsTyped(REF_FROM_CLI, '--ref', options.ref) ?? 'HEAD',
-    target: process.env[DBT_TARGET_FROM_CLI] || options.target,
+    target: askedDbtTarget(process.env[DBT_TARGET_FROM_CLI], options.target),
     command: options.command ?? 'build',
     selection: {
       select: asList(options.select),

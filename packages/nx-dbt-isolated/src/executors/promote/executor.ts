@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { logger, type ExecutorContext } from '@nx/devkit';
 import { UserError, errorMessage } from '../../core/workspace/errors';
+import { askedDbtTarget } from '../../core/dbt/target';
 import { promoteCommit, type PromoteResult } from '../../core/promote/promote-commit';
 import { buildThroughNx } from '../shared/build-through-nx';
 import type { PromoteExecutorOptions } from './schema';
@@ -26,7 +27,7 @@ export default async function promoteExecutor(
         projectRoot,
         targetName: buildTarget,
         ref,
-        dbtTarget: process.env[DBT_TARGET_FROM_CLI] || options.target,
+        dbtTarget: askedDbtTarget(process.env[DBT_TARGET_FROM_CLI], options.target),
         schema: options.schema,
         dryRun: options.dryRun === true,
         profilesDir: options.profilesDir,
