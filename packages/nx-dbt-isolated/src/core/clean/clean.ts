@@ -28,6 +28,7 @@ import { claimedReason, keepsClaims, releaseClaimsAndDrop } from '../warehouse/c
 import { endLeftoverRoles } from '../warehouse/strict-isolation';
 import type { WarehouseConnection } from '../dbt/operation';
 import type { Reporter } from '../workspace/reporter';
+import { adapterFor } from '../dbt/adapters';
 
 export interface CleanRequest {
   workspaceRoot: string;
@@ -422,7 +423,9 @@ async function inWarehouse(
 async function endRolesOfUnfinishedBuilds(request: CleanRequest, group: PlannedBuild[]): Promise<void> {
   const unfinished = group.filter(
     ({ record, schemas }) =>
-      record.warehouse.type === 'postgres' && record.status !== 'succeeded' && schemas.includes(record.schema),
+      adapterFor(record.warehouse.type).rolesAndClaims &&
+      record.status !== 'succeeded' &&
+      schemas.includes(record.schema),
   );
   if (unfinished.length === 0) return;
   await endLeftoverRoles(

@@ -13,6 +13,7 @@ import { builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRe
 import { DROP_MACROS, DROP_RESULT_MACRO, promotedError } from './schema-drop';
 import { quoteIdentifier, quoteLiteral } from './sql';
 import type { Reporter } from '../workspace/reporter';
+import { adapterFor } from '../dbt/adapters';
 
 /**
  * The table in a build's isolated schema listing the workspaces that rely on the schema: the one
@@ -47,7 +48,7 @@ export interface Claimant {
  * a time (duckdb-lock.ts); other warehouses keep the per-workspace rules (docs/reliability.md).
  */
 export function keepsClaims(warehouse: WarehouseIdentity): boolean {
-  return warehouse.type === 'postgres';
+  return adapterFor(warehouse.type).rolesAndClaims;
 }
 
 /** The advisory lock of one isolated schema, in both forms: waiting for it, and trying once. */

@@ -8,6 +8,7 @@ import type { WarehouseConnection } from '../dbt/operation';
 import type { IsolatedProfile } from '../dbt/profiles';
 import { quoteIdentifier, quoteLiteral, runInTransaction } from './sql';
 import type { Reporter } from '../workspace/reporter';
+import { adapterFor } from '../dbt/adapters';
 
 /**
  * strictIsolation (ADR 21): dbt's command runs as a role of the build's own, which may create
@@ -191,7 +192,7 @@ export function strictIsolation({
   exceptions,
   reporter,
 }: StrictIsolationRequest): StrictIsolation {
-  if (profile.warehouse.type !== 'postgres') {
+  if (!adapterFor(profile.warehouse.type).rolesAndClaims) {
     throw new UserError(
       `strictIsolation runs dbt as a role that may create only in the build's schemas, which the plugin can do on PostgreSQL only, and dbt target ${profile.target} is ${profile.warehouse.type || 'of no type'}: build it without strictIsolation.`,
     );
