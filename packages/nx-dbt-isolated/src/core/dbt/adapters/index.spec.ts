@@ -1,4 +1,4 @@
-import { adapterFor } from './index';
+import { adapterFor } from '.';
 import { bigqueryAdapter } from './bigquery';
 import { duckdbAdapter } from './duckdb';
 import { genericAdapter } from './generic';
