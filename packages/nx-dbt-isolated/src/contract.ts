@@ -15,6 +15,14 @@ export const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
 export const DIFF_EXECUTOR = 'nx-dbt-isolated:diff';
 export const PROMOTE_EXECUTOR = 'nx-dbt-isolated:promote';
 
+/** The names the plugin gives its inferred targets unless its options rename them (plugin/nodes.ts). */
+export const DEFAULT_TARGET_NAMES = {
+  isolatedBuild: 'isolated-build',
+  clean: 'clean',
+  diff: 'diff',
+  promote: 'promote',
+} as const;
+
 /**
  * Carries the dbt target from `nx run <project>:<target> --target=<dbt target>` to the executor.
  * `nx run` claims `--target` for itself and drops it when the positional `project:target` form

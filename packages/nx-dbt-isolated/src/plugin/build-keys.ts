@@ -6,6 +6,7 @@ import { simpleGit } from 'simple-git';
 import type { ProjectGraph } from '@nx/devkit';
 import { buildKey, UNCACHEABLE } from '../core/cache/key';
 import { parseDbtProject } from '../core/dbt/project';
+import { askedDbtTarget, dbtTargetFor } from '../core/dbt/target';
 import { repositoryRoot, resolveCommit } from '../core/git/refs';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 import type { RequestedTasks } from './command-line';
@@ -108,7 +109,7 @@ export async function setBuildKeys(
         commit,
         deferTo: deferTo === undefined ? undefined : await commits.get(deferTo)!,
         profile: await profileAtCommit(repoRoot, join(realpathSync(workspaceRoot), task.root), commit),
-        dbtTarget: choices.dbtTarget ?? task.options.target ?? (env.DBT_TARGET || undefined),
+        dbtTarget: dbtTargetFor(askedDbtTarget(choices.dbtTarget, task.options.target), env),
         exclude: asList(choices.exclude ?? task.options.exclude),
         profilesDir: choices.profilesDir ?? task.options.profilesDir,
         dbtExecutable: choices.dbtExecutable ?? task.options.dbtExecutable,

@@ -10,6 +10,7 @@ import {
   buildKeyVariable,
   CLEAN_EXECUTOR,
   DBT_TARGET_FROM_CLI,
+  DEFAULT_TARGET_NAMES,
   DIFF_EXECUTOR,
   ISOLATED_BUILD_EXECUTOR,
   PROMOTE_EXECUTOR,
@@ -108,10 +109,10 @@ export function normalizeOptions(
   nxVersion = installedNxVersion(),
 ): NormalizedOptions {
   return {
-    isolatedBuildTargetName: options?.isolatedBuildTargetName ?? 'isolated-build',
-    cleanTargetName: options?.cleanTargetName ?? 'clean',
-    diffTargetName: options?.diffTargetName ?? 'diff',
-    promoteTargetName: options?.promoteTargetName ?? 'promote',
+    isolatedBuildTargetName: options?.isolatedBuildTargetName ?? DEFAULT_TARGET_NAMES.isolatedBuild,
+    cleanTargetName: options?.cleanTargetName ?? DEFAULT_TARGET_NAMES.clean,
+    diffTargetName: options?.diffTargetName ?? DEFAULT_TARGET_NAMES.diff,
+    promoteTargetName: options?.promoteTargetName ?? DEFAULT_TARGET_NAMES.promote,
     ...(options?.dbtTargets !== undefined && { dbtTargets: options.dbtTargets }),
     taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
   };

@@ -49,6 +49,7 @@ describe('reusableFullBuild', () => {
     env: {},
     warehouse: POSTGRES,
     fullCommand: 'nx run analytics:isolated-build --ref=main',
+    promoteCommand: 'nx run analytics:promote',
     ...overrides,
   });
   const reuse = (record: BuildRecord, asked: Partial<ReuseRequest> = {}) => {

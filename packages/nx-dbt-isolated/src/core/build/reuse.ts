@@ -8,6 +8,7 @@ import { duckDbFile, sameWarehouse, type WarehouseIdentity } from '../dbt/profil
 import { readBuildRecord, type BuildRecord, type RecordedSelection } from './records';
 import { dropSchemas } from '../warehouse/schema-drop';
 import { withWarehouseLock } from '../warehouse/duckdb-lock';
+import type { Reporter } from '../workspace/reporter';
 
 export function recordedSelection({ select, exclude, selector, vars, extraArgs }: DbtSelection): RecordedSelection {
   return { select, exclude, selector, vars, extraArgs };
@@ -27,6 +28,8 @@ export interface ReuseRequest {
   warehouse: WarehouseIdentity;
   /** The command that builds the commit in full, for messages. */
   fullCommand: string;
+  /** `nx run <project>:<promote target>`, for messages. */
+  promoteCommand: string;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface ReuseRequest {
 export async function reusableFullBuild(
   request: ReuseRequest,
   paths: BuildPaths,
-  reporter: { info(line: string): void },
+  reporter: Reporter,
 ): Promise<BuildRecord | undefined> {
   const record = readBuildRecord(paths.buildRecord);
   if (!record) return undefined;
@@ -91,7 +94,7 @@ async function missingSchemas(
   request: ReuseRequest,
   record: BuildRecord,
   paths: BuildPaths,
-  reporter: { info(line: string): void },
+  reporter: Reporter,
 ): Promise<string[]> {
   const schemas = record.schemas.length > 0 ? record.schemas : [record.schema];
   const file = duckDbFile(record.warehouse);
@@ -108,6 +111,7 @@ async function missingSchemas(
         schemas,
         drop: false,
         env: request.env,
+        promoteCommand: request.promoteCommand,
       }),
     );
     return schemas.filter((schema) => !existing.includes(schema));

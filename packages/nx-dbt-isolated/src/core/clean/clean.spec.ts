@@ -78,6 +78,7 @@ describe('clean', () => {
   const request = (selector: CleanSelector, overrides: Partial<CleanRequest> = {}): CleanRequest => ({
     workspaceRoot: repo.root,
     project: 'analytics',
+    promoteTarget: 'promote',
     selector,
     protect: ['main', 'master', 'refs/tags'],
     dropSchemas: true,
@@ -227,6 +228,14 @@ describe('clean', () => {
     );
     expect(warehouse.calls()).toEqual([]);
     expect(existsSync(paths.buildRecord)).toBe(true);
+  });
+
+  it('names the promote target as the plugin options call it', async () => {
+    warehouse = writeFakeWarehouseDbt(fakeDir, ownSchemas(commits[1]));
+    await recordBuild(commits[1], { promoted: [{ schema: 'prod', at: '2026-11-01T00:00:00.000Z' }] });
+    await expect(planClean(request(byRef(commits[1]), { promoteTarget: 'publish' }))).rejects.toThrow(
+      '(nx run analytics:publish --ref=<ref>)',
+    );
   });
 
   it('drops nothing for a record whose schema was written as an unrendered template', async () => {
@@ -432,7 +441,7 @@ describe('clean', () => {
     warehouse = writeFakeWarehouseDbt(fakeDir, [`analytics_${id(commits[1])}`]);
     const paths = await recordBuild(commits[1]);
     const plan = await planClean(request(byRef(commits[1])));
-    const existing = await existingSchemas(plan, request(byRef(commits[1])));
+    const existing = await existingSchemas(plan, request(byRef(commits[1])), { info: () => undefined });
     expect(existing.get(plan.builds[0])).toEqual([`analytics_${id(commits[1])}`]);
     expect(warehouse.schemas()).toEqual([`analytics_${id(commits[1])}`]);
     expect(warehouse.calls()[0]).toEqual(expect.arrayContaining(['--args', expect.stringContaining('"drop":false')]));

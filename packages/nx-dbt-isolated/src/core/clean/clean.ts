@@ -23,13 +23,18 @@ import {
 import { commitsNamedBy, isReachable, repositoryRoot, resolveCommit } from '../git/refs';
 import { retiredNames } from '../promote/rebuild';
 import { dropSchemas } from '../warehouse/schema-drop';
+import { withWarehouseLock } from '../warehouse/duckdb-lock';
 import { claimedReason, keepsClaims, releaseClaimsAndDrop } from '../warehouse/claims';
 import { endLeftoverRoles } from '../warehouse/strict-isolation';
 import type { WarehouseConnection } from '../dbt/operation';
+import type { Reporter } from '../workspace/reporter';
+import { adapterFor } from '../dbt/adapters';
 
 export interface CleanRequest {
   workspaceRoot: string;
   project: string;
+  /** The project's Nx target that promotes, for the commands messages suggest. */
+  promoteTarget: string;
   selector: CleanSelector;
   /** Only the builds against this dbt target. */
   dbtTarget?: string;
@@ -63,7 +68,7 @@ export async function planClean(request: CleanRequest): Promise<CleanPlan> {
     .filter(({ record }) => request.dbtTarget === undefined || record.target === request.dbtTarget)
     .sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
   const facts = await selectionFacts(request, builds);
-  refuseNamedPromotedBuilds(builds, facts.namedCommits);
+  refuseNamedPromotedBuilds(builds, facts.namedCommits, request);
   const decisions = decide(
     builds.map(({ record }) => record),
     request.selector,
@@ -88,13 +93,17 @@ export async function planClean(request: CleanRequest): Promise<CleanPlan> {
 }
 
 /** `--ref` asks for particular builds: one promoted is an error, not a quiet skip. */
-function refuseNamedPromotedBuilds(builds: RecordedBuild[], namedCommits: Map<string, string>): void {
+function refuseNamedPromotedBuilds(
+  builds: RecordedBuild[],
+  namedCommits: Map<string, string>,
+  request: CleanRequest,
+): void {
   const promoted = builds.find(({ record }) => namedCommits.has(record.commit) && record.promoted?.length);
   if (!promoted) return;
   const { record } = promoted;
   const schemas = record.promoted!.map((entry) => entry.schema).join(', ');
   throw new UserError(
-    `the build of ${record.project} at ${namedCommits.get(record.commit)} (${record.buildId}, dbt target ${record.target}) is promoted to ${schemas}, whose views read its schemas: promote another commit there first (nx run ${record.project}:promote --ref=<ref>), then clean it.`,
+    `the build of ${record.project} at ${namedCommits.get(record.commit)} (${record.buildId}, dbt target ${record.target}) is promoted to ${schemas}, whose views read its schemas: promote another commit there first (${promoteCommand(request)} --ref=<ref>), then clean it.`,
   );
 }
 
@@ -169,19 +178,19 @@ export interface CleanOutcome {
   detail: string;
 }
 
-export interface CleanReporter {
-  info(line: string): void;
-}
-
 /**
  * Finds out which of the schemas a clean would drop exist, without changing anything: what a
  * dry run shows. Builds whose warehouse cannot be reached are left out of the map.
  */
-export async function existingSchemas(plan: CleanPlan, request: CleanRequest): Promise<Map<PlannedBuild, string[]>> {
+export async function existingSchemas(
+  plan: CleanPlan,
+  request: CleanRequest,
+  reporter: Reporter,
+): Promise<Map<PlannedBuild, string[]>> {
   const found = new Map<PlannedBuild, string[]>();
   const selected = plan.builds.filter((build) => build.decision.clean && build.schemas.length > 0);
   for (const group of warehouseGroups(selected)) {
-    const existing = await inWarehouse(request, group, false).catch((error: unknown) => {
+    const existing = await inWarehouse(request, group, false, reporter).catch((error: unknown) => {
       if (error instanceof UserError) return undefined;
       throw error;
     });
@@ -205,7 +214,7 @@ export async function existingSchemas(plan: CleanPlan, request: CleanRequest): P
 export async function executeClean(
   plan: CleanPlan,
   request: CleanRequest,
-  reporter: CleanReporter,
+  reporter: Reporter,
 ): Promise<CleanOutcome[]> {
   const selected = plan.builds.filter((build) => build.decision.clean);
   const repoRoot = await repositoryRoot(request.workspaceRoot);
@@ -218,7 +227,7 @@ async function cleanSelected(
   selected: PlannedBuild[],
   repoRoot: string,
   request: CleanRequest,
-  reporter: CleanReporter,
+  reporter: Reporter,
 ): Promise<CleanOutcome[]> {
   const locks = locksDir(request.workspaceRoot);
   const commits = [...new Set(selected.map((build) => build.record.commit))];
@@ -311,7 +320,7 @@ async function dropSelectedSchemas(
   builds: PlannedBuild[],
   request: CleanRequest,
   { outcomes, claimed, found }: DropResults,
-  reporter: CleanReporter,
+  reporter: Reporter,
 ): Promise<PlannedBuild[]> {
   const done = builds.filter((build) => build.schemas.length === 0);
   for (const build of builds.filter((candidate) => candidate.schemas.length > 0)) {
@@ -319,7 +328,7 @@ async function dropSelectedSchemas(
   }
   for (const group of warehouseGroups(builds.filter((build) => build.schemas.length > 0))) {
     try {
-      const existing = await dropGroup(request, group, claimed);
+      const existing = await dropGroup(request, group, claimed, reporter);
       const kept = group.filter((build) => claimed.has(build));
       if (existing.length > 0 || kept.length < group.length) {
         reporter.info(`  dropped ${existing.length > 0 ? existing.join(', ') : 'no schema (none of them existed)'}`);
@@ -359,9 +368,10 @@ async function dropGroup(
   request: CleanRequest,
   group: PlannedBuild[],
   claimed: Map<PlannedBuild, string>,
+  reporter: Reporter,
 ): Promise<string[]> {
   const [first] = group;
-  if (!keepsClaims(first.record.warehouse)) return inWarehouse(request, group, true);
+  if (!keepsClaims(first.record.warehouse)) return inWarehouse(request, group, true, reporter);
   const workspace = workspaceId(request.workspaceRoot);
   const released = group.map((build) => ({
     schema: build.record.schema,
@@ -369,12 +379,21 @@ async function dropGroup(
     project: build.record.project,
     builtHere: builtHere(build.record, workspace),
   }));
-  const outcome = await releaseClaimsAndDrop(connectionOf(request, group), workspace, released);
+  const outcome = await releaseClaimsAndDrop(
+    connectionOf(request, group),
+    workspace,
+    released,
+    promoteCommand(request),
+  );
   for (const build of group) {
     const claimants = outcome.claimed.get(build.record.schema);
     if (claimants) claimed.set(build, claimedReason(claimants));
   }
   return outcome.existing;
+}
+
+function promoteCommand(request: CleanRequest): string {
+  return `nx run ${request.project}:${request.promoteTarget}`;
 }
 
 /** A build's schemas and the retired generation a rebuild of it that died may have left (promote/rebuild.ts). */
@@ -383,23 +402,30 @@ function schemasWithRetired({ schemas, record }: PlannedBuild): string[] {
 }
 
 /** Runs the schema drop (or the look) for one group, holding the DuckDB file's lock where there is one. */
-async function inWarehouse(request: CleanRequest, group: PlannedBuild[], drop: boolean): Promise<string[]> {
+async function inWarehouse(
+  request: CleanRequest,
+  group: PlannedBuild[],
+  drop: boolean,
+  reporter: Reporter,
+): Promise<string[]> {
   const [first] = group;
   const schemas = [...new Set(group.flatMap(schemasWithRetired))];
   const file = duckDbFile(first.record.warehouse);
   // Connecting to a DuckDB file that is gone would create an empty one: its schemas are gone with it.
   if (file && !existsSync(file)) return [];
   const connection = connectionOf(request, group);
-  const run = () => dropSchemas({ ...connection, schemas, drop });
-  if (!file) return run();
-  return withLock(locksDir(request.workspaceRoot), `duckdb-${file}`, run);
+  return withWarehouseLock(request.workspaceRoot, first.record.warehouse, reporter, () =>
+    dropSchemas({ ...connection, schemas, drop, promoteCommand: promoteCommand(request) }),
+  );
 }
 
 /** A PostgreSQL build that did not finish may have left its strictIsolation role: it goes with the schemas. */
 async function endRolesOfUnfinishedBuilds(request: CleanRequest, group: PlannedBuild[]): Promise<void> {
   const unfinished = group.filter(
     ({ record, schemas }) =>
-      record.warehouse.type === 'postgres' && record.status !== 'succeeded' && schemas.includes(record.schema),
+      adapterFor(record.warehouse.type).rolesAndClaims &&
+      record.status !== 'succeeded' &&
+      schemas.includes(record.schema),
   );
   if (unfinished.length === 0) return;
   await endLeftoverRoles(

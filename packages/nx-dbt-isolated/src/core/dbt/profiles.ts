@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, extname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { Document, parseDocument } from 'yaml';
 import { UserError } from '../workspace/errors';
+import { adapterFor, type DbtAdapter } from './adapters';
 
 export const PROFILES_FILE = 'profiles.yml';
 
@@ -136,9 +137,10 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
     );
   }
   const type = String(output.type ?? '');
+  const adapter = adapterFor(type);
   const isolated: Output = { ...output };
-  const schemaKey = type === 'bigquery' && 'dataset' in output ? 'dataset' : 'schema';
-  const baseSchema = schemaOf(output, schemaKey, type, `${request.file}: ${request.profile}.outputs.${target}`);
+  const schemaKey = adapter.schemaField(output);
+  const baseSchema = schemaOf(output, schemaKey, adapter, `${request.file}: ${request.profile}.outputs.${target}`);
   const schema = `${baseSchema}_${request.suffix}`;
   isolated[schemaKey] = schema;
   if (type === 'duckdb') isolated.path = renderedDuckDbPath(output.path, request, target);
@@ -151,8 +153,8 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
     target,
     baseSchema,
     schema: String(renderEnvVars(schema, request.env ?? {})),
-    database: targetDatabase(type, isolated, request.env ?? {}),
-    warehouse: warehouseIdentity(type, isolated),
+    database: targetDatabase(adapter, isolated, request.env ?? {}),
+    warehouse: { type, location: adapter.location(isolated) },
   };
 }
 
@@ -199,10 +201,10 @@ export function parseProfiles(text: string, file: string): Record<string, unknow
   return isMap(content) ? content : {};
 }
 
-function schemaOf(output: Output, key: string, type: string, where: string): string {
+function schemaOf(output: Output, key: string, adapter: DbtAdapter, where: string): string {
   const value = output[key];
   if (typeof value === 'string' && value !== '') return value;
-  if (value === undefined && type === 'duckdb') return 'main';
+  if (value === undefined && adapter.defaultSchema !== undefined) return adapter.defaultSchema;
   throw new UserError(`${where} has no '${key}:': isolated builds rename it per commit; add one.`);
 }
 
@@ -228,32 +230,10 @@ function isInMemoryOrRemote(path: string): boolean {
   return path.startsWith(':memory:') || /^[a-z][a-z0-9+]*:/i.test(path);
 }
 
-function warehouseIdentity(type: string, output: Output): WarehouseIdentity {
-  if (type === 'duckdb') return { type, location: String(output.path) };
-  const host = output.host ?? output.account ?? output.project ?? output.server ?? '';
-  const database = output.dbname ?? output.database ?? output.catalog ?? '';
-  const port = output.port === undefined ? '' : `:${String(output.port)}`;
-  return { type, location: `${String(host)}${port}/${String(database)}` };
-}
-
-/** Where each adapter keeps the database (BigQuery: project; DuckDB: the file's name). */
-function targetDatabase(type: string, output: Output, env: NodeJS.ProcessEnv): string | undefined {
-  const configured =
-    type === 'bigquery'
-      ? (output.project ?? output.database)
-      : (output.database ??
-        output.dbname ??
-        output.catalog ??
-        (type === 'duckdb' ? duckDbName(output.path) : undefined));
-  const rendered = renderEnvVars(configured, env);
+/** The target's database, rendered, when the plugin can tell it. */
+function targetDatabase(adapter: DbtAdapter, output: Output, env: NodeJS.ProcessEnv): string | undefined {
+  const rendered = renderEnvVars(adapter.database(output), env);
   return typeof rendered === 'string' && rendered !== '' && !rendered.includes('{{') ? rendered : undefined;
-}
-
-/** dbt-duckdb names the database after the file: `warehouse.duckdb` is `warehouse`. */
-function duckDbName(path: unknown): string | undefined {
-  if (path === ':memory:') return 'memory';
-  if (typeof path !== 'string' || !isAbsolute(path)) return undefined;
-  return basename(path, extname(path));
 }
 
 export function isMap(value: unknown): value is Record<string, unknown> {
@@ -262,7 +242,7 @@ export function isMap(value: unknown): value is Record<string, unknown> {
 
 /** The DuckDB file a profile writes to, when it is a local file (the only single-writer case). */
 export function duckDbFile(warehouse: WarehouseIdentity): string | undefined {
-  if (warehouse.type !== 'duckdb') return undefined;
+  if (!adapterFor(warehouse.type).oneWriterAtATime) return undefined;
   const path = warehouse.location;
   return isAbsolute(path) ? path : undefined;
 }

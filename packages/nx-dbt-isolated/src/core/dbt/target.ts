@@ -4,6 +4,19 @@ import { DBT_PROJECT_FILE, readDbtProject } from './project';
 import { UserError } from '../workspace/errors';
 import { isolateProfile, profilesFileFor, renderEnvVars, type ProfilesFileRequest } from './profiles';
 
+/**
+ * The dbt target asked for: `nx run … --target` over the Nx target's `target` option. An empty
+ * value asks for none, as dbt reads an empty DBT_TARGET, so the build and its key agree on it.
+ */
+export function askedDbtTarget(commandLine: string | undefined, option: string | undefined): string | undefined {
+  return commandLine || option || undefined;
+}
+
+/** The dbt target a command means: the one asked for (askedDbtTarget), else DBT_TARGET; undefined is the profile's default. */
+export function dbtTargetFor(asked: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return asked || env.DBT_TARGET || undefined;
+}
+
 export interface DbtTargetLookup extends ProfilesFileRequest {
   /** The dbt target asked for; else DBT_TARGET, else the profile's default. */
   target?: string;
@@ -31,7 +44,7 @@ export function resolveDbtTarget(lookup: DbtTargetLookup): DbtTarget {
     text: readFileSync(file, 'utf8'),
     file,
     profile,
-    target: lookup.target ?? (lookup.env.DBT_TARGET || undefined),
+    target: dbtTargetFor(lookup.target, lookup.env),
     suffix: 'isolated',
     projectDir,
     env: lookup.env,

@@ -14,6 +14,7 @@ import { compareData } from './data-diff';
 import { compareManifests, modelsToCompare, readManifest } from './manifest-diff';
 import { renderMarkdown } from './report';
 import type { BuildSide, DiffReport } from './types';
+import type { Reporter } from '../workspace/reporter';
 
 export interface DiffRequest {
   workspaceRoot: string;
@@ -45,7 +46,7 @@ export interface DiffResult {
  * Compares the isolated builds of two commits: nodes by manifest checksum, then the data of
  * the changed and selected models in the warehouse, both builds read through one connection.
  */
-export async function diffCommits(request: DiffRequest, reporter: { info(line: string): void }): Promise<DiffResult> {
+export async function diffCommits(request: DiffRequest, reporter: Reporter): Promise<DiffResult> {
   const repoRoot = await repositoryRoot(request.workspaceRoot);
   const { target: dbtTarget, profile } = resolveDbtTarget({ ...request, target: request.dbtTarget });
   const builds: RecordedBuild[] = [];

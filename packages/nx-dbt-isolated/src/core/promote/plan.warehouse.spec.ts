@@ -6,6 +6,7 @@ import { makeTempDir, removeDir } from '../testing/git-repo';
 import { runInTransaction, runQueries } from '../warehouse/sql';
 
 const stamp = (commit: string) => ({ commit, project: 'analytics', promotedAs: 'prod', at: '2026-11-24T00:00:00Z' });
+const promoteCommand = 'nx run analytics:promote';
 const views = (source: string, names: string[]): PromotedView[] =>
   names.map((name) => ({ schema: 'prod', name, sourceSchema: source }));
 
@@ -67,13 +68,13 @@ describe('promotion on a real DuckDB file, through dbt', () => {
 
   it('lets clean drop a schema no promoted view reads, and none while one is read', async () => {
     await expect(
-      dropSchemas({ ...connection, schemas: ['analytics_aaaa', 'analytics_bbbb'], drop: true }),
+      dropSchemas({ ...connection, schemas: ['analytics_aaaa', 'analytics_bbbb'], drop: true, promoteCommand }),
     ).rejects.toThrow(/^promoted views read analytics_bbbb \(by prod\), so no schema was dropped/);
     expect(
       await read("select schema_name from information_schema.schemata where schema_name like 'analytics_%' order by 1"),
     ).toEqual([['analytics_aaaa'], ['analytics_bbbb']]);
-    await expect(dropSchemas({ ...connection, schemas: ['analytics_aaaa'], drop: true })).resolves.toEqual([
-      'analytics_aaaa',
-    ]);
+    await expect(
+      dropSchemas({ ...connection, schemas: ['analytics_aaaa'], drop: true, promoteCommand }),
+    ).resolves.toEqual(['analytics_aaaa']);
   }, 120_000);
 });

@@ -15,6 +15,7 @@ import {
 } from '../build/records';
 import { repositoryRoot, resolveCommit } from '../git/refs';
 import { withWarehouseLock } from '../warehouse/duckdb-lock';
+import type { Reporter } from '../workspace/reporter';
 
 export interface PromoteRequest {
   workspaceRoot: string;
@@ -49,10 +50,7 @@ export interface PromoteResult {
  * Makes `schema` (and its custom siblings) views over the relations of the commit's isolated
  * build, switched in one transaction, and marks the build promoted so that clean keeps it.
  */
-export async function promoteCommit(
-  request: PromoteRequest,
-  reporter: { info(line: string): void },
-): Promise<PromoteResult> {
+export async function promoteCommit(request: PromoteRequest, reporter: Reporter): Promise<PromoteResult> {
   const commit = await resolveCommit(await repositoryRoot(request.workspaceRoot), request.ref);
   const dbtTarget = resolveDbtTarget({ ...request, target: request.dbtTarget });
   const promotedAs = request.schema ?? dbtTarget.schema;

@@ -13,7 +13,11 @@ import { thrown } from '../testing/thrown';
 const BUILD = { schema: 'analytics_pg_abcd1234', buildId: 'abcd1234' };
 const OWN = ['analytics_pg_abcd1234', 'analytics_pg_abcd1234_finance', 'analytics_pg_abcd1234_raw'];
 const RETIRED = ['analytics_pg~abcd1234', 'analytics_pg~abcd1234_finance', 'analytics_pg~abcd1234_raw'];
-const request = { build: BUILD, fullCommand: 'nx run analytics:isolated-build --ref=main' };
+const request = {
+  build: BUILD,
+  fullCommand: 'nx run analytics:isolated-build --ref=main',
+  promoteCommand: 'nx run analytics:promote',
+};
 const reader = (sourceSchema: string, viewSchema = 'analytics_pg', view = 'orders'): Reader => ({
   sourceSchema,
   viewSchema,
@@ -100,6 +104,18 @@ describe('planRetirement', () => {
     );
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toMatch(/^views in analytics_pg read analytics_pg~abcd1234, left by a rebuild that died/);
+  });
+
+  it('names the promote target as the plugin options call it', () => {
+    const error = thrown(() =>
+      planRetirement(state([...OWN, ...RETIRED], [reader(OWN[0], 'live'), reader(RETIRED[0], 'analytics_pg')]), {
+        ...request,
+        promoteCommand: 'nx run analytics:publish',
+      }),
+    );
+    expect(error.message).toContain(
+      'promote the commit again to analytics_pg (nx run analytics:publish --schema=<schema>), then rebuild.',
+    );
   });
 });
 

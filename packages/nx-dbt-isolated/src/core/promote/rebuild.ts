@@ -13,6 +13,7 @@ import {
 } from './plan';
 import { readBuildRecord, type BuildRecord, type RecordedBuild } from '../build/records';
 import { quoteIdentifier, quoteLiteral, runInTransaction, runQueries } from '../warehouse/sql';
+import type { Reporter } from '../workspace/reporter';
 
 /**
  * Adapters whose dbt replaces a relation by dropping the old one with cascade, which takes the
@@ -107,6 +108,8 @@ export interface RebuildRequest {
   partial?: string;
   /** The command that rebuilds it in full, for messages. */
   fullCommand: string;
+  /** `nx run <project>:<promote target>`, for messages. */
+  promoteCommand: string;
 }
 
 /**
@@ -125,7 +128,7 @@ export function planRetirement(state: GenerationState, request: RebuildRequest):
   const reading = readingRetired.length > 0 ? readingRetired : readingOwn;
   if (reading.length === 0) return { statements: retired.map(dropSchema) };
   if (request.partial) throw partialRefusal(reading, request);
-  if (readingRetired.length > 0 && readingOwn.length > 0) throw bothReadRefusal(readingOwn, readingRetired);
+  if (readingRetired.length > 0 && readingOwn.length > 0) throw bothReadRefusal(readingOwn, readingRetired, request);
   if (readingRetired.length > 0) {
     return {
       statements: own.map(dropSchema),
@@ -157,9 +160,9 @@ function partialRefusal(reading: Reader[], request: RebuildRequest): UserError {
   );
 }
 
-function bothReadRefusal(readingOwn: Reader[], readingRetired: Reader[]): UserError {
+function bothReadRefusal(readingOwn: Reader[], readingRetired: Reader[], request: RebuildRequest): UserError {
   return new UserError(
-    `views in ${viewSchemas(readingRetired)} read ${readingRetired[0].sourceSchema}, left by a rebuild that died, while views in ${viewSchemas(readingOwn)} read ${readingOwn[0].sourceSchema}: promote the commit again to ${viewSchemas(readingRetired)} (nx run <project>:promote --schema=<schema>), then rebuild.`,
+    `views in ${viewSchemas(readingRetired)} read ${readingRetired[0].sourceSchema}, left by a rebuild that died, while views in ${viewSchemas(readingOwn)} read ${readingOwn[0].sourceSchema}: promote the commit again to ${viewSchemas(readingRetired)} (${request.promoteCommand} --schema=<schema>), then rebuild.`,
   );
 }
 
@@ -213,7 +216,7 @@ export interface PromotedRebuild extends RebuildRequest {
   command: DbtCommand;
   /** The build being made: its manifest names the new generation's relations. */
   rebuilt: RecordedBuild;
-  reporter: { info(line: string): void };
+  reporter: Reporter;
   now: () => Date;
 }
 

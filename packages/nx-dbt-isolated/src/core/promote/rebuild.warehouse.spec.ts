@@ -75,6 +75,7 @@ describe('a rebuild of a promoted build on PostgreSQL, through dbt', () => {
       command: 'build',
       build: { schema: own, buildId: id },
       fullCommand: 'nx run analytics:isolated-build --ref=main',
+      promoteCommand: 'nx run analytics:promote',
       rebuilt: { record, paths },
       reporter: { info: (line) => lines.push(line) },
       now: () => new Date('2026-12-01T12:00:00.000Z'),

@@ -12,6 +12,8 @@ import { isolateProfile, profilesFileFor, writeGeneratedProfile, type WarehouseI
 import { builtHere, readBuildRecord, workspaceId, writeBuildRecord, type BuildRecord } from '../build/records';
 import { DROP_MACROS, DROP_RESULT_MACRO, promotedError } from './schema-drop';
 import { quoteIdentifier, quoteLiteral } from './sql';
+import type { Reporter } from '../workspace/reporter';
+import { adapterFor } from '../dbt/adapters';
 
 /**
  * The table in a build's isolated schema listing the workspaces that rely on the schema: the one
@@ -46,7 +48,7 @@ export interface Claimant {
  * a time (duckdb-lock.ts); other warehouses keep the per-workspace rules (docs/reliability.md).
  */
 export function keepsClaims(warehouse: WarehouseIdentity): boolean {
-  return warehouse.type === 'postgres';
+  return adapterFor(warehouse.type).rolesAndClaims;
 }
 
 /** The advisory lock of one isolated schema, in both forms: waiting for it, and trying once. */
@@ -84,7 +86,7 @@ function releaseStatement(schema: string, workspace: string, project: string): s
 export function buildHold(
   record: BuildRecord,
   workspaceRoot: string,
-  reporter: { info(line: string): void },
+  reporter: Reporter,
   end?: HoldEnd,
 ): ParsedRun['hold'] {
   if (!keepsClaims(record.warehouse) || writesNoRelation(record.command)) return undefined;
@@ -263,6 +265,7 @@ export async function releaseClaimsAndDrop(
   connection: WarehouseConnection,
   workspace: string,
   builds: ReleasedBuild[],
+  promoteCommand: string,
 ): Promise<ReleaseOutcome> {
   const literal = (text: string) => quoteLiteral(text);
   const result = (await runOperation(connection, {
@@ -282,7 +285,7 @@ export async function releaseClaimsAndDrop(
     failure: (lastLine) =>
       `dbt could not release this workspace's claims on ${builds.map((build) => build.schema).join(', ')} (${lastLine}): check that the warehouse is reachable with ${connection.profilesDir}/profiles.yml, then run the clean again.`,
   })) as { existing: string[]; promoted: [string, string][]; claimed: Record<string, string[][]> };
-  if (result.promoted.length > 0) throw promotedError(result.promoted);
+  if (result.promoted.length > 0) throw promotedError(result.promoted, promoteCommand);
   const claimed = new Map(
     Object.entries(result.claimed).map(([schema, rows]) => [
       schema,

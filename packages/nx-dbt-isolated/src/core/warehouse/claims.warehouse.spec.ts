@@ -49,9 +49,12 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
       'set up',
     );
   const released = (schema: string, workspace: string, builtHere = true) =>
-    releaseClaimsAndDrop(connection, workspace, [
-      { schema, schemas: [schema, `${schema}_raw`], project: 'analytics', builtHere },
-    ]);
+    releaseClaimsAndDrop(
+      connection,
+      workspace,
+      [{ schema, schemas: [schema, `${schema}_raw`], project: 'analytics', builtHere }],
+      'nx run analytics:promote',
+    );
 
   beforeAll(async () => {
     dir = makeTempDir();

@@ -1,6 +1,7 @@
 import { locksDir } from '../workspace/dot-layout';
 import { ifStopped, withLock } from '../workspace/lock';
 import { duckDbFile, type WarehouseIdentity } from '../dbt/profiles';
+import type { Reporter } from '../workspace/reporter';
 
 /**
  * DuckDB lets one process open a database file for writing at a time, so whatever connects to a
@@ -10,7 +11,7 @@ import { duckDbFile, type WarehouseIdentity } from '../dbt/profiles';
 export function withWarehouseLock<T>(
   workspaceRoot: string,
   warehouse: WarehouseIdentity,
-  reporter: { info(line: string): void },
+  reporter: Reporter,
   work: () => Promise<T>,
 ): Promise<T> {
   const file = duckDbFile(warehouse);

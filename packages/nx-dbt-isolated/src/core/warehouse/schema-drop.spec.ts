@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../workspace/errors';
-import { dropSchemas, type SchemaDropRequest } from './schema-drop';
+import { dropSchemas, promotedError, type SchemaDropRequest } from './schema-drop';
 import { writeFakeWarehouseDbt, type FakeWarehouse } from '../testing/fake-warehouse-dbt';
 import { makeTempDir, removeDir } from '../testing/git-repo';
 
@@ -23,6 +23,7 @@ describe('dropSchemas', () => {
     schemas: ['main_abcd1234', 'main_abcd1234_marts', 'main_abcd1234_seeds'],
     drop: true,
     env: { PATH: '', DBT_TARGET: 'prod' },
+    promoteCommand: 'nx run analytics:promote',
     ...overrides,
   });
 
@@ -62,6 +63,14 @@ describe('dropSchemas', () => {
     expect(error).toBeInstanceOf(UserError);
     expect((error as Error).message).toBe(
       'dbt could not drop schemas main_abcd1234, main_abcd1234_marts, main_abcd1234_seeds with /ws/.dot/abcd1234/analytics/dev/profiles/profiles.yml (connection to server at "db" failed): check that the warehouse is reachable with that profile, then run the clean again.',
+    );
+  });
+});
+
+describe('promotedError', () => {
+  it('names the promote target as the plugin options call it', () => {
+    expect(promotedError([['main_abcd1234', 'prod']], 'nx run analytics:publish').message).toBe(
+      'promoted views read main_abcd1234 (by prod), so no schema was dropped: promote another commit to prod first (nx run analytics:publish --ref=<ref> --schema=prod), then clean again.',
     );
   });
 });

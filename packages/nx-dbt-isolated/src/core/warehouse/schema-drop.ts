@@ -7,6 +7,8 @@ export interface SchemaDropRequest extends WarehouseConnection {
   schemas: string[];
   /** False: only find out which of the schemas exist. */
   drop: boolean;
+  /** `nx run <project>:<promote target>`, for the refusal to drop a schema promoted views read. */
+  promoteCommand: string;
 }
 
 const MACRO = 'nx_dbt_isolated_drop_schemas';
@@ -59,13 +61,13 @@ export async function dropSchemas(request: SchemaDropRequest): Promise<string[]>
     failure: (lastLine) =>
       `dbt could not ${request.drop ? 'drop' : 'look for'} schemas ${request.schemas.join(', ')} with ${join(request.profilesDir, 'profiles.yml')} (${lastLine}): check that the warehouse is reachable with that profile, then run the clean again.`,
   })) as { existing: string[]; promoted: [string, string][] };
-  if (result.promoted.length > 0) throw promotedError(result.promoted);
+  if (result.promoted.length > 0) throw promotedError(result.promoted, request.promoteCommand);
   return result.existing;
 }
 
-export function promotedError(promoted: [string, string][]): UserError {
+export function promotedError(promoted: [string, string][], promoteCommand: string): UserError {
   const read = promoted.map(([source, promotedAs]) => `${source} (by ${promotedAs})`).join(', ');
   return new UserError(
-    `promoted views read ${read}, so no schema was dropped: promote another commit to ${promoted[0][1]} first (nx run <project>:promote --ref=<ref> --schema=${promoted[0][1]}), then clean again.`,
+    `promoted views read ${read}, so no schema was dropped: promote another commit to ${promoted[0][1]} first (${promoteCommand} --ref=<ref> --schema=${promoted[0][1]}), then clean again.`,
   );
 }

@@ -7,6 +7,8 @@ import { escapingNodes, type IsolationBounds } from '../build/guard';
 import type { WarehouseConnection } from '../dbt/operation';
 import type { IsolatedProfile } from '../dbt/profiles';
 import { quoteIdentifier, quoteLiteral, runInTransaction } from './sql';
+import type { Reporter } from '../workspace/reporter';
+import { adapterFor } from '../dbt/adapters';
 
 /**
  * strictIsolation (ADR 21): dbt's command runs as a role of the build's own, which may create
@@ -158,7 +160,7 @@ export interface StrictIsolationRequest {
   connection: WarehouseConnection;
   /** Nodes the isolationExceptions option lets write elsewhere: the role could not. */
   exceptions: string[];
-  reporter: { info(line: string): void };
+  reporter: Reporter;
 }
 
 export interface StrictIsolation {
@@ -190,7 +192,7 @@ export function strictIsolation({
   exceptions,
   reporter,
 }: StrictIsolationRequest): StrictIsolation {
-  if (profile.warehouse.type !== 'postgres') {
+  if (!adapterFor(profile.warehouse.type).rolesAndClaims) {
     throw new UserError(
       `strictIsolation runs dbt as a role that may create only in the build's schemas, which the plugin can do on PostgreSQL only, and dbt target ${profile.target} is ${profile.warehouse.type || 'of no type'}: build it without strictIsolation.`,
     );
@@ -262,7 +264,7 @@ function sameDatabase(source: ManifestSource, database: string | undefined): boo
  */
 export async function releasingRole<T extends { ended: boolean }>(
   strict: StrictIsolation | undefined,
-  reporter: { info(line: string): void },
+  reporter: Reporter,
   work: () => Promise<T>,
 ): Promise<T> {
   if (!strict) return work();

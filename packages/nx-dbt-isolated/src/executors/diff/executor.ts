@@ -4,13 +4,14 @@ import { dirname, join } from 'node:path';
 import { logger } from '../logger';
 import { diffCommits } from '../../core/diff/diff-commits';
 import { runExecutor } from '../shared/run-executor';
+import { DEFAULT_TARGET_NAMES } from '../../contract';
 import { renderedReport, reportsLine } from './format';
 import type { DiffExecutorOptions } from './schema';
 
 export default runExecutor<DiffExecutorOptions>(
   { usage: 'diff runs on a project: nx run <project>:diff --base=main --head=HEAD.', needsProjectRoot: true },
   async ({ options, context, project, projectRoot, buildThroughNx }) => {
-    const buildTarget = options.buildTarget ?? 'isolated-build';
+    const buildTarget = options.buildTarget ?? DEFAULT_TARGET_NAMES.isolatedBuild;
     const format = options.format ?? 'table';
     // With JSON on stdout, everything else the task says goes to stderr (Nx still frames the output).
     const say =

@@ -8,7 +8,8 @@ import { asList } from '../../plugin/build-keys';
 import { runExecutor, type ExecutorRun } from '../shared/run-executor';
 import { summaryLines } from './format';
 import type { IsolatedBuildExecutorOptions } from './schema';
-import { buildKeyVariable, KEYED_AT, RUN_ID } from '../../contract';
+import { promoteTargetOf } from '../shared/target-names';
+import { buildKeyVariable, DEFAULT_TARGET_NAMES, KEYED_AT, RUN_ID } from '../../contract';
 
 export default runExecutor<IsolatedBuildExecutorOptions>(
   {
@@ -55,7 +56,8 @@ function buildRequest({
     },
     deferTo: options.deferTo === undefined ? undefined : String(options.deferTo),
     buildBase: options.buildBase ? buildThroughNx(context.targetName!, context.configurationName) : undefined,
-    targetName: context.targetName,
+    targetName: context.targetName ?? DEFAULT_TARGET_NAMES.isolatedBuild,
+    promoteTarget: promoteTargetOf(context, project),
     isolationExceptions: options.isolationExceptions,
     strictIsolation: options.strictIsolation,
     sparseCheckout: options.sparseCheckout,

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { logger } from '../logger';
 import { promoteCommit } from '../../core/promote/promote-commit';
 import { runExecutor } from '../shared/run-executor';
+import { DEFAULT_TARGET_NAMES } from '../../contract';
 import { planLines } from './format';
 import type { PromoteExecutorOptions } from './schema';
 
@@ -13,7 +14,7 @@ export default runExecutor<PromoteExecutorOptions>(
   },
   async ({ options, context, project, projectRoot, buildThroughNx }) => {
     const ref = String(options.ref ?? 'HEAD');
-    const buildTarget = options.buildTarget ?? 'isolated-build';
+    const buildTarget = options.buildTarget ?? DEFAULT_TARGET_NAMES.isolatedBuild;
     const result = await promoteCommit(
       {
         workspaceRoot: context.root,

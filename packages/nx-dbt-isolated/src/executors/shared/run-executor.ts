@@ -3,6 +3,7 @@ import { logger } from '../logger';
 import type { BuildCommit } from '../../core/build/full-build';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { buildThroughNx } from './build-through-nx';
+import { askedDbtTarget } from '../../core/dbt/target';
 import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, REF_FROM_CLI } from '../../contract';
 
 /** The carried options besides `target`, which every executor takes. */
@@ -70,7 +71,8 @@ interface CarriedOptions {
 
 function withCommandLine<Options extends object>(options: Options, carries: CarriedOption[]): Options {
   const given = options as Options & CarriedOptions;
-  const merged: Options & CarriedOptions = { ...given, target: process.env[DBT_TARGET_FROM_CLI] || given.target };
+  const target = askedDbtTarget(process.env[DBT_TARGET_FROM_CLI], given.target);
+  const merged: Options & CarriedOptions = { ...given, target };
   if (carries.includes('ref')) merged.ref = refAsTyped(REF_FROM_CLI, '--ref', given.ref);
   if (carries.includes('deferTo')) merged.deferTo = refAsTyped(DEFER_TO_FROM_CLI, '--deferTo', given.deferTo);
   if (carries.includes('exclude')) merged.exclude = excludeFromCommandLine() ?? given.exclude;

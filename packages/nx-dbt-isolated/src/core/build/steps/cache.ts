@@ -4,6 +4,7 @@ import { stageArtifacts } from '../../cache/staged-artifacts';
 import { rememberDuckDbFile } from '../../cache/warehouse-token';
 import { duckDbFile } from '../../dbt/profiles';
 import type { BuildRecord } from '../records';
+import { dbtTargetFor } from '../../dbt/target';
 import type { BuildContext, IsolatedBuildRequest } from './context';
 
 /**
@@ -21,7 +22,7 @@ function keyRequest(
   profile: string,
   deferTo?: string,
 ) {
-  const dbtTarget = request.target ?? (request.env.DBT_TARGET || undefined);
+  const dbtTarget = dbtTargetFor(request.target, request.env);
   return { ...request, inputs, commit, profile, dbtTarget, deferTo, exclude: request.selection.exclude };
 }
 

@@ -8,7 +8,8 @@ import { checkoutScope, type CheckoutFolders, type CheckoutScope } from '../../g
 import { ensureDotFolder } from '../../workspace/dot-layout';
 import { UserError } from '../../workspace/errors';
 import { ifStopped } from '../../workspace/lock';
-import type { IsolatedBuildRequest, Reporter } from './context';
+import type { IsolatedBuildRequest } from './context';
+import type { Reporter } from '../../workspace/reporter';
 import { timed } from './timing';
 
 export interface ProjectCheckout {

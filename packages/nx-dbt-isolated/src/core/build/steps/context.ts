@@ -7,6 +7,7 @@ import type { BuildCommit } from '../full-build';
 import type { BuildRecord } from '../records';
 import type { DeferralBase } from '../slim';
 import type { ProjectCheckout } from './checkout';
+import type { Reporter } from '../../workspace/reporter';
 import type { KeyInputs } from '../../cache/key';
 
 export interface IsolatedBuildRequest {
@@ -34,7 +35,9 @@ export interface IsolatedBuildRequest {
   /** Builds the `deferTo` commit when it has no isolated build yet; absent, that is the user's to do. */
   buildBase?: BuildCommit;
   /** The Nx target that runs this build, for the commands messages suggest. */
-  targetName?: string;
+  targetName: string;
+  /** The project's Nx target that promotes, for the commands messages suggest. */
+  promoteTarget: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
   /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (warehouse/strict-isolation.ts). */
@@ -50,10 +53,6 @@ export interface IsolatedBuildRequest {
   runId?: string;
   /** The user asked to run dbt again (`--skip-nx-cache`): no earlier build is reused. */
   rebuild?: boolean;
-}
-
-export interface Reporter {
-  info(line: string): void;
 }
 
 export interface IsolatedBuildResult {
@@ -79,7 +78,12 @@ export interface BuildContext {
 
 /** The command that builds the project in full at the requested ref, for messages to suggest. */
 export function fullBuildCommand(request: IsolatedBuildRequest): string {
-  return `nx run ${request.project}:${request.targetName ?? 'isolated-build'} --ref=${request.ref}`;
+  return `nx run ${request.project}:${request.targetName} --ref=${request.ref}`;
+}
+
+/** The command that promotes a commit of the project, for messages to suggest. */
+export function promoteCommand(request: IsolatedBuildRequest): string {
+  return `nx run ${request.project}:${request.promoteTarget}`;
 }
 
 export function writeOptions(request: IsolatedBuildRequest): WriteOptions {

@@ -23,7 +23,7 @@ export function deferralBase(request: IsolatedBuildRequest, commit: string, dbtT
   return findDeferralBase({
     workspaceRoot: request.workspaceRoot,
     project: request.project,
-    targetName: request.targetName ?? 'isolated-build',
+    targetName: request.targetName,
     dbtTarget,
     ref: request.deferTo!,
     commit,

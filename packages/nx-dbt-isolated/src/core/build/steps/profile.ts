@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DBT_PROJECT_FILE, readDbtProject, type DbtProjectFile } from '../../dbt/project';
 import { isolateProfile, PROFILES_FILE, type IsolatedProfile } from '../../dbt/profiles';
 import type { KeyInputs } from '../../cache/key';
+import { dbtTargetFor } from '../../dbt/target';
 import type { BuildPaths } from '../../workspace/dot-layout';
 import { UserError } from '../../workspace/errors';
 import type { IsolatedBuildRequest } from './context';
@@ -38,7 +39,7 @@ export function isolatedProfileFor(
   return isolateProfile({
     ...profiles,
     profile: profileName,
-    target: request.target ?? (request.env.DBT_TARGET || undefined),
+    target: dbtTargetFor(request.target, request.env),
     suffix: buildId,
     projectDir: workingProjectDir,
     env: request.env,

@@ -1,6 +1,6 @@
 import { planRebuild, type PromotedRebuild, type RetirementPlan } from '../../promote/rebuild';
 import type { BuildRecord } from '../records';
-import { fullBuildCommand, type BuildContext } from './context';
+import { fullBuildCommand, promoteCommand, type BuildContext } from './context';
 
 /** A rebuild of a promoted build and its plan to keep the views reading it answering (promote/rebuild.ts). */
 export interface PromotedViews {
@@ -31,6 +31,7 @@ function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRe
     build: { schema: profile.schema, buildId: record.buildId },
     partial: record.contents!.partialBecause,
     fullCommand: fullBuildCommand(request),
+    promoteCommand: promoteCommand(request),
     rebuilt: { record, paths },
     reporter: context.reporter,
     now: () => new Date(),

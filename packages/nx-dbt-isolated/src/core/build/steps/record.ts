@@ -19,7 +19,8 @@ import {
 import { recordedSelection } from '../reuse';
 import { buildSummary, writeBuildSummary } from '../summary';
 import type { DeferralBase } from '../slim';
-import type { BuildContext, IsolatedBuildRequest, Reporter } from './context';
+import type { BuildContext, IsolatedBuildRequest } from './context';
+import type { Reporter } from '../../workspace/reporter';
 
 /** The running build's record, with what it carries over from the one it replaces; not written yet. */
 export function startRecord(context: BuildContext): BuildRecord {

@@ -1,5 +1,5 @@
 import { reusableFullBuild } from '../reuse';
-import { fullBuildCommand, type BuildContext, type IsolatedBuildResult } from './context';
+import { fullBuildCommand, promoteCommand, type BuildContext, type IsolatedBuildResult } from './context';
 import { deferralBase } from './deferral';
 import { keepForCache } from './cache';
 
@@ -14,7 +14,7 @@ export async function reuseOrRun(
   const { request, reporter, dbt, paths, profile } = context;
   const fullCommand = fullBuildCommand(request);
   const reused = await reusableFullBuild(
-    { ...request, dbt, warehouse: profile.warehouse, fullCommand },
+    { ...request, dbt, warehouse: profile.warehouse, fullCommand, promoteCommand: promoteCommand(request) },
     paths,
     reporter,
   );

@@ -1,4 +1,4 @@
-import type { Reporter } from './context';
+import type { Reporter } from '../../workspace/reporter';
 
 /** Runs one step and reports it with how long it took: `• checkout 1a2b3c4d5e6f (1.2s)`. */
 export async function timed<T>(reporter: Reporter, phase: string, work: () => Promise<T>): Promise<T> {

@@ -1,0 +1,20 @@
+import { basename, extname, isAbsolute } from 'node:path';
+import type { DbtAdapter } from './adapter';
+import { genericAdapter } from './generic';
+
+/** dbt-duckdb names the database after the file: `warehouse.duckdb` is `warehouse`. */
+function databaseOfFile(path: unknown): string | undefined {
+  if (path === ':memory:') return 'memory';
+  if (typeof path !== 'string' || !isAbsolute(path)) return undefined;
+  return basename(path, extname(path));
+}
+
+/** dbt-duckdb: the warehouse is a file (its `path:`), one writer at a time, schema `main` by default. */
+export const duckdbAdapter: DbtAdapter = {
+  schemaField: () => 'schema',
+  defaultSchema: 'main',
+  location: (output) => String(output.path),
+  database: (output) => genericAdapter.database(output) ?? databaseOfFile(output.path),
+  oneWriterAtATime: true,
+  rolesAndClaims: false,
+};

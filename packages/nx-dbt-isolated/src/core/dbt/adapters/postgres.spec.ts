@@ -1,0 +1,14 @@
+import { postgresAdapter } from './postgres';
+
+describe('postgresAdapter', () => {
+  const output = { type: 'postgres', host: 'db', port: 5432, dbname: 'warehouse', schema: 'dev' };
+
+  it('isolates the schema, locates the warehouse by host, port and dbname, and claims schemas', () => {
+    expect(postgresAdapter.schemaField(output)).toBe('schema');
+    expect(postgresAdapter.defaultSchema).toBeUndefined();
+    expect(postgresAdapter.location(output)).toBe('db:5432/warehouse');
+    expect(postgresAdapter.database(output)).toBe('warehouse');
+    expect(postgresAdapter.oneWriterAtATime).toBe(false);
+    expect(postgresAdapter.rolesAndClaims).toBe(true);
+  });
+});
