@@ -23,6 +23,7 @@ import {
   type Machine,
   type PluginRevision,
   type Stats,
+  BENCH_GIT_ENV,
 } from './support';
 
 const ROOT = join(REPO_ROOT, 'tmp', 'bench-monorepo');
@@ -36,16 +37,6 @@ const OTHER_FILES =
 /** The project whose checkout is timed. */
 const CHECKOUT_PROJECT = 'dbt/p250';
 const GOALS = { coldAddedSeconds: 1.5, warmAddedSeconds: 0.2, sparseOverFull: 0.2 };
-/** Fixed author and dates: the same files make the same commit on every run. */
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: 'Bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.com',
-  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
-  GIT_COMMITTER_NAME: 'Bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.com',
-  GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
-};
-
 /**
  * A plugin that does nothing, for what Nx charges any plugin. nx.json names it by its absolute
  * path: Nx 23 accepts `./tools/empty-plugin.js` too, but resolves a path inside the workspace by
@@ -424,7 +415,11 @@ function report(
 }
 
 function git(...args: string[]): string {
-  return execFileSync('git', args, { cwd: WORKSPACE, encoding: 'utf8', env: { ...process.env, ...GIT_ENV } }).trim();
+  return execFileSync('git', args, {
+    cwd: WORKSPACE,
+    encoding: 'utf8',
+    env: { ...process.env, ...BENCH_GIT_ENV },
+  }).trim();
 }
 
 function countFiles(dir: string): number {

@@ -17,6 +17,7 @@ import {
   type Command,
   type Stats,
   writeResults,
+  BENCH_GIT_ENV,
 } from './support';
 
 /**
@@ -194,21 +195,12 @@ function generateWorkspace(projects: number): string {
     writeFileSync(join(dir, path), content);
   }
   symlinkSync(join(TEMPLATE_DIR, 'node_modules'), join(dir, 'node_modules'));
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env: { ...process.env, ...GIT_ENV } });
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env: { ...process.env, ...BENCH_GIT_ENV } });
   git('init', '-q', '-b', 'main');
   git('add', '-A');
   git('-c', 'commit.gpgsign=false', 'commit', '-q', '-m', `${projects} dbt projects`);
   return dir;
 }
-
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: 'Bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.com',
-  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
-  GIT_COMMITTER_NAME: 'Bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.com',
-  GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
-};
 
 function nxIn(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Command {
   return {

@@ -24,6 +24,7 @@ import {
   type Machine,
   type PluginRevision,
   type Stats,
+  BENCH_GIT_ENV,
 } from './support';
 
 /**
@@ -64,16 +65,6 @@ function benchArgs(): { runs: number; rows: number } {
 /** The one model the head commit changes, and what dbt must then build: it and its descendants. */
 const CHANGED = 'int_03';
 const EXPECTED_MODELS = ['int_03', 'mart_03', 'report_00'];
-
-/** Fixed author and dates: the same files make the same commits, so the same schemas, on every run. */
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: 'Bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.com',
-  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
-  GIT_COMMITTER_NAME: 'Bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.com',
-  GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
-};
 
 type Key = 'full' | 'slim' | 'dbt' | 'dbtSlim';
 const ORDER: Key[] = ['full', 'slim', 'dbt', 'dbtSlim'];
@@ -487,7 +478,7 @@ function report(
 }
 
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...GIT_ENV } }).trim();
+  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...BENCH_GIT_ENV } }).trim();
 }
 
 function write(path: string, content: string): void {

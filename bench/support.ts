@@ -8,6 +8,15 @@ import { REPO_ROOT, VENV_BIN } from '../e2e/support/paths';
 /** What the benchmarks share: running and timing a process, statistics, the machine, the results. */
 
 export const RESULTS = join(REPO_ROOT, 'bench', 'results');
+/** Fixed author and dates for the commits benchmarks make: the same files make the same commit on every run. */
+export const BENCH_GIT_ENV = {
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
+};
 export const TIME = '/usr/bin/time';
 export const DBT = join(VENV_BIN, 'dbt');
 
