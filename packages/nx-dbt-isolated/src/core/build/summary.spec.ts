@@ -2,28 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSummary, writeBuildSummary } from './summary';
 import { buildPaths } from '../workspace/dot-layout';
-import { buildRecord } from '../testing/build-record';
+import { builtWithFailures } from '../testing/build-record';
 import { makeTempDir, removeDir } from '../testing/git-repo';
 
 describe('build summary', () => {
   const paths = buildPaths('/ws', 'abcd1234', 'analytics', 'dev');
-  const record = buildRecord({
-    schemas: ['main_abcd1234', 'main_abcd1234_finance'],
-    startedAt: '2026-11-24T10:00:00.000Z',
-    endedAt: '2026-11-24T10:00:12.500Z',
-    results: {
-      byStatus: {},
-      byType: {
-        model: { success: 7, error: 1, skipped: 2 },
-        test: { pass: 8, fail: 1, warn: 1 },
-        seed: { success: 3 },
-      },
-      failures: [
-        { node: 'model.analytics.broken', message: 'Binder Error: column x\nmore' },
-        { node: 'test.analytics.unique_orders_id', message: 'Got 2 results' },
-      ],
-    },
-  });
+  const record = builtWithFailures();
 
   it('counts passed, failed, skipped and warned nodes per resource type, with the duration and where artifacts are', () => {
     expect(buildSummary('/ws', paths, record)).toMatchObject({

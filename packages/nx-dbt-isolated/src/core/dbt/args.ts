@@ -24,19 +24,7 @@ export interface DbtLocations {
 
 /** The argument list of one dbt command; nothing here goes through a shell. */
 export function dbtArgs(command: string, where: DbtLocations, selection: DbtSelection = {}): string[] {
-  const args = [
-    command,
-    '--project-dir',
-    where.projectDir,
-    '--profiles-dir',
-    where.profilesDir,
-    '--target',
-    where.target,
-    '--target-path',
-    where.targetPath,
-    '--log-path',
-    where.logPath,
-  ];
+  const args = [command, ...locationArgs(where)];
   if (selection.select?.length) args.push('--select', ...selection.select);
   if (selection.exclude?.length) args.push('--exclude', ...selection.exclude);
   if (selection.selector) args.push('--selector', selection.selector);
@@ -64,12 +52,18 @@ export function runOperationArgs(
     macro,
     '--args',
     JSON.stringify(macroArgs),
+    ...locationArgs(where, where.profile),
+  ];
+}
+
+/** Where dbt reads the project and profile and writes its artifacts and logs. */
+function locationArgs(where: DbtLocations, profile?: string): string[] {
+  return [
     '--project-dir',
     where.projectDir,
     '--profiles-dir',
     where.profilesDir,
-    '--profile',
-    where.profile,
+    ...(profile === undefined ? [] : ['--profile', profile]),
     '--target',
     where.target,
     '--target-path',

@@ -2,29 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSummary } from '../../core/build/summary';
 import { buildPaths } from '../../core/workspace/dot-layout';
-import { buildRecord } from '../../core/testing/build-record';
+import { buildRecord, builtWithFailures } from '../../core/testing/build-record';
 import { makeTempDir, removeDir } from '../../core/testing/git-repo';
 import { summaryLines } from './format';
 
 describe('build summary lines', () => {
   const paths = buildPaths('/ws', 'abcd1234', 'analytics', 'dev');
-  const record = buildRecord({
-    schemas: ['main_abcd1234', 'main_abcd1234_finance'],
-    startedAt: '2026-11-24T10:00:00.000Z',
-    endedAt: '2026-11-24T10:00:12.500Z',
-    results: {
-      byStatus: {},
-      byType: {
-        model: { success: 7, error: 1, skipped: 2 },
-        test: { pass: 8, fail: 1, warn: 1 },
-        seed: { success: 3 },
-      },
-      failures: [
-        { node: 'model.analytics.broken', message: 'Binder Error: column x\nmore' },
-        { node: 'test.analytics.unique_orders_id', message: 'Got 2 results' },
-      ],
-    },
-  });
+  const record = builtWithFailures();
 
   it('prints the summary as aligned rows, naming each failure by its first line', () => {
     expect(summaryLines(buildSummary('/ws', paths, record))).toEqual([
