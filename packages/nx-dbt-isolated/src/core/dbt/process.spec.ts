@@ -18,42 +18,53 @@ describe('dbtEnvironment', () => {
   });
 });
 
+/** These tests start a shell: on a loaded machine that alone can take seconds. */
+const SPAWNS_A_PROCESS_MS = 30_000;
+
 describe('stoppingGracefully', () => {
   const stopListeners = () => process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
 
-  it('keeps a stop signal from ending the process for all of its work, and starts no dbt after one', async () => {
-    const dir = makeTempDir('stopping-');
-    const started = join(dir, 'started');
-    const fakeDbt = join(dir, 'dbt');
-    writeFileSync(fakeDbt, `#!/bin/sh\necho started >> ${started}\nexec sleep 30\n`, { mode: 0o755 });
-    const before = stopListeners();
+  it(
+    'keeps a stop signal from ending the process for all of its work, and starts no dbt after one',
+    async () => {
+      const dir = makeTempDir('stopping-');
+      const started = join(dir, 'started');
+      const fakeDbt = join(dir, 'dbt');
+      writeFileSync(fakeDbt, `#!/bin/sh\necho started >> ${started}\nexec sleep 30\n`, { mode: 0o755 });
+      const before = stopListeners();
 
-    const exits = await stoppingGracefully(async () => {
-      const first = runDbt(fakeDbt, [], dir, process.env);
-      await waitFor(() => existsSync(started));
-      process.emit('SIGINT', 'SIGINT');
-      const stopped = await first;
-      // The signal Nx sends after dbt has exited still finds a listener: the process goes on.
-      expect(stopListeners()).toBeGreaterThan(before);
-      process.emit('SIGTERM', 'SIGTERM');
-      return [stopped, await runDbt(fakeDbt, [], dir, process.env)];
-    });
+      const exits = await stoppingGracefully(async () => {
+        const first = runDbt(fakeDbt, [], dir, process.env);
+        await waitFor(() => existsSync(started));
+        process.emit('SIGINT', 'SIGINT');
+        const stopped = await first;
+        // The signal Nx sends after dbt has exited still finds a listener: the process goes on.
+        expect(stopListeners()).toBeGreaterThan(before);
+        process.emit('SIGTERM', 'SIGTERM');
+        return [stopped, await runDbt(fakeDbt, [], dir, process.env)];
+      });
 
-    expect(exits.map((exit) => exit.interrupted)).toEqual([true, true]);
-    expect(exits[0].signal).toBe('SIGINT');
-    expect(readFileSync(started, 'utf8')).toBe('started\n');
-    expect(stopListeners()).toBe(before);
-    removeDir(dir);
-  });
+      expect(exits.map((exit) => exit.interrupted)).toEqual([true, true]);
+      expect(exits[0].signal).toBe('SIGINT');
+      expect(readFileSync(started, 'utf8')).toBe('started\n');
+      expect(stopListeners()).toBe(before);
+      removeDir(dir);
+    },
+    SPAWNS_A_PROCESS_MS,
+  );
 
-  it('forgets a stop once its scope has ended', async () => {
-    const dir = makeTempDir('stopping-');
-    const fakeDbt = join(dir, 'dbt');
-    writeFileSync(fakeDbt, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
-    await stoppingGracefully(async () => process.emit('SIGINT', 'SIGINT'));
-    await expect(runDbt(fakeDbt, [], dir, process.env)).resolves.toMatchObject({ code: 0, interrupted: false });
-    removeDir(dir);
-  });
+  it(
+    'forgets a stop once its scope has ended',
+    async () => {
+      const dir = makeTempDir('stopping-');
+      const fakeDbt = join(dir, 'dbt');
+      writeFileSync(fakeDbt, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+      await stoppingGracefully(async () => process.emit('SIGINT', 'SIGINT'));
+      await expect(runDbt(fakeDbt, [], dir, process.env)).resolves.toMatchObject({ code: 0, interrupted: false });
+      removeDir(dir);
+    },
+    SPAWNS_A_PROCESS_MS,
+  );
 });
 
 async function waitFor(condition: () => boolean): Promise<void> {
