@@ -1,5 +1,4 @@
 import { refusePluginOwnedArgs } from '../dbt/args';
-import { declaresPackages } from '../dbt/project';
 import { findDbt, requirePythonDbt } from '../dbt/executable';
 import { stoppingGracefully } from '../workspace/stop';
 import { readProfilesFile } from '../dbt/profiles';
@@ -13,11 +12,10 @@ import type { BuildContext, IsolatedBuildRequest, IsolatedBuildResult } from './
 import type { Reporter } from '../workspace/reporter';
 import { guardedDbtRun } from './steps/dbt-run';
 import { deferralCommit } from './steps/deferral';
-import { installPackages } from './steps/deps';
 import { dbtRunEnvironment } from './steps/environment';
 import { isolatedProfileFor, projectAtCommit, writeIsolatedProfile } from './steps/profile';
 import { planPromotedViews } from './steps/promoted-views';
-import { endRecord, enterPhase, failRecord, startRecord } from './steps/record';
+import { endRecord, failRecord, startRecord } from './steps/record';
 import { reuseOrRun } from './steps/reuse-or-run';
 
 /** One isolated build: ref → checkout → profile → deps → dbt, with a record of each step. */
@@ -80,19 +78,13 @@ async function buildInCheckout(
 }
 
 async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
-  const { request, checkedOut, paths } = context;
+  const { request, paths } = context;
   writeIsolatedProfile(paths, context.profile);
   const record = startRecord(context);
   const views = await planPromotedViews(context, record);
   writeBuildRecord(paths.buildRecord, record);
   try {
-    const environment = dbtRunEnvironment(context);
-    if (declaresPackages(checkedOut.projectDir)) {
-      enterPhase(record, paths, 'deps');
-      await installPackages(context, environment.locations, environment.env);
-    }
-    enterPhase(record, paths, 'dbt');
-    await guardedDbtRun(context, record, environment, views);
+    await guardedDbtRun(context, record, dbtRunEnvironment(context), views);
     if (record.status === 'succeeded' && request.expectedKey !== undefined) keepForCache(context, record);
   } catch (error) {
     failRecord(record, error);

@@ -1,8 +1,10 @@
-"""Runs `dbt parse`, waits for the plugin's verdict on the manifest, then runs the dbt command on
-the manifest already parsed: one Python start-up and one parse instead of two of each.
+"""Runs `dbt deps` when asked, then `dbt parse`, waits for the plugin's verdict on the manifest,
+then runs the dbt command on the manifest already parsed: one Python start-up and one parse
+instead of three and two.
 
-Usage: python parse-then-run.py [--hold <json>] <parse args...> --then <command args...>
-The plugin talks on file descriptor 3: this script writes "parsed", the plugin answers "go" or
+Usage: python parse-then-run.py [--deps <json>] [--hold <json>] <parse args...> --then <command args...>
+The plugin talks on file descriptor 3: this script writes "installed" once `dbt deps` (the
+arguments --deps holds, as a JSON list) succeeded, then "parsed"; the plugin answers "go" or
 "stop". Exit codes follow dbt's: 0 success, 1 failures, 2 error; 3 when the plugin said stop.
 
 --hold (PostgreSQL, see warehouse/claims.ts): once dbt has parsed, and before the plugin checks the manifest,
@@ -68,14 +70,27 @@ def failed(message, error):
     return 2
 
 
-def main():
-    args = sys.argv[1:]
-    hold = json.loads(args[1]) if args[:1] == ["--hold"] else None
-    if hold is not None:
+def json_options(args):
+    """The leading `--name <json>` options, and the arguments after them."""
+    options = {}
+    while args[:1] in (["--deps"], ["--hold"]):
+        options[args[0][2:]] = json.loads(args[1])
         args = args[2:]
+    return options, args
+
+
+def main():
+    options, args = json_options(sys.argv[1:])
+    hold = options.get("hold")
     separator = args.index("--then")
     parse_args, command_args = args[:separator], args[separator + 1 :]
     channel = socket.socket(fileno=3).makefile("rw")
+    if "deps" in options:
+        installed = dbtRunner().invoke(options["deps"])
+        if not installed.success:
+            return exit_code(installed)
+        channel.write("installed\n")
+        channel.flush()
     parsed = dbtRunner().invoke(parse_args)
     if not parsed.success:
         return exit_code(parsed)

@@ -3,12 +3,19 @@ import type { Duplex } from 'node:stream';
 import { startForwardingSignals, type DbtExit } from './process';
 
 export interface ParsedRun {
+  /** `dbt deps` first, when the checkout's packages are not installed yet: `installed` is called once they are. */
+  deps?: { args: string[]; installed(): void };
   /** `parse` with the build's locations. */
   parseArgs: string[];
   /** The dbt command to run on that parse. */
   commandArgs: string[];
   /** Called once dbt has parsed and written the manifest: throws (or rejects) to stop before the command runs. */
   check(): void | Promise<void>;
+  /**
+   * Wraps what follows a passed check, the command until dbt exits: the lock the command needs
+   * (DuckDB's writer lock) is taken there, so dbt's start-up, deps and parse need not wait for it.
+   */
+  commandLock?<T>(command: () => Promise<T>): Promise<T>;
   /** Given to parse-then-run.py before the parse arguments (see warehouse/claims.ts). */
   hold?: { args: string[]; onWait(): void };
 }
@@ -26,7 +33,9 @@ export interface HoldEnd {
 }
 
 export interface ParsedRunExit extends DbtExit {
-  /** False when dbt stopped while parsing. */
+  /** dbt deps ran and installed the packages. */
+  installed: boolean;
+  /** False when dbt stopped while installing packages or parsing. */
   parsed: boolean;
   /** The hold ran its `atEnd` statements (see parse-then-run.py). */
   ended: boolean;
@@ -35,9 +44,10 @@ export interface ParsedRunExit extends DbtExit {
 const PARSE_THEN_RUN = join(__dirname, 'parse-then-run.py');
 
 /**
- * Runs `dbt parse`, then `check`, then the dbt command on the manifest `check` read, in one Python
- * process (parse-then-run.py), so the command cannot run on another parse than the one checked.
- * A `check` that throws stops dbt and rethrows. `python` is the dbt's own (see requirePythonDbt).
+ * Runs `dbt deps` when asked, `dbt parse`, then `check`, then the dbt command on the manifest
+ * `check` read, in one Python process (parse-then-run.py), so the command cannot run on another
+ * parse than the one checked. A `check` (or `commandLock`) that throws stops dbt and rethrows.
+ * `python` is the dbt's own (see requirePythonDbt).
  */
 export async function runDbtParsedFirst(
   python: string,
@@ -45,41 +55,60 @@ export async function runDbtParsedFirst(
   cwd: string,
   env: NodeJS.ProcessEnv,
 ): Promise<ParsedRunExit> {
-  const { child, exited } = startForwardingSignals(
-    python,
-    [PARSE_THEN_RUN, ...(run.hold?.args ?? []), ...run.parseArgs, '--then', ...run.commandArgs],
-    {
-      cwd,
-      env,
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-    },
-  );
-  if (!child) return { ...(await exited), parsed: false, ended: false };
+  const { child, exited } = startForwardingSignals(python, parseThenRunArgs(run), {
+    cwd,
+    env,
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+  });
+  if (!child) return { ...(await exited), installed: false, parsed: false, ended: false };
   const channel = child.stdio[3] as Duplex;
-  let parsed = false;
-  let ended = false;
+  const seen = { installed: false, parsed: false, ended: false };
   let refusal: unknown;
   let checked: Promise<unknown> | undefined;
-  channel.on('data', (chunk: Buffer) => {
-    const lines = chunk.toString('utf8');
-    if (lines.includes('waiting')) run.hold?.onWait();
-    if (lines.includes('ended')) ended = true;
-    if (parsed || !lines.includes('parsed')) return;
-    parsed = true;
-    checked = Promise.resolve()
-      .then(() => run.check())
-      .then(
-        () => channel.write('go\n'),
-        (error: unknown) => {
+  const commandLock = run.commandLock ?? ((command) => command());
+  const onLine = (line: string) => {
+    if (line === 'installed') {
+      seen.installed = true;
+      run.deps?.installed();
+    } else if (line === 'waiting') run.hold?.onWait();
+    else if (line === 'ended') seen.ended = true;
+    else if (line === 'parsed' && !seen.parsed) {
+      seen.parsed = true;
+      checked = Promise.resolve()
+        .then(() => run.check())
+        .then(() =>
+          commandLock(() => {
+            channel.write('go\n');
+            return exited;
+          }),
+        )
+        .catch((error: unknown) => {
           refusal = error;
           channel.write('stop\n');
-        },
-      );
+        });
+    }
+  };
+  let pending = '';
+  channel.on('data', (chunk: Buffer) => {
+    const lines = (pending + chunk.toString('utf8')).split('\n');
+    pending = lines.pop()!;
+    lines.forEach((line) => onLine(line.trim()));
   });
   channel.on('error', () => undefined);
   const exit = await exited;
   // dbt may have been stopped while an asynchronous check still ran: let it finish first.
   await checked;
   if (refusal !== undefined) throw refusal;
-  return { ...exit, parsed, ended };
+  return { ...exit, ...seen };
+}
+
+function parseThenRunArgs(run: ParsedRun): string[] {
+  return [
+    PARSE_THEN_RUN,
+    ...(run.deps ? ['--deps', JSON.stringify(run.deps.args)] : []),
+    ...(run.hold?.args ?? []),
+    ...run.parseArgs,
+    '--then',
+    ...run.commandArgs,
+  ];
 }

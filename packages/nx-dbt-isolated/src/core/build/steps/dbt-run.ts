@@ -8,26 +8,32 @@ import { keepingPromotedViews } from '../../promote/rebuild';
 import { buildHold } from '../../warehouse/claims';
 import { withWarehouseLock } from '../../warehouse/duckdb-lock';
 import { releasingRole } from '../../warehouse/strict-isolation';
-import { UserError } from '../../workspace/errors';
+import { BuildInterrupted, UserError } from '../../workspace/errors';
+import type { Reporter } from '../../workspace/reporter';
 import { writesNoRelation } from '../contents';
 import { escapeError, escapingNodes } from '../guard';
 import type { BuildRecord } from '../records';
 import { slimSelection } from '../slim';
 import { writeOptions, type BuildContext } from './context';
+import { startWithPackages, type PackagesToInstall } from './deps';
 import type { DbtRunEnvironment } from './environment';
 import type { PromotedViews } from './promoted-views';
 import { finishRecord } from './record';
 import { secondsSince } from './timing';
 
-/** When dbt started, and when its parse was checked: each of the two reports its own duration. */
+/** When dbt's process started and reached each step: each step reports its own duration. */
 interface Clock {
+  /** dbt deps runs first in the process. */
+  installing?: boolean;
   started: number;
+  installed: number;
   parsed: number;
+  commandStarted: number;
 }
 
 /**
- * dbt's parse, the isolation check, then dbt's command, under the warehouse's lock and with the
- * promoted views kept answering; the record says how dbt ended. Throws what stopped the build.
+ * dbt's deps when the checkout needs them, its parse, the isolation check, then dbt's command
+ * under the warehouse's lock, with the promoted views kept answering; the record says how dbt ended. Throws what stopped the build.
  */
 export async function guardedDbtRun(
   context: BuildContext,
@@ -41,24 +47,49 @@ export async function guardedDbtRun(
   // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
   // against the working directory, so run where the user's own dbt would run: the project folder.
   const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
-  // dbt parses, the plugin checks the manifest, then dbt runs the command: one line each.
-  const clock = { started: 0, parsed: 0 };
+  // dbt installs packages, parses, the plugin checks the manifest, then dbt runs the command: one line each.
+  const clock: Clock = { started: 0, installed: 0, parsed: 0, commandStarted: 0 };
   const run = parsedRun(context, record, environment, clock);
   const logMark = dbtLogMark(paths.logPath);
   const exit = await keepingPromotedViews(
     views.rebuild,
     views.retirement,
     () =>
-      withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
-        clock.started = Date.now();
-        const { strict, env } = environment;
-        return releasingRole(strict, reporter, () => runDbtParsedFirst(requirePythonDbt(dbt), run, cwd, env));
-      }),
+      releasingRole(environment.strict, reporter, () =>
+        startWithPackages(context, record, environment.locations, (deps) => {
+          clock.started = Date.now();
+          const python = requirePythonDbt(dbt);
+          return runDbtParsedFirst(
+            python,
+            { ...run, deps: deps && timedDeps(deps, reporter, clock) },
+            cwd,
+            environment.env,
+          );
+        }),
+      ),
     (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
   );
+  if (clock.installing && !exit.installed) throw packagesNotInstalled(exit, projectDir);
   const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
-  reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.parsed || clock.started)})`);
+  reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.commandStarted || clock.started)})`);
   settle(context, record, exit, logMark);
+}
+
+function timedDeps(deps: NonNullable<PackagesToInstall>, reporter: Reporter, clock: Clock): PackagesToInstall {
+  clock.installing = true;
+  return {
+    args: deps.args,
+    installed: () => {
+      clock.installed = Date.now();
+      reporter.info(`• dbt deps (${secondsSince(clock.started)})`);
+      deps.installed();
+    },
+  };
+}
+
+function packagesNotInstalled(exit: ParsedRunExit, projectDir: string): Error {
+  if (exit.interrupted) return new BuildInterrupted('dbt deps');
+  return new UserError(`dbt deps failed in ${projectDir} (see its output above): fix packages.yml at this commit.`);
 }
 
 function parsedRun(
@@ -67,16 +98,22 @@ function parsedRun(
   { locations, strict, userEnv }: DbtRunEnvironment,
   clock: Clock,
 ): ParsedRun {
-  const { request, reporter, paths, base } = context;
+  const { request, reporter, paths, base, profile } = context;
   return {
     parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
     commandArgs: dbtArgs(request.command, locations, selectionOf(context)),
     check: async () => {
       clock.parsed = Date.now();
-      reporter.info(`• dbt parse (${secondsSince(clock.started)})`);
+      reporter.info(`• dbt parse (${secondsSince(clock.installed || clock.started)})`);
       checkIsolation(context);
       await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
     },
+    // dbt's start-up, deps and parse open no warehouse connection: only the command waits for DuckDB's writer lock.
+    commandLock: (command) =>
+      withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
+        clock.commandStarted = Date.now();
+        return command();
+      }),
     hold: buildHold(record, request.workspaceRoot, reporter, strict?.holdEnd(userEnv)),
   };
 }

@@ -1,37 +1,60 @@
 import { join } from 'node:path';
 import { depsArgs, type DbtLocations } from '../../dbt/args';
-import { runDbt } from '../../dbt/process';
+import type { ParsedRun } from '../../dbt/parse-then-run';
+import { declaresPackages } from '../../dbt/project';
 import { readJson, writeJsonAtomically } from '../../workspace/files';
 import { locksDir } from '../../workspace/dot-layout';
-import { BuildInterrupted, UserError } from '../../workspace/errors';
 import { withLock } from '../../workspace/lock';
+import type { BuildRecord } from '../records';
 import type { BuildContext } from './context';
-import { timed } from './timing';
+import { enterPhase } from './record';
+
+export type PackagesToInstall = ParsedRun['deps'];
 
 /**
- * Runs `dbt deps` once per checkout and project: the checkout never changes, so a marker
- * naming the checkout it was made for is enough to skip it next time.
+ * Starts the build's dbt process (`start`) with `dbt deps` in it when the checkout's packages are
+ * not installed yet: once per checkout and project, since the checkout never changes, so a marker
+ * naming the checkout they were installed for is enough to skip it next time. Two builds of one
+ * checkout (two targets) take turns until the packages are installed, not for the whole build.
  */
-export async function installPackages(
-  { request, dbt, checkedOut, paths, reporter }: BuildContext,
+export async function startWithPackages<T>(
+  { request, checkedOut, paths }: BuildContext,
+  record: BuildRecord,
   locations: DbtLocations,
-  env: NodeJS.ProcessEnv,
-): Promise<void> {
-  const { workspaceRoot, project } = request;
-  const { checkout } = checkedOut;
+  start: (deps: PackagesToInstall) => Promise<T>,
+): Promise<T> {
+  if (!declaresPackages(checkedOut.projectDir)) {
+    enterPhase(record, paths, 'dbt');
+    return start(undefined);
+  }
   const marker = join(paths.projectDir, 'deps.json');
+  const { checkout } = checkedOut;
   const isCurrent = () => readJson<DepsMarker>(marker)?.checkoutCreatedAt === checkout.createdAt;
-  await withLock(locksDir(workspaceRoot), `deps-${checkout.buildId}-${project}`, async () => {
-    if (isCurrent()) return;
-    const exit = await timed(reporter, 'dbt deps', () => runDbt(dbt, depsArgs(locations), locations.projectDir, env));
-    if (exit.interrupted) throw new BuildInterrupted('dbt deps');
-    if (exit.code !== 0) {
-      throw new UserError(
-        `dbt deps failed in ${locations.projectDir} (see its output above): fix packages.yml at this commit.`,
-      );
-    }
-    writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
-  });
+  let running: Promise<T> | undefined;
+  await withLock(
+    locksDir(request.workspaceRoot),
+    `deps-${checkout.buildId}-${request.project}`,
+    () =>
+      new Promise<void>((release) => {
+        if (isCurrent()) {
+          enterPhase(record, paths, 'dbt');
+          running = start(undefined);
+          return release();
+        }
+        enterPhase(record, paths, 'deps');
+        const installed = () => {
+          writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
+          enterPhase(record, paths, 'dbt');
+          release();
+        };
+        running = start({ args: depsArgs(locations), installed });
+        running.then(
+          () => release(),
+          () => release(),
+        );
+      }),
+  );
+  return running!;
 }
 
 interface DepsMarker {
