@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { commitBeside } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
@@ -102,12 +102,26 @@ const VARIANTS: [string, Variant][] = [
   ],
 ];
 
+/**
+ * One workspace for both warehouses: builds are kept per dbt target, so neither variant sees
+ * the other's builds; they share only the checkouts and their dbt deps, which are the same.
+ */
+let ws: TestWorkspace;
+/** main plus the diff models (fixtures/diff/base). */
+let base: string;
+/** base with fixtures/diff/head over it, and diff_removed.sql gone. */
+let head: string;
+
+beforeAll(() => {
+  ws = createTestWorkspace();
+  base = commitBeside(ws.dir, ws.main, 'diff-base', 'Diff models', filesUnder(join(FIXTURE, 'base')));
+  head = commitBeside(ws.dir, base, 'diff-head', 'Diff models changed', filesUnder(join(FIXTURE, 'head')), [
+    'analytics/models/diff/diff_removed.sql',
+  ]);
+});
+afterAll(() => ws?.remove());
+
 describe.each(VARIANTS)('diff of two commits on %s', (_label, variant) => {
-  let ws: TestWorkspace;
-  /** main plus the diff models (fixtures/diff/base). */
-  let base: string;
-  /** base with fixtures/diff/head over it, and diff_removed.sql gone. */
-  let head: string;
   const targetArgs = variant.dbtTarget === 'dev' ? [] : [`--target=${variant.dbtTarget}`];
   const diff = (...args: string[]) =>
     runNxSplit(ws.dir, ['run', 'analytics:diff', ...args, ...targetArgs], variant.env);
@@ -115,17 +129,9 @@ describe.each(VARIANTS)('diff of two commits on %s', (_label, variant) => {
   const reportFile = (from: string, to: string, extension: 'json' | 'md') =>
     join(ws.dir, '.dot', 'diffs', 'analytics', `${short(from)}..${short(to)}.${extension}`);
 
-  beforeAll(() => {
-    ws = createTestWorkspace();
-    base = commitBeside(ws.dir, ws.main, 'diff-base', 'Diff models', filesUnder(join(FIXTURE, 'base')));
-    head = commitBeside(ws.dir, base, 'diff-head', 'Diff models changed', filesUnder(join(FIXTURE, 'head')), [
-      'analytics/models/diff/diff_removed.sql',
-    ]);
-  });
-  afterAll(async () => {
-    await variant.cleanUp();
-    ws?.remove();
-  });
+  // The report files are named by commits, not by dbt target: the other variant's must not stand in for this one's.
+  beforeAll(() => rmSync(join(ws.dir, '.dot', 'diffs'), { recursive: true, force: true }));
+  afterAll(() => variant.cleanUp());
 
   it('builds both commits first, then prints the JSON report, and only it, on stdout', async () => {
     expect(hasBuildRecord(ws.dir, base, variant.dbtTarget)).toBe(false);

@@ -19,10 +19,25 @@ const short = (sha: string) => sha.slice(0, 8);
 const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);
 const STG_ORDERS = 'analytics/models/staging/stg_orders.sql';
 
+/**
+ * One workspace for both warehouses: builds are kept per dbt target and the PostgreSQL clean
+ * names its target, so that test sees none of the DuckDB builds; it shares only their
+ * checkouts and dbt deps. (The DuckDB cleans name no target: they run first, before any pg build.)
+ */
+let ws: TestWorkspace;
+/** main with stg_orders (a view) changed: a slim build of it makes a view over its base's seed. */
+let change: string;
+
+beforeAll(() => {
+  ws = createTestWorkspace();
+  const stgOrders = fileAt(ws.dir, ws.main, STG_ORDERS);
+  change = commitBeside(ws.dir, ws.main, 'partial-change', 'stg_orders says what it is', {
+    [STG_ORDERS]: `-- orders as staged\n${stgOrders}`,
+  });
+});
+afterAll(() => ws?.remove());
+
 describe('partial builds and the builds that read other builds (DuckDB)', () => {
-  let ws: TestWorkspace;
-  /** main with stg_orders (a view) changed: a slim build of it makes a view over its base's seed. */
-  let change: string;
   const warehouse = () => join(ws.dir, 'analytics', 'warehouse.duckdb');
   const schemaOf = (commit: string) => `analytics_${short(commit)}`;
   const build = (...args: string[]) => ws.nx(['run', 'analytics:isolated-build', ...args]);
@@ -33,15 +48,6 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     queryDuckDb<{ sql: string }>(warehouse(), `select sql from duckdb_views() where schema_name = '${schema}'`)
       .map((view) => view.sql)
       .join('\n');
-
-  beforeAll(() => {
-    ws = createTestWorkspace();
-    const stgOrders = fileAt(ws.dir, ws.main, STG_ORDERS);
-    change = commitBeside(ws.dir, ws.main, 'partial-change', 'stg_orders says what it is', {
-      [STG_ORDERS]: `-- orders as staged\n${stgOrders}`,
-    });
-  });
-  afterAll(() => ws?.remove());
 
   it('records a --command=compile build as compiled, not built, with no passed counts, and writes nothing', async () => {
     const compiled = await build('--ref=main', '--command=compile');
@@ -155,20 +161,8 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
 describe("clean keeps a kept slim build's base on PostgreSQL, where dropping it cascades (dbt target pg)", () => {
   const base = `nxdbt_partial_${randomBytes(4).toString('hex')}`;
   const env = { ANALYTICS_PG_SCHEMA: base };
-  let ws: TestWorkspace;
-  let change: string;
 
-  beforeAll(() => {
-    ws = createTestWorkspace();
-    const stgOrders = fileAt(ws.dir, ws.main, STG_ORDERS);
-    change = commitBeside(ws.dir, ws.main, 'partial-change', 'stg_orders says what it is', {
-      [STG_ORDERS]: `-- orders as staged\n${stgOrders}`,
-    });
-  });
-  afterAll(async () => {
-    await dropSchemasStartingWith(base);
-    ws?.remove();
-  });
+  afterAll(() => dropSchemasStartingWith(base));
 
   it('--keep=1 keeps the base, and the slim build keeps its stg_orders view over the base', async () => {
     const deferTo = ws.excludeReturned;
