@@ -191,6 +191,8 @@ describe('locks and leases of other processes', () => {
   it('keeps the lock and the lease of a stopped (Ctrl-Z) process, however long it has been quiet', async () => {
     holder = await startLockHolder(dir, 'duckdb-/data/w.duckdb', leases, 'analytics');
     process.kill(holder.pid, 'SIGSTOP');
+    // The signal takes effect a moment after it is sent, later on a loaded machine.
+    while (!(await liveLeases(leases))[0]?.owner.stopped) await sleep(5);
     // Quiet for an hour as the files' times tell it, which is all that ages a lock or a lease:
     // longer than the 20 s after which the old locks went stale, and than OTHER_HOST_STALE_MS.
     const anHourAgo = new Date(Date.now() - 60 * 60_000);
