@@ -12,9 +12,14 @@ export function dbtConnection(dir: string, output: Record<string, string | numbe
   return { workspaceRoot: dir, dbt: DBT, profilesDir: dir, profile: 'nx_spec', target: 'spec', env: process.env };
 }
 
+/** The DuckDB file of `duckDbConnection(dir)`. */
+export function duckDbFile(dir: string): string {
+  return join(dir, 'spec.duckdb');
+}
+
 /** A DuckDB file in `dir`. */
 export function duckDbConnection(dir: string): WarehouseConnection {
-  return dbtConnection(dir, { type: 'duckdb', path: join(dir, 'spec.duckdb'), schema: 'main' });
+  return dbtConnection(dir, { type: 'duckdb', path: duckDbFile(dir), schema: 'main' });
 }
 
 /** The test PostgreSQL server (127.0.0.1:5432, trust auth, database test), connecting as `user` into `schema`. */

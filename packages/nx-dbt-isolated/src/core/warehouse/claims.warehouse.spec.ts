@@ -36,6 +36,15 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
         [schema],
       )
     ).rows.map((row) => row.name);
+  /** Sessions waiting for an advisory lock that the session `holder` holds. */
+  const waitersOn = async (holder: number) =>
+    (
+      await client.query(
+        `select from pg_locks waiting join pg_locks held using (locktype, database, classid, objid, objsubid)
+         where waiting.locktype = 'advisory' and not waiting.granted and held.granted and held.pid = $1`,
+        [holder],
+      )
+    ).rows.length;
   /** What dbt leaves after a build: the schema and a sibling, then the claim parse-then-run.py writes. */
   const built = async (schema: string, workspace: string) =>
     runInTransaction(
@@ -90,13 +99,13 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
     expect(last.existing).toEqual([schema, `${schema}_raw`]);
     expect(last.claimed.size).toBe(0);
     expect(await schemasNow(schema)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('claims a restored build only where its schema still exists', async () => {
     const schema = nextSchema();
     expect(await claimRestoredBuild(connection, claim(schema, 'workspace-b', 'restored'))).toBe(false);
     expect(await schemasNow(schema)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('decides by who built it where no claims table exists (builds made before claims)', async () => {
     const schema = nextSchema();
@@ -107,7 +116,7 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
     const own = await released(schema, 'workspace-a', true);
     expect(own.existing).toEqual([schema, `${schema}_raw`]);
     expect(await schemasNow(schema)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it("waits for the schema's advisory lock, which a build holds for its whole dbt run, before it drops", async () => {
     const schema = nextSchema();
@@ -116,10 +125,11 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
     await build.connect();
     try {
       await build.query(schemaLockStatements(schema).lock);
+      const holder = (await build.query('select pg_backend_pid() as pid')).rows[0].pid;
       let finished = false;
       const clean = released(schema, 'workspace-a').finally(() => (finished = true));
-      // A dbt run-operation takes a few seconds here: one that did not wait would finish within 20.
-      await new Promise((resolve) => setTimeout(resolve, 20_000));
+      // Until the clean's session queues behind the build's lock, or the clean ends without waiting.
+      while (!finished && (await waitersOn(holder)) === 0) await new Promise((resolve) => setTimeout(resolve, 200));
       expect(finished).toBe(false);
       expect(await schemasNow(schema)).toEqual([schema, `${schema}_raw`]);
       await build.query(
@@ -132,5 +142,5 @@ describe('claims on a shared PostgreSQL database, through dbt', () => {
     } finally {
       await build.end().catch(() => undefined);
     }
-  }, 120_000);
+  }, 300_000);
 });

@@ -27,7 +27,7 @@ describe('statements through dbt, on a real DuckDB file', () => {
     );
     expect(rows).toEqual({ columns: ['id', 'amount', 'note'], rows: [['1', '2.50', null]] });
     expect(empty).toEqual({ columns: ['x'], rows: [] });
-  }, 60_000);
+  }, 300_000);
 
   it("rolls the whole transaction back when a statement fails, and names the warehouse's complaint", async () => {
     const failed = runInTransaction(connection, ['drop table s.t', 'select * from s.missing'], 'switch the views');
@@ -37,7 +37,7 @@ describe('statements through dbt, on a real DuckDB file', () => {
     );
     const [rows] = await runQueries(connection, ['select count(*) as n from s.t'], 'read');
     expect(rows.rows).toEqual([['1']]);
-  }, 60_000);
+  }, 300_000);
 });
 
 describe('a transaction on PostgreSQL, through dbt', () => {
@@ -81,7 +81,7 @@ describe('a transaction on PostgreSQL, through dbt', () => {
     const firstCommitted = seenWhileRunning.indexOf(2);
     if (firstCommitted >= 0) expect(seenWhileRunning.slice(firstCommitted)).not.toContain(0);
     expect(await tablesSeen()).toBe(2);
-  }, 60_000);
+  }, 300_000);
 });
 
 describe('quoting', () => {

@@ -29,9 +29,12 @@ describe('strictIsolation on a real PostgreSQL, through dbt', () => {
 
   const start = (exceptions: string[] = []) =>
     strictIsolation({ profile, connection, exceptions, reporter: { info: (line) => lines.push(line) } });
-  /** Runs one statement as dbt's command would: connected with the environment that sets the role. */
-  const asRole = (strict: StrictIsolation, sql: string) =>
-    runInTransaction({ ...connection, env: strict.environment(process.env) }, [sql], 'run the test statement');
+  /**
+   * Runs statements in one transaction as dbt's command would: connected with the environment
+   * that sets the role. Each is a dbt process, which is most of this file's time.
+   */
+  const asRole = (strict: StrictIsolation, ...statements: string[]) =>
+    runInTransaction({ ...connection, env: strict.environment(process.env) }, statements, 'run the test statement');
   const query = async (sql: string, values: unknown[] = []) => (await admin.query(sql, values)).rows;
   const roleExists = async (role: string) => (await query('select from pg_roles where rolname = $1', [role])).length;
 
@@ -106,8 +109,13 @@ describe('strictIsolation on a real PostgreSQL, through dbt', () => {
     );
     await strict.prepare(manifestFile);
 
-    await asRole(strict, `create table ${isolated}.m as select id from ${source}.t`);
-    await asRole(strict, `create table ${isolated}_finance.f as select 2 as id`);
+    await asRole(
+      strict,
+      `create table ${isolated}.m as select id from ${source}.t`,
+      `create table ${isolated}_finance.f as select 2 as id`,
+      // Without the grant option PostgreSQL only warns; the ACL, checked below, stays as it was.
+      `grant select on ${source}.t to public`,
+    );
     await expect(asRole(strict, `drop schema ${victim} cascade`)).rejects.toThrow(/must be owner of schema/);
     // The role is the session's default, set when dbt connects: neither a rollback nor RESET ROLE undoes it.
     await expect(asRole(strict, `reset role; drop schema ${victim} cascade`)).rejects.toThrow(
@@ -117,8 +125,6 @@ describe('strictIsolation on a real PostgreSQL, through dbt', () => {
       /permission denied for schema public/,
     );
     await expect(asRole(strict, `create schema nx_spec_new_${id}`)).rejects.toThrow(/permission denied for database/);
-    // Without the grant option PostgreSQL only warns; the ACL, checked below, stays as it was.
-    await asRole(strict, `grant select on ${source}.t to public`);
     await expect(asRole(strict, `insert into ${source}.t values (2)`)).rejects.toThrow(/permission denied for table t/);
     await expect(asRole(strict, `alter role ${builder} connection limit 1`)).rejects.toThrow(/permission denied/);
 
@@ -148,8 +154,7 @@ describe('strictIsolation on a real PostgreSQL, through dbt', () => {
     const strict = start();
     await strict.prepare(manifestFile);
     // dbt-postgres replaces a table by renaming it aside and dropping it: only its owner may.
-    await asRole(strict, `alter table ${isolated}.m rename to m__dbt_backup`);
-    await asRole(strict, `drop table ${isolated}.m__dbt_backup`);
+    await asRole(strict, `alter table ${isolated}.m rename to m__dbt_backup`, `drop table ${isolated}.m__dbt_backup`);
     await strict.release();
     expect(await roleExists(strict.role)).toBe(0);
   }, 600_000);

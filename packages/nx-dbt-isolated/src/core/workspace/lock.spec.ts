@@ -191,7 +191,14 @@ describe('locks and leases of other processes', () => {
   it('keeps the lock and the lease of a stopped (Ctrl-Z) process, however long it has been quiet', async () => {
     holder = await startLockHolder(dir, 'duckdb-/data/w.duckdb', leases, 'analytics');
     process.kill(holder.pid, 'SIGSTOP');
-    await sleep(25_000); // longer than the 20 s after which the old locks went stale
+    // The signal takes effect a moment after it is sent, later on a loaded machine.
+    while (!(await liveLeases(leases))[0]?.owner.stopped) await sleep(5);
+    // Quiet for an hour as the files' times tell it, which is all that ages a lock or a lease:
+    // longer than the 20 s after which the old locks went stale, and than OTHER_HOST_STALE_MS.
+    const anHourAgo = new Date(Date.now() - 60 * 60_000);
+    for (const file of [lockFile('duckdb-/data/w.duckdb'), ...readdirSync(leases).map((name) => join(leases, name))]) {
+      utimesSync(file, anHourAgo, anHourAgo);
+    }
 
     const onWait = jest.fn();
     await expect(

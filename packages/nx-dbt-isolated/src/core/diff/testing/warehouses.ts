@@ -1,8 +1,8 @@
 /** Test-only helpers: real DuckDB and PostgreSQL warehouses behind a QueryRunner. */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { queryDuckDb } from '../../testing/duckdb';
 import { makeTempDir, removeDir } from '../../testing/git-repo';
 import type { QueryResult, QueryRunner } from '../data-diff';
 
@@ -11,36 +11,12 @@ export interface TestWarehouse {
   close(): Promise<void>;
 }
 
-const PYTHON = join(__dirname, '..', '..', '..', '..', '..', '..', '.venv', 'bin', 'python');
-
-/** Reads a JSON list of queries on stdin, runs them in the DuckDB file given as argument, prints the results. */
-const DUCKDB_RUNNER = `
-import duckdb, json, sys
-connection = duckdb.connect(sys.argv[1])
-results = []
-for query in json.load(sys.stdin):
-    connection.execute(query)
-    described = connection.description is not None
-    results.append({
-        'columns': [column[0] for column in connection.description] if described else [],
-        'rows': connection.fetchall() if described else [],
-    })
-json.dump(results, sys.stdout, default=str)
-`;
-
 /** A DuckDB file in a temporary folder; each call to `run` is a fresh python process on that file. */
 export async function openDuckDb(): Promise<TestWarehouse> {
   const dir = makeTempDir('nxdiff-duckdb-');
   const file = join(dir, 'warehouse.duckdb');
   return {
-    run: async (queries) => {
-      const child = spawnSync(PYTHON, ['-c', DUCKDB_RUNNER, file], {
-        input: JSON.stringify(queries),
-        encoding: 'utf8',
-      });
-      if (child.status !== 0) throw new Error(`duckdb failed: ${child.stderr || child.error?.message}`);
-      return JSON.parse(child.stdout) as QueryResult[];
-    },
+    run: async (queries) => queryDuckDb(file, queries),
     close: async () => removeDir(dir),
   };
 }
