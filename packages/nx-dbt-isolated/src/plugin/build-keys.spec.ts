@@ -218,6 +218,17 @@ warehouse:
     expect(buildKey({ ...keyRequest('analytics', second), ...choices })).not.toBe(keyAt('analytics', second));
   });
 
+  it("makes a DuckDB file's token before keying, so the key is cacheable and the build's own", async () => {
+    const duckdb = 'warehouse:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: w.duckdb\n';
+    writeFiles(repo.root, { 'profiles/duckdb/profiles.yml': duckdb });
+    const choices = { profilesDir: 'profiles/duckdb' };
+    const result = { ...env };
+    await setBuildKeys(repo.root, [task('analytics')], choices, result);
+    const key = result[buildKeyVariable('analytics', 'isolated-build')];
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(key).toBe(buildKey({ ...keyRequest('analytics', second), ...choices }));
+  });
+
   it("keys dbt's --exclude, from the command line over the options", async () => {
     const excluding = (exclude: string[]): IsolatedBuildTask => ({ ...task('analytics'), options: { exclude } });
     const keyOf = async (exclude: string[], fromCommandLine?: string[]) => {
