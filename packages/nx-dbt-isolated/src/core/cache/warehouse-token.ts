@@ -3,25 +3,8 @@ import { readJson, writeJsonAtomically } from '../workspace/files';
 import { isAbsolute, join, relative } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { dotRoot, ensureDotFolder } from '../workspace/dot-layout';
+import { adapterFor } from '../dbt/adapters';
 import { absoluteDuckDbPath, isMap, parseProfiles, renderEnvVars } from '../dbt/profiles';
-
-/** Fields that say where a target's relations live. Credentials and tuning are left out. */
-const LOCATION_FIELDS = [
-  'type',
-  'host',
-  'port',
-  'server',
-  'account',
-  'project',
-  'dbname',
-  'database',
-  'catalog',
-  'schema',
-  'dataset',
-  'path',
-  'http_path',
-  'location',
-];
 
 export interface WarehouseKeyRequest {
   profilesText: string;
@@ -101,19 +84,22 @@ function outputLocation(
   tokenOf: TokenOf,
 ): Record<string, unknown> {
   const location: Record<string, unknown> = {};
-  for (const field of LOCATION_FIELDS) {
+  if (output.type !== undefined) location.type = renderEnvVars(output.type, request.env);
+  const adapter = adapterFor(String(location.type ?? ''));
+  for (const field of adapter.locationFields) {
     if (output[field] !== undefined) location[field] = renderEnvVars(output[field], request.env);
   }
-  if (location.type === 'duckdb') location.path = duckDbLocation(location.path, request, tokenOf);
+  const { fileField } = adapter;
+  if (fileField) location[fileField] = fileLocation(location[fileField], request, tokenOf);
   return location;
 }
 
 /**
- * A local DuckDB file is named by its path inside the workspace, so clones at other paths agree,
- * plus a token that changes whenever the file itself is new: another clone's file, or one that
- * was deleted, does not hold this clone's builds.
+ * A local database file is named by its path inside the workspace, so clones at other paths
+ * agree, plus a token that changes whenever the file itself is new: another clone's file, or
+ * one that was deleted, does not hold this clone's builds.
  */
-function duckDbLocation(path: unknown, request: WarehouseKeyRequest, tokenOf: TokenOf): unknown {
+function fileLocation(path: unknown, request: WarehouseKeyRequest, tokenOf: TokenOf): unknown {
   const file = absoluteDuckDbPath(path, request.projectDir);
   if (typeof file !== 'string' || !isAbsolute(file)) return file;
   const inWorkspace = relative(request.workspaceRoot, file);
