@@ -1,3 +1,4 @@
+import type { ProjectGraph } from '@nx/devkit';
 import { requestedTasks } from './command-line';
 
 const argv = (...args: string[]) => ['/usr/bin/node', '/ws/node_modules/.bin/nx', ...args];
@@ -67,6 +68,53 @@ describe('requestedTasks', () => {
     expect(requestedTasks(argv('finance:isolated-build', '--ref=main')).projects).toEqual(['finance']);
     expect(requestedTasks(argv('run-many', '-t', 'isolated-build', '-p', 'analytics')).projects).toBeUndefined();
     expect(requestedTasks(argv('affected', '-t', 'isolated-build')).projects).toBeUndefined();
+  });
+
+  describe('with project names that hold colons, as Nx splits them', () => {
+    const node = (name: string, configurations?: Record<string, object>) => ({
+      name,
+      type: 'lib' as const,
+      data: { root: name.replace(/:/g, '-'), targets: { 'isolated-build': { configurations } } },
+    });
+    const graph: ProjectGraph = {
+      nodes: { my: node('my'), 'my:proj': node('my:proj', { ci: {} }), analytics: node('analytics') },
+      dependencies: {},
+    };
+    const split = (specifier: string) => {
+      const { projects, targets, configuration } = requestedTasks(argv('run', specifier), graph);
+      return { projects, targets, configuration };
+    };
+
+    it('takes the longest project name the graph knows, then its target and configuration', () => {
+      expect(split('my:proj:isolated-build')).toEqual({
+        projects: ['my:proj'],
+        targets: ['isolated-build'],
+        configuration: undefined,
+      });
+      expect(split('my:proj:isolated-build:ci')).toEqual({
+        projects: ['my:proj'],
+        targets: ['isolated-build'],
+        configuration: 'ci',
+      });
+      expect(split('my:isolated-build')).toEqual({
+        projects: ['my'],
+        targets: ['isolated-build'],
+        configuration: undefined,
+      });
+    });
+
+    it('splits names the graph does not know at the colons, as before', () => {
+      expect(split('analytics:isolated-build:prod')).toEqual({
+        projects: ['analytics'],
+        targets: ['isolated-build'],
+        configuration: 'prod',
+      });
+      expect(split('other:isolated-build')).toEqual({
+        projects: ['other'],
+        targets: ['isolated-build'],
+        configuration: undefined,
+      });
+    });
   });
 
   it('does not claim to know the targets of a command line it does not understand', () => {
