@@ -3,6 +3,7 @@ import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/cache/key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
+import { DEV_POSTGRES, profilesYaml } from '../core/testing/profiles';
 import { isolatedBuildTasks, keyScope, setBuildKeys, type IsolatedBuildTask } from './build-keys';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
@@ -100,16 +101,7 @@ describe('keyScope', () => {
 });
 
 describe('setBuildKeys', () => {
-  const PROFILES = `
-warehouse:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      dbname: warehouse
-      schema: dev_me
-`;
+  const PROFILES = profilesYaml('warehouse', { dev: DEV_POSTGRES });
   let repo: TempRepo;
   let first: string;
   let second: string;

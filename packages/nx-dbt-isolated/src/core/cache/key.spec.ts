@@ -13,20 +13,9 @@ import {
 } from './key';
 import { FAKE_SITE_PACKAGES as SITE_PACKAGES, writeFakeDbt } from '../testing/fake-dbt';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
+import { DEV_POSTGRES, profilesYaml } from '../testing/profiles';
 
-const PROFILES = `
-analytics:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      port: 5432
-      user: me
-      password: secret
-      dbname: warehouse
-      schema: dev_me
-`;
+const PROFILES = profilesYaml('analytics', { dev: DEV_POSTGRES });
 
 describe('buildKey', () => {
   let workspaceRoot: string;

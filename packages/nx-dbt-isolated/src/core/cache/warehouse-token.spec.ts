@@ -1,22 +1,10 @@
 import { openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
+import { DEV_POSTGRES, profilesYaml } from '../testing/profiles';
 import { issueDuckDbToken, issueDuckDbTokens, rememberDuckDbFile, warehouseLocations } from './warehouse-token';
 
-const PROFILES = `
-analytics:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      port: 5432
-      user: me
-      password: secret
-      dbname: warehouse
-      schema: dev_me
-      threads: 4
-    prod:
+const PROFILES = `${profilesYaml('analytics', { dev: { ...DEV_POSTGRES, threads: 4 } })}    prod:
       type: postgres
       host: prod.example.com
       port: 5432
