@@ -85,35 +85,15 @@ describe('requestedTasks', () => {
       return { projects, targets, configuration };
     };
 
-    it('takes the longest project name the graph knows, then its target and configuration', () => {
-      expect(split('my:proj:isolated-build')).toEqual({
-        projects: ['my:proj'],
-        targets: ['isolated-build'],
-        configuration: undefined,
-      });
-      expect(split('my:proj:isolated-build:ci')).toEqual({
-        projects: ['my:proj'],
-        targets: ['isolated-build'],
-        configuration: 'ci',
-      });
-      expect(split('my:isolated-build')).toEqual({
-        projects: ['my'],
-        targets: ['isolated-build'],
-        configuration: undefined,
-      });
-    });
-
-    it('splits names the graph does not know at the colons, as before', () => {
-      expect(split('analytics:isolated-build:prod')).toEqual({
-        projects: ['analytics'],
-        targets: ['isolated-build'],
-        configuration: 'prod',
-      });
-      expect(split('other:isolated-build')).toEqual({
-        projects: ['other'],
-        targets: ['isolated-build'],
-        configuration: undefined,
-      });
+    it.each([
+      ['my:proj:isolated-build', 'my:proj', undefined],
+      ['my:proj:isolated-build:ci', 'my:proj', 'ci'],
+      ['my:isolated-build', 'my', undefined],
+      // A configuration or a project the graph does not know: at the colons, as before.
+      ['analytics:isolated-build:prod', 'analytics', 'prod'],
+      ['other:isolated-build', 'other', undefined],
+    ])('reads %s as project %s, target isolated-build, configuration %s', (specifier, project, configuration) => {
+      expect(split(specifier)).toEqual({ projects: [project], targets: ['isolated-build'], configuration });
     });
   });
 
