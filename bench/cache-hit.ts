@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import globalSetup from '../e2e/support/global-setup';
-import { git } from '../e2e/support/fixture-repo';
-import { REPO_ROOT } from '../e2e/support/paths';
-import { createTestWorkspace, nxEnvironment } from '../e2e/support/workspace';
+import installTemplate from '../fixture-workspace/template';
+import { git } from '../fixture-workspace/repo';
+import { REPO_ROOT } from '../fixture-workspace/paths';
+import { createTestWorkspace, nxEnvironment } from '../fixture-workspace/workspace';
 import {
   formatSeconds,
   machine as machineInfo,
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
 
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
   const plugin = pluginRevision();
-  globalSetup();
+  installTemplate();
   rmSync(WORKSPACE, { recursive: true, force: true });
   mkdirSync(WORKSPACE, { recursive: true });
   const ws = createTestWorkspace(undefined, WORKSPACE);

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import globalSetup from '../e2e/support/global-setup';
-import { commitBeside } from '../e2e/support/git-health';
-import { REPO_ROOT } from '../e2e/support/paths';
-import { createTestWorkspace, nxEnvironment } from '../e2e/support/workspace';
+import installTemplate from '../fixture-workspace/template';
+import { commitBeside } from '../fixture-workspace/repo';
+import { REPO_ROOT } from '../fixture-workspace/paths';
+import { createTestWorkspace, nxEnvironment } from '../fixture-workspace/workspace';
 import {
   machine as machineInfo,
   measure,
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const plugin = pluginRevision();
   const tarball = process.env.E2E_TARBALL;
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
-  globalSetup();
+  installTemplate();
   rmSync(WORKSPACE, { recursive: true, force: true });
   mkdirSync(WORKSPACE, { recursive: true });
   const ws = createTestWorkspace(undefined, WORKSPACE);

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ensureCheckout, removeCheckout } from '../packages/nx-dbt-isolated/src/core/git/checkout';
-import { checkoutScope, type CheckoutFolders } from '../packages/nx-dbt-isolated/src/core/git/sparse';
-import globalSetup from '../e2e/support/global-setup';
-import { REPO_ROOT, TEMPLATE_DIR } from '../e2e/support/paths';
-import { nxEnvironment } from '../e2e/support/workspace';
+import { checkoutScope, ensureCheckout, removeCheckout, type CheckoutFolders } from './core';
+import installTemplate from '../fixture-workspace/template';
+import { REPO_ROOT, TEMPLATE_DIR } from '../fixture-workspace/paths';
+import { nxEnvironment } from '../fixture-workspace/workspace';
 import {
   formatSeconds,
   machine as machineInfo,
@@ -110,7 +109,7 @@ async function main(): Promise<void> {
 
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
   const plugin = pluginRevision();
-  globalSetup();
+  installTemplate();
   console.log(`Generating ${WORKSPACE}…`);
   const files = generateRepository();
   const commit = git('rev-parse', 'HEAD');

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import globalSetup from '../e2e/support/global-setup';
-import { REPO_ROOT, TEMPLATE_DIR } from '../e2e/support/paths';
-import { createTestWorkspace, nxEnvironment } from '../e2e/support/workspace';
+import installTemplate from '../fixture-workspace/template';
+import { REPO_ROOT, TEMPLATE_DIR } from '../fixture-workspace/paths';
+import { createTestWorkspace, nxEnvironment } from '../fixture-workspace/workspace';
 import {
   DBT,
   formatSeconds,
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const packedAt = process.env.BENCH_PLUGIN_COMMIT;
   const plugin = packedAt ? { commit: packedAt, modified: false } : pluginRevision();
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
-  globalSetup();
+  installTemplate();
   rmSync(ROOT, { recursive: true, force: true });
   mkdirSync(FIXTURE, { recursive: true });
   const fixture = await fixtureCommands();

@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import globalSetup from '../e2e/support/global-setup';
-import { REPO_ROOT } from '../e2e/support/paths';
-import { withDescendants } from '../e2e/support/workflows';
-import { installedWorkspace, nxEnvironment } from '../e2e/support/workspace';
+import installTemplate from '../fixture-workspace/template';
+import { REPO_ROOT } from '../fixture-workspace/paths';
+import { withDescendants } from '../fixture-workspace/manifest';
+import { installedWorkspace, nxEnvironment } from '../fixture-workspace/workspace';
 import {
   DBT,
   formatSeconds,
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
 
   console.log('Packing the plugin and installing it into tmp/e2e-template…');
   const plugin = pluginRevision();
-  globalSetup();
+  installTemplate();
   console.log(`Generating ${WORKSPACE} and its clone ${CLONE}…`);
   const { base, head, models, tests } = generateRepository();
   const short = (sha: string) => sha.slice(0, 8);

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, type } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, VENV_BIN } from '../e2e/support/paths';
+import { REPO_ROOT, VENV_BIN } from '../fixture-workspace/paths';
 
 /** What the benchmarks share: running and timing a process, statistics, the machine, the results. */
 

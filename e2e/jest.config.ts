@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NX_VERSION, REPO_ROOT } from './support/paths';
+import { NX_VERSION, REPO_ROOT } from '../fixture-workspace/paths';
 
 const readJson = (path: string) => JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8'));
 
@@ -15,7 +15,7 @@ export default {
   preset: '../jest.preset.js',
   rootDir: '.',
   testMatch: testMatch(),
-  globalSetup: '<rootDir>/support/global-setup.ts',
+  globalSetup: '<rootDir>/../fixture-workspace/template.ts',
   // Real dbt, git and Nx: minutes, not milliseconds. Hooks get the same (they build workspaces).
   testTimeout: 10 * 60_000,
 };

@@ -1,9 +1,9 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import globalSetup from '../e2e/support/global-setup';
-import { queryDuckDb } from '../e2e/support/duckdb';
-import { REPO_ROOT } from '../e2e/support/paths';
-import { createTestWorkspace } from '../e2e/support/workspace';
+import installTemplate from '../fixture-workspace/template';
+import { queryDuckDb } from '../fixture-workspace/duckdb';
+import { REPO_ROOT } from '../fixture-workspace/paths';
+import { createTestWorkspace } from '../fixture-workspace/workspace';
 
 const DEMO_DIR = join(REPO_ROOT, 'tmp', 'demo');
 const REFS = ['v1.0', 'main'];
@@ -17,7 +17,7 @@ interface BuildRecord {
 
 async function main(): Promise<void> {
   console.log('Packing the plugin and installing it with Nx into a demo workspace…');
-  globalSetup();
+  installTemplate();
   rmSync(DEMO_DIR, { recursive: true, force: true });
   mkdirSync(DEMO_DIR, { recursive: true });
   const ws = createTestWorkspace(undefined, DEMO_DIR);

@@ -69,7 +69,7 @@ function exitOf(child) {
 async function installTemplates(all) {
   const install =
     "require('ts-node').register({ transpileOnly: true, project: 'e2e/tsconfig.json' });" +
-    "require('./e2e/support/global-setup').default();";
+    "require('./fixture-workspace/template').default();";
   const codes = await Promise.all(
     all.map((entry) =>
       exitOf(spawn(process.execPath, ['-e', install], { cwd: ROOT, env: versionEnv(entry), stdio: 'inherit' })),

@@ -1,7 +1,7 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git } from './fixture-repo';
+import { git } from '../../fixture-workspace/repo';
 
 /** One entry of `git worktree list --porcelain`. */
 export interface WorktreeEntry {
@@ -58,42 +58,4 @@ export function worktreeAdminDir(repo: string, worktree: string): string | undef
       const gitdir = join(candidate, 'gitdir');
       return existsSync(gitdir) && readFileSync(gitdir, 'utf8').trim() === join(worktree, '.git');
     });
-}
-
-/**
- * Makes a commit whose tree is `parent`'s plus `files` (path → content) and without `removed`,
- * with git plumbing and a separate index: the working tree, index and HEAD of `dir` are not touched. `branch` is set to
- * it so that the commit is reachable. Returns its sha.
- */
-export function commitBeside(
-  dir: string,
-  parent: string,
-  branch: string,
-  message: string,
-  files: Record<string, string> = {},
-  removed: string[] = [],
-): string {
-  const env = { ...process.env, GIT_INDEX_FILE: join(dir, '.git', `e2e-index-${process.pid}`) };
-  const run = (args: string[], input?: string) =>
-    execFileSync('git', args, { cwd: dir, env, input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }).trim();
-  try {
-    run(['read-tree', parent]);
-    const blobs = new Map<string, string>();
-    const entries = Object.entries(files).map(([path, content]) => {
-      let blob = blobs.get(content);
-      if (blob === undefined) {
-        blob = run(['hash-object', '-w', '--stdin'], content);
-        blobs.set(content, blob);
-      }
-      return `100644 ${blob}\t${path}\n`;
-    });
-    if (entries.length > 0) run(['update-index', '--index-info'], entries.join(''));
-    if (removed.length > 0) run(['update-index', '--force-remove', '--', ...removed]);
-    const tree = run(['write-tree']);
-    const commit = run(['commit-tree', tree, '-p', parent, '-m', message]);
-    run(['update-ref', `refs/heads/${branch}`, commit]);
-    return commit;
-  } finally {
-    rmSync(env.GIT_INDEX_FILE, { force: true });
-  }
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { nxEnvironment } from './workspace';
+import { nxEnvironment } from '../../fixture-workspace/workspace';
 
 /** When to kill: on nx's output, or on something the test looks at every few milliseconds. */
 export interface KillMoment {

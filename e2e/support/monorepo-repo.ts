@@ -1,9 +1,9 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { git } from './fixture-repo';
-import { FIXTURE_AUTHOR } from './paths';
-import { installedWorkspace, type NxResult } from './workspace';
+import { git } from '../../fixture-workspace/repo';
+import { FIXTURE_AUTHOR } from '../../fixture-workspace/paths';
+import { installedWorkspace, type NxResult } from '../../fixture-workspace/workspace';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'monorepo');
 

@@ -1,4 +1,4 @@
-import type { NxResult } from './workspace';
+import type { NxResult } from '../../fixture-workspace/workspace';
 
 /**
  * An nx run as a test compares it: its exit code, with the end of its output when it failed, so

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { nxEnvironment, type NxResult } from './workspace';
+import { nxEnvironment, type NxResult } from '../../fixture-workspace/workspace';
 
 /** nx started in its own process group, as a terminal job: Ctrl-Z and fg are signals to the group. */
 export interface NxJob {

@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { git } from './fixture-repo';
+import { git } from '../../fixture-workspace/repo';
 import { withPostgres } from './postgres';
-import { installedWorkspace, nxEnvironment, type TestWorkspace } from './workspace';
+import { installedWorkspace, nxEnvironment, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /** An nx run with its two streams apart: what a script piping `--format=json` into `jq` would read. */
 export interface SplitNxResult {
@@ -148,24 +148,4 @@ export function filesUnder(folder: string): Record<string, string> {
   };
   walk(folder);
   return files;
-}
-
-/** The part of dbt's manifest.json that says which nodes use which. */
-export interface ChildMap {
-  child_map: Record<string, string[]>;
-}
-
-/** `node` and every node downstream of it in the manifest's child_map (tests included), sorted. */
-export function withDescendants(manifest: ChildMap, node: string): string[] {
-  const found = new Set<string>([node]);
-  const queue = [node];
-  while (queue.length > 0) {
-    for (const child of manifest.child_map[queue.shift()!] ?? []) {
-      if (!found.has(child)) {
-        found.add(child);
-        queue.push(child);
-      }
-    }
-  }
-  return [...found].sort();
 }

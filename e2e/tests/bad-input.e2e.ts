@@ -20,9 +20,9 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { holdDuckDbOpen } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
-import { TEMPLATE_DIR, VENV_BIN } from '../support/paths';
-import { createTestWorkspace, runNx } from '../support/workspace';
+import { git } from '../../fixture-workspace/repo';
+import { TEMPLATE_DIR, VENV_BIN } from '../../fixture-workspace/paths';
+import { createTestWorkspace, runNx } from '../../fixture-workspace/workspace';
 
 /**
  * Every input the user can get wrong gets one line naming the problem and the fix, a non-zero

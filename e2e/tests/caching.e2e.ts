@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git } from '../support/fixture-repo';
-import { queryDuckDb } from '../support/duckdb';
-import { NX_VERSION } from '../support/paths';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { git } from '../../fixture-workspace/repo';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { NX_VERSION } from '../../fixture-workspace/paths';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 const HIT = /Nx read the output from the cache/;

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { executeDuckDb, schemasIn } from '../support/duckdb';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
-import { git } from '../support/fixture-repo';
-import { commitBeside, worktreeList } from '../support/git-health';
+import { git, commitBeside } from '../../fixture-workspace/repo';
+import { worktreeList } from '../support/git-health';
 import { killNxWhen, waitUntilNoProcessUses } from '../support/kill';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { executeDuckDb, queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
+import { executeDuckDb, relationsIn, schemasIn } from '../support/duckdb';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { git } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 const HIT = /Nx read the output from the cache/;

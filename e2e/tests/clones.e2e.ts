@@ -3,10 +3,16 @@ import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureRelations } from '../support/fixture-relations';
-import { git } from '../support/fixture-repo';
+import { git } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
-import { cloneWorkspace, createTestWorkspace, runNx, type NxResult, type TestWorkspace } from '../support/workspace';
+import {
+  cloneWorkspace,
+  createTestWorkspace,
+  runNx,
+  type NxResult,
+  type TestWorkspace,
+} from '../../fixture-workspace/workspace';
 
 const CLAIMS_TABLE = 'nx_dbt_isolated_claims';
 const WAITED =

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { executeDuckDb, relationsIn, schemasIn } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
-import { VENV_BIN } from '../support/paths';
+import { git } from '../../fixture-workspace/repo';
+import { VENV_BIN } from '../../fixture-workspace/paths';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { readBuildRecord } from '../support/workflows';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * Every option of isolated-build given on the `nx run` command line reaches the build, and the

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { queryDuckDb, relationsIn } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { relationsIn } from '../support/duckdb';
+import { git, commitBeside } from '../../fixture-workspace/repo';
 import { fixtureRelations, postgresBuildRelations } from '../support/fixture-relations';
-import { commitBeside, fsck, fsckErrors, worktreeList } from '../support/git-health';
+import { fsck, fsckErrors, worktreeList } from '../support/git-health';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 /** Every build here must really run dbt: no Nx cache hit stands in for it. */

@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { queryDuckDb, relationsIn } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { relationsIn } from '../support/duckdb';
+import { git, commitBeside } from '../../fixture-workspace/repo';
 import { fixtureRelations } from '../support/fixture-relations';
-import { commitBeside, fsck, fsckErrors, worktreeAdminDir, worktreeList } from '../support/git-health';
+import { fsck, fsckErrors, worktreeAdminDir, worktreeList } from '../support/git-health';
 import { killNxWhen, waitUntilNoProcessUses, type KillMoment, type KilledNx } from '../support/kill';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 /** The killed build and its rerun; the rerun must really run dbt. */

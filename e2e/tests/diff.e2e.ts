@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith } from '../support/postgres';
 import {
@@ -12,7 +12,7 @@ import {
   runNxSplit,
   type SplitNxResult,
 } from '../support/workflows';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * `nx run analytics:diff`: two commits whose differences are known in advance (e2e/fixtures/diff:

@@ -1,10 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { holdDuckDbOpen, queryDuckDb } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
+import { holdDuckDbOpen } from '../support/duckdb';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { git } from '../../fixture-workspace/repo';
 import { killNxWhen } from '../support/kill';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { createTestWorkspace, interruptNx, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
+import { interruptNx } from '../support/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 const HIT = /Nx read the output from the cache/;

@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { git } from '../support/fixture-repo';
+import { git } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { NX_VERSION, REPO_ROOT, VENV_BIN } from '../support/paths';
-import { runNx } from '../support/workspace';
+import { NX_VERSION, REPO_ROOT, VENV_BIN } from '../../fixture-workspace/paths';
+import { runNx } from '../../fixture-workspace/workspace';
 
 const TARBALL = join(
   REPO_ROOT,

@@ -1,8 +1,10 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git } from '../support/fixture-repo';
-import { queryDuckDb, relationsIn } from '../support/duckdb';
-import { createTestWorkspace, interruptNx, processesMentioning, type TestWorkspace } from '../support/workspace';
+import { git } from '../../fixture-workspace/repo';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { relationsIn } from '../support/duckdb';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
+import { interruptNx, processesMentioning } from '../support/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 

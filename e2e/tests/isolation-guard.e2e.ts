@@ -1,8 +1,8 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { schemasIn } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { git } from '../../fixture-workspace/repo';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 

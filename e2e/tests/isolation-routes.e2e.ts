@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { relationsIn, schemasIn } from '../support/duckdb';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
-import { VENV_BIN } from '../support/paths';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { VENV_BIN } from '../../fixture-workspace/paths';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * Routes out of the isolated schema that the guard of 0.4.0 let through (issue 14, part 1):

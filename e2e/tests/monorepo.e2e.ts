@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { queryDuckDb, relationsIn } from '../support/duckdb';
-import { git } from '../support/fixture-repo';
-import { commitBeside, worktreeList } from '../support/git-health';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { relationsIn } from '../support/duckdb';
+import { git, commitBeside } from '../../fixture-workspace/repo';
+import { worktreeList } from '../support/git-health';
 import {
   cloneMonorepoWorkspace,
   createMonorepoWorkspace,
@@ -10,7 +11,7 @@ import {
   type MonorepoWorkspace,
 } from '../support/monorepo-repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import type { NxResult } from '../support/workspace';
+import type { NxResult } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 

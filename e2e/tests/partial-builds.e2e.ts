@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { relationsIn, schemasIn } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { fileAt, readBuildRecord } from '../support/workflows';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * Issue 15 parts 2 and 7 (ADR 25): a partial build (a compile, a --select, a slim build) is

@@ -3,12 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { relationsIn } from '../support/duckdb';
 import { fixtureRelations, postgresBuildRelations } from '../support/fixture-relations';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, withPostgres } from '../support/postgres';
 import { startNxJob, type NxJob } from '../support/process-group';
 import { readBuildRecord } from '../support/workflows';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { queryDuckDb } from '../support/duckdb';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
 import { killNxWhen, waitUntilNoProcessUses, type KilledNx } from '../support/kill';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, startPostgresReader, withPostgres } from '../support/postgres';
 import { canonicalRows, quoted, readBuildRecord } from '../support/workflows';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * Rebuilding a promoted build (`isolated-build --skip-nx-cache` of the promoted commit). On

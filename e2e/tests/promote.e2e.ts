@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { executeDuckDb, queryDuckDb } from '../support/duckdb';
+import { executeDuckDb } from '../support/duckdb';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, startPostgresReader, withPostgres } from '../support/postgres';
 import { canonicalRows, fileAt, hasBuildRecord, quoted, readBuildRecord } from '../support/workflows';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * `nx run analytics:promote`: a schema (and its custom-schema siblings) becomes views over the

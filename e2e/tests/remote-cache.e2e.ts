@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { git } from '../support/fixture-repo';
-import { VENV_BIN } from '../support/paths';
+import { git } from '../../fixture-workspace/repo';
+import { VENV_BIN } from '../../fixture-workspace/paths';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { startRemoteCacheServer, type RemoteCacheServer } from '../support/remote-cache-server';
-import { cloneWorkspace, createTestWorkspace, runNx, type TestWorkspace } from '../support/workspace';
+import { cloneWorkspace, createTestWorkspace, runNx, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /** The bytes Nx uploaded, decompressed where they are gzip. */
 function uploadedText(body: Buffer): string {

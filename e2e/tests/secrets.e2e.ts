@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dropSchemasStartingWith, schemasStartingWith } from '../support/postgres';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /** Every file under `dir`, following no link: the checkout, records, profiles, dbt's logs and artifacts. */
 function filesUnder(dir: string): string[] {

@@ -1,18 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { queryDuckDb, relationsIn, schemasIn } from '../support/duckdb';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { relationsIn, schemasIn } from '../support/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import {
-  canonicalRows,
-  cloneTestWorkspace,
-  fileAt,
-  readBuildRecord,
-  withDescendants,
-  type ChildMap,
-} from '../support/workflows';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { canonicalRows, cloneTestWorkspace, fileAt, readBuildRecord } from '../support/workflows';
+import { withDescendants, type ChildMap } from '../../fixture-workspace/manifest';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * Slim builds: `--deferTo=<base>` builds only `state:modified+` against the base's isolated build

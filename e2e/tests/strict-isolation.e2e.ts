@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { postgresBuildRelations } from '../support/fixture-relations';
-import { commitBeside } from '../support/git-health';
+import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { fileAt, postgresRelations, postgresRows, readBuildRecord } from '../support/workflows';
-import { createTestWorkspace, type NxResult, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type NxResult, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 /**
  * What the isolation check cannot read: SQL that a model body (run_query), a hook or a post_hook

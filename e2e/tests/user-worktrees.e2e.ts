@@ -1,10 +1,10 @@
 import { appendFileSync, existsSync, mkdtempSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { git } from '../support/fixture-repo';
-import { commitBeside, worktreeAdminDir, worktreeList } from '../support/git-health';
+import { git, commitBeside } from '../../fixture-workspace/repo';
+import { worktreeAdminDir, worktreeList } from '../support/git-health';
 import { outcome, SUCCEEDED } from '../support/outcome';
-import { createTestWorkspace, type TestWorkspace } from '../support/workspace';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 
 const MODEL = 'analytics/models/marts/customers.sql';
 

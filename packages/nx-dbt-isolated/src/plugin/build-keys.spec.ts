@@ -3,6 +3,7 @@ import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/cache/key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
 import { makeTempDir, makeTempRepo, removeDir, writeFiles, type TempRepo } from '../core/testing/git-repo';
+import { DEV_POSTGRES, profilesYaml } from '../core/testing/profiles';
 import { isolatedBuildTasks, keyScope, setBuildKeys, type IsolatedBuildTask } from './build-keys';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 
@@ -100,16 +101,7 @@ describe('keyScope', () => {
 });
 
 describe('setBuildKeys', () => {
-  const PROFILES = `
-warehouse:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      dbname: warehouse
-      schema: dev_me
-`;
+  const PROFILES = profilesYaml('warehouse', { dev: DEV_POSTGRES });
   let repo: TempRepo;
   let first: string;
   let second: string;
@@ -216,6 +208,17 @@ warehouse:
       buildKey({ ...keyRequest('analytics', second), ...choices }),
     );
     expect(buildKey({ ...keyRequest('analytics', second), ...choices })).not.toBe(keyAt('analytics', second));
+  });
+
+  it("makes a DuckDB file's token before keying, so the key is cacheable and the build's own", async () => {
+    const duckdb = 'warehouse:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: w.duckdb\n';
+    writeFiles(repo.root, { 'profiles/duckdb/profiles.yml': duckdb });
+    const choices = { profilesDir: 'profiles/duckdb' };
+    const result = { ...env };
+    await setBuildKeys(repo.root, [task('analytics')], choices, result);
+    const key = result[buildKeyVariable('analytics', 'isolated-build')];
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(key).toBe(buildKey({ ...keyRequest('analytics', second), ...choices }));
   });
 
   it("keys dbt's --exclude, from the command line over the options", async () => {

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { ProjectGraph } from '@nx/devkit';
-import { buildKey, UNCACHEABLE } from '../core/cache/key';
+import { buildKey, issueKeyTokens, readKeyInputs, UNCACHEABLE } from '../core/cache/key';
 import { parseDbtProject } from '../core/dbt/project';
 import { askedDbtTarget, dbtTargetFor } from '../core/dbt/target';
 import { repositoryRoot, resolveCommit } from '../core/git/refs';
@@ -82,7 +82,8 @@ export interface CommandLineChoices {
 }
 
 /**
- * Sets each task's build key in the environment. A ref or profile the executor will refuse
+ * Sets each task's build key in the environment, after making the warehouse tokens it reads
+ * (the one step of keying that writes). A ref or profile the executor will refuse
  * gets a random key that matches nothing; the executor then reports the problem.
  */
 export async function setBuildKeys(
@@ -102,7 +103,7 @@ export async function setBuildKeys(
       const commit = await commits.get(ref)!;
       const deferTo = choices.deferTo ?? task.options.deferTo;
       if (deferTo !== undefined && !commits.has(deferTo)) commits.set(deferTo, resolveCommit(repoRoot, deferTo));
-      env[buildKeyVariable(task.project, task.target)] = buildKey({
+      const request = {
         workspaceRoot,
         project: task.project,
         projectRoot: task.root,
@@ -115,7 +116,10 @@ export async function setBuildKeys(
         dbtExecutable: choices.dbtExecutable ?? task.options.dbtExecutable,
         env,
         homeDir: homedir(),
-      });
+      };
+      const inputs = readKeyInputs(request);
+      issueKeyTokens({ ...request, inputs });
+      env[buildKeyVariable(task.project, task.target)] = buildKey({ ...request, inputs });
     } catch {
       env[buildKeyVariable(task.project, task.target)] = `${UNCACHEABLE}-${randomUUID()}`;
     }

@@ -1,3 +1,4 @@
+import type { ProjectGraph } from '@nx/devkit';
 import { requestedTasks } from './command-line';
 
 const argv = (...args: string[]) => ['/usr/bin/node', '/ws/node_modules/.bin/nx', ...args];
@@ -67,6 +68,33 @@ describe('requestedTasks', () => {
     expect(requestedTasks(argv('finance:isolated-build', '--ref=main')).projects).toEqual(['finance']);
     expect(requestedTasks(argv('run-many', '-t', 'isolated-build', '-p', 'analytics')).projects).toBeUndefined();
     expect(requestedTasks(argv('affected', '-t', 'isolated-build')).projects).toBeUndefined();
+  });
+
+  describe('with project names that hold colons, as Nx splits them', () => {
+    const node = (name: string, configurations?: Record<string, object>) => ({
+      name,
+      type: 'lib' as const,
+      data: { root: name.replace(/:/g, '-'), targets: { 'isolated-build': { configurations } } },
+    });
+    const graph: ProjectGraph = {
+      nodes: { my: node('my'), 'my:proj': node('my:proj', { ci: {} }), analytics: node('analytics') },
+      dependencies: {},
+    };
+    const split = (specifier: string) => {
+      const { projects, targets, configuration } = requestedTasks(argv('run', specifier), graph);
+      return { projects, targets, configuration };
+    };
+
+    it.each([
+      ['my:proj:isolated-build', 'my:proj', undefined],
+      ['my:proj:isolated-build:ci', 'my:proj', 'ci'],
+      ['my:isolated-build', 'my', undefined],
+      // A configuration or a project the graph does not know: at the colons, as before.
+      ['analytics:isolated-build:prod', 'analytics', 'prod'],
+      ['other:isolated-build', 'other', undefined],
+    ])('reads %s as project %s, target isolated-build, configuration %s', (specifier, project, configuration) => {
+      expect(split(specifier)).toEqual({ projects: [project], targets: ['isolated-build'], configuration });
+    });
   });
 
   it('does not claim to know the targets of a command line it does not understand', () => {

@@ -1,3 +1,5 @@
+import { parseTargetString, type ProjectGraph } from '@nx/devkit';
+
 /** What an `nx` command line asks for, as far as isolated builds are concerned. */
 export interface RequestedTasks {
   /** Nx target names the command runs; undefined when the command line is not understood. */
@@ -22,7 +24,12 @@ export interface RequestedTasks {
 
 const RUN_MANY = new Set(['run-many', 'affected']);
 
-export function requestedTasks(argv: string[]): RequestedTasks {
+/**
+ * What the command line asks for. `project:target:configuration` is split as Nx splits it: by the
+ * project and target names the graph knows, so project and target names may hold colons; without
+ * the graph (or for names it does not know), at the colons.
+ */
+export function requestedTasks(argv: string[], graph: ProjectGraph = { nodes: {}, dependencies: {} }): RequestedTasks {
   const args = argv.slice(2);
   const ref = valueOf(args, ['--ref']);
   const deferTo = valueOf(args, ['--deferTo', '--defer-to']);
@@ -30,8 +37,9 @@ export function requestedTasks(argv: string[]): RequestedTasks {
   const profilesDir = valueOf(args, ['--profilesDir', '--profiles-dir']);
   const dbtExecutable = valueOf(args, ['--dbtExecutable', '--dbt-executable']);
   const runOne = args[0] === 'run' ? args[1] : args[0];
-  if (runOne?.includes(':')) {
-    const [project, target, positionalConfiguration] = runOne.split(':');
+  const named = runOne?.includes(':') ? namedTask(runOne, graph) : undefined;
+  if (named) {
+    const { project, target, configuration: positionalConfiguration } = named;
     const exclude = valuesOf(args, ['--exclude']);
     return {
       targets: [target],
@@ -57,6 +65,14 @@ export function requestedTasks(argv: string[]): RequestedTasks {
     };
   }
   return { ref, deferTo, configuration, profilesDir, dbtExecutable };
+}
+
+function namedTask(specifier: string, graph: ProjectGraph) {
+  try {
+    return parseTargetString(specifier, graph);
+  } catch {
+    return undefined; // No project and target: Nx refuses the command itself.
+  }
 }
 
 function valueOf(args: string[], names: string[]): string | undefined {

@@ -9,14 +9,14 @@ import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, KEYED_AT, REF
  * the commit's, not the branch name's.
  */
 export const preTasksExecution: PreTasksExecution = async (_options, context) => {
-  const requested = requestedTasks(context.argv);
+  const graph = cachedGraph();
+  const requested = requestedTasks(context.argv, graph);
   if (requested.dbtTarget !== undefined) process.env[DBT_TARGET_FROM_CLI] = requested.dbtTarget;
   if (requested.ref !== undefined) process.env[REF_FROM_CLI] = requested.ref;
   if (requested.deferTo !== undefined) process.env[DEFER_TO_FROM_CLI] = requested.deferTo;
   if (requested.exclude !== undefined) process.env[EXCLUDE_FROM_CLI] = JSON.stringify(requested.exclude);
   process.env[KEYED_AT] = new Date().toISOString();
   process.env[RUN_ID] = context.id;
-  const graph = cachedGraph();
   const { projects, targets } = keyScope(graph, requested);
   const tasks = isolatedBuildTasks(graph, targets, requested.configuration, projects);
   await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);

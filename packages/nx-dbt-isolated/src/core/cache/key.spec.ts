@@ -1,10 +1,11 @@
-import { renameSync, statSync, symlinkSync } from 'node:fs';
+import { readdirSync, renameSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { markRebuilt, markSchemasDropped } from './key-marks';
 import {
   buildKey,
   keyedBeforeRebuild,
   installedDbtPackages,
+  issueKeyTokens,
   keyMismatchError,
   readKeyInputs,
   UNCACHEABLE,
@@ -12,20 +13,9 @@ import {
 } from './key';
 import { FAKE_SITE_PACKAGES as SITE_PACKAGES, writeFakeDbt } from '../testing/fake-dbt';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
+import { DEV_POSTGRES, profilesYaml } from '../testing/profiles';
 
-const PROFILES = `
-analytics:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      port: 5432
-      user: me
-      password: secret
-      dbname: warehouse
-      schema: dev_me
-`;
+const PROFILES = profilesYaml('analytics', { dev: DEV_POSTGRES });
 
 describe('buildKey', () => {
   let workspaceRoot: string;
@@ -132,6 +122,25 @@ describe('buildKey', () => {
     const key = buildKey(request);
     expect(key.startsWith(UNCACHEABLE)).toBe(true);
     expect(buildKey(request)).not.toBe(key);
+  });
+
+  describe('of a DuckDB build', () => {
+    const filesUnder = (dir: string) => readdirSync(dir, { recursive: true }).map(String).sort();
+    beforeEach(() => editProfiles('type: postgres', 'type: duckdb\n      path: warehouse.duckdb'));
+
+    it('writes nothing: without its file token it is uncacheable, with it, the same on every call', () => {
+      const before = filesUnder(workspaceRoot);
+      expect(buildKey(request).startsWith(UNCACHEABLE)).toBe(true);
+      expect(filesUnder(workspaceRoot)).toEqual(before);
+      issueKeyTokens(request);
+      const after = filesUnder(workspaceRoot);
+      expect(after).toEqual(expect.arrayContaining([join('.dot', 'warehouses')]));
+      const key = buildKey(request);
+      expect(key).toMatch(/^[0-9a-f]{64}$/);
+      expect(filesUnder(workspaceRoot)).toEqual(after);
+      issueKeyTokens(request);
+      expect(buildKey(request)).toBe(key);
+    });
   });
 });
 

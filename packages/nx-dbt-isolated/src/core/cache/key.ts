@@ -6,7 +6,7 @@ import { dbtPython, findDbt } from '../dbt/executable';
 import { UserError } from '../workspace/errors';
 import { readdirOrEmpty } from '../workspace/files';
 import { readProfilesFile } from '../dbt/profiles';
-import { warehouseLocations } from './warehouse-token';
+import { issueDuckDbTokens, warehouseLocations, type WarehouseKeyRequest } from './warehouse-token';
 
 export interface BuildKeyRequest {
   workspaceRoot: string;
@@ -64,17 +64,8 @@ export function buildKey(
   /** The last forced rebuild's token; null for none. */
   rebuilt: string | null = rebuiltToken(request.workspaceRoot, request.project, request.commit) ?? null,
 ): string {
-  const workingProjectDir = join(request.workspaceRoot, request.projectRoot);
   const { profiles, dbt } = request.inputs ?? readKeyInputs(request);
-  const locations = warehouseLocations({
-    profilesText: profiles.text,
-    profilesFile: profiles.file,
-    projectDir: workingProjectDir,
-    workspaceRoot: request.workspaceRoot,
-    env: request.env,
-    profile: request.profile,
-    target: request.dbtTarget,
-  });
+  const locations = warehouseLocations(locationRequest(request, profiles));
   if (locations === undefined) return `${UNCACHEABLE}-${randomUUID()}`;
   const parts = {
     version: 1,
@@ -88,6 +79,27 @@ export function buildKey(
     ...(rebuilt === null ? {} : { rebuilt }),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/**
+ * Makes the DuckDB file tokens the key reads (warehouse-token.ts), where missing: the hook runs
+ * it before keying, since buildKey only reads and keys a build without its token as uncacheable.
+ */
+export function issueKeyTokens(request: BuildKeyRequest): void {
+  const { profiles } = request.inputs ?? readKeyInputs(request);
+  issueDuckDbTokens(locationRequest(request, profiles));
+}
+
+function locationRequest(request: BuildKeyRequest, profiles: KeyInputs['profiles']): WarehouseKeyRequest {
+  return {
+    profilesText: profiles.text,
+    profilesFile: profiles.file,
+    projectDir: join(request.workspaceRoot, request.projectRoot),
+    workspaceRoot: request.workspaceRoot,
+    env: request.env,
+    profile: request.profile,
+    target: request.dbtTarget,
+  };
 }
 
 /**

@@ -1,22 +1,10 @@
 import { openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
-import { duckDbToken, rememberDuckDbFile, warehouseLocations } from './warehouse-token';
+import { DEV_POSTGRES, profilesYaml } from '../testing/profiles';
+import { issueDuckDbToken, issueDuckDbTokens, rememberDuckDbFile, warehouseLocations } from './warehouse-token';
 
-const PROFILES = `
-analytics:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      port: 5432
-      user: me
-      password: secret
-      dbname: warehouse
-      schema: dev_me
-      threads: 4
-    prod:
+const PROFILES = `${profilesYaml('analytics', { dev: { ...DEV_POSTGRES, threads: 4 } })}    prod:
       type: postgres
       host: prod.example.com
       port: 5432
@@ -69,14 +57,18 @@ describe('warehouseLocations', () => {
   });
   afterEach(() => removeDir(workspaceRoot));
 
-  const locationsOf = (profilesText: string, env: NodeJS.ProcessEnv = {}, root = workspaceRoot) =>
-    warehouseLocations({
-      profilesText,
-      profilesFile: join(root, 'analytics', 'profiles.yml'),
-      projectDir: join(root, 'analytics'),
-      workspaceRoot: root,
-      env,
-    });
+  const locationRequest = (profilesText: string, env: NodeJS.ProcessEnv = {}, root = workspaceRoot) => ({
+    profilesText,
+    profilesFile: join(root, 'analytics', 'profiles.yml'),
+    projectDir: join(root, 'analytics'),
+    workspaceRoot: root,
+    env,
+  });
+  /** The locations once the DuckDB tokens are made, as the hook keys a build. */
+  const locationsOf = (profilesText: string, env: NodeJS.ProcessEnv = {}, root = workspaceRoot) => {
+    issueDuckDbTokens(locationRequest(profilesText, env, root));
+    return warehouseLocations(locationRequest(profilesText, env, root));
+  };
   // The build key hashes the JSON text, so key order counts: compare that text.
   const locations = (profilesText: string, env: NodeJS.ProcessEnv = {}, root = workspaceRoot) =>
     JSON.stringify(locationsOf(profilesText, env, root));
@@ -231,6 +223,17 @@ describe('warehouseLocations', () => {
       }
     });
 
+    it('is read without writing anything, and unkeyable until its token is made', () => {
+      const request = locationRequest(DUCKDB);
+      expect(warehouseLocations(request)).toBeUndefined();
+      expect(readdirSync(workspaceRoot)).toEqual([]);
+      issueDuckDbTokens(request);
+      const keyed = JSON.stringify(warehouseLocations(request));
+      expect(duckPath(JSON.parse(keyed)).token).toMatch(/^[0-9a-f-]{36}$/);
+      issueDuckDbTokens(request);
+      expect(JSON.stringify(warehouseLocations(request))).toBe(keyed);
+    });
+
     it('is kept as written when in memory', () => {
       const memory = locationsOf(edit(DUCKDB, 'path: data/warehouse.duckdb', "path: ':memory:'"));
       expect(duckPath(memory)).toBe(':memory:');
@@ -238,7 +241,7 @@ describe('warehouseLocations', () => {
   });
 });
 
-describe('duckDbToken', () => {
+describe('issueDuckDbToken', () => {
   let workspaceRoot: string;
   let file: string;
   beforeEach(() => {
@@ -251,54 +254,54 @@ describe('duckDbToken', () => {
   const tokenFiles = () => readdirSync(join(workspaceRoot, '.dot', 'warehouses'));
 
   it('writes a token under .dot/warehouses and gives it back on the next call', () => {
-    const token = duckDbToken(workspaceRoot, file);
+    const token = issueDuckDbToken(workspaceRoot, file);
     expect(token).toMatch(/^[0-9a-f-]{36}$/);
     expect(tokenFiles()).toHaveLength(1);
     expect(readFileSync(join(workspaceRoot, '.dot', 'warehouses', tokenFiles()[0]), 'utf8')).toContain(token);
-    expect(duckDbToken(workspaceRoot, file)).toBe(token);
+    expect(issueDuckDbToken(workspaceRoot, file)).toBe(token);
   });
 
   it('gives another file another token', () => {
     const other = join(workspaceRoot, 'other.duckdb');
-    expect(duckDbToken(workspaceRoot, other)).not.toBe(duckDbToken(workspaceRoot, file));
+    expect(issueDuckDbToken(workspaceRoot, other)).not.toBe(issueDuckDbToken(workspaceRoot, file));
     expect(tokenFiles()).toHaveLength(2);
   });
 
   it('keeps the token while the file a build recorded is unchanged', () => {
-    const token = duckDbToken(workspaceRoot, file);
+    const token = issueDuckDbToken(workspaceRoot, file);
     rememberDuckDbFile(workspaceRoot, file);
     writeFileSync(file, 'first database, written again in place');
-    expect(duckDbToken(workspaceRoot, file)).toBe(token);
-    expect(duckDbToken(workspaceRoot, file)).toBe(token);
+    expect(issueDuckDbToken(workspaceRoot, file)).toBe(token);
+    expect(issueDuckDbToken(workspaceRoot, file)).toBe(token);
   });
 
   it('makes a new token once the recorded file was deleted', () => {
-    const token = duckDbToken(workspaceRoot, file);
+    const token = issueDuckDbToken(workspaceRoot, file);
     rememberDuckDbFile(workspaceRoot, file);
     rmSync(file);
-    const fresh = duckDbToken(workspaceRoot, file);
+    const fresh = issueDuckDbToken(workspaceRoot, file);
     expect(fresh).not.toBe(token);
-    expect(duckDbToken(workspaceRoot, file)).toBe(fresh);
+    expect(issueDuckDbToken(workspaceRoot, file)).toBe(fresh);
   });
 
   it('makes a new token once the recorded file was replaced by a new file', () => {
-    const token = duckDbToken(workspaceRoot, file);
+    const token = issueDuckDbToken(workspaceRoot, file);
     rememberDuckDbFile(workspaceRoot, file);
     // Made while the old file still exists, so the new file cannot reuse its inode.
     writeFileSync(`${file}.new`, 'second database');
     renameSync(`${file}.new`, file);
-    expect(duckDbToken(workspaceRoot, file)).not.toBe(token);
+    expect(issueDuckDbToken(workspaceRoot, file)).not.toBe(token);
   });
 
   it('keeps the first recorded inode when a later build records a replaced file', () => {
-    const token = duckDbToken(workspaceRoot, file);
+    const token = issueDuckDbToken(workspaceRoot, file);
     rememberDuckDbFile(workspaceRoot, file);
     const held = openSync(file, 'r');
     try {
       rmSync(file);
       writeFileSync(file, 'second database');
       rememberDuckDbFile(workspaceRoot, file);
-      expect(duckDbToken(workspaceRoot, file)).not.toBe(token);
+      expect(issueDuckDbToken(workspaceRoot, file)).not.toBe(token);
     } finally {
       closeSync(held);
     }

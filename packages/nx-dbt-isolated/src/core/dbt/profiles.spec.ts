@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { UserError } from '../workspace/errors';
 import { findProfilesDir, isolateProfile, type IsolateProfileRequest } from './profiles';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
+import { DEV_POSTGRES, profilesYaml } from '../testing/profiles';
 import { thrown } from '../testing/thrown';
 
 const FILE = '/home/me/.dbt/profiles.yml';
@@ -20,20 +21,8 @@ function isolate(text: string, request: Partial<IsolateProfileRequest> = {}) {
   });
 }
 
-const POSTGRES = `
-analytics:
-  target: dev
-  outputs:
-    dev:
-      type: postgres
-      host: localhost
-      port: 5432
-      user: me
-      password: "{{ env_var('DBT_PASSWORD') }}"
-      dbname: warehouse
-      schema: dev_me
-      threads: 4
-    prod:
+const DEV = { ...DEV_POSTGRES, password: "{{ env_var('DBT_PASSWORD') }}", threads: 4 };
+const POSTGRES = `${profilesYaml('analytics', { dev: DEV })}    prod:
       type: postgres
       host: prod.example.com
       port: 5433

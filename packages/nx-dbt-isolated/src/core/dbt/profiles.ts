@@ -143,7 +143,8 @@ export function isolateProfile(request: IsolateProfileRequest): IsolatedProfile 
   const baseSchema = schemaOf(output, schemaKey, adapter, `${request.file}: ${request.profile}.outputs.${target}`);
   const schema = `${baseSchema}_${request.suffix}`;
   isolated[schemaKey] = schema;
-  if (type === 'duckdb') isolated.path = renderedDuckDbPath(output.path, request, target);
+  const { fileField } = adapter;
+  if (fileField) isolated[fileField] = renderedDuckDbPath(output[fileField], request, target);
 
   const document = new Document({ [request.profile]: { target, outputs: { [target]: isolated } } }, { version: '1.1' });
   if (isMap(profiles.config)) document.set('config', profiles.config);

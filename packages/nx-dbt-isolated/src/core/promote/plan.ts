@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { readManifestResources, writesToWarehouse, type ManifestNode } from '../dbt/artifacts';
+import { adapterFor, type DbtAdapter } from '../dbt/adapters';
 import { UserError } from '../workspace/errors';
 import { RESULT_PREFIX, runOperation, type WarehouseConnection } from '../dbt/operation';
 import type { RecordedBuild } from '../build/records';
@@ -137,7 +138,7 @@ export function promotionStatements(
       ...state.rows.filter((row) => row.promotedAs === stamp.promotedAs).map((row) => row.schema),
     ]),
   ].sort();
-  const statements = warehouseType === 'postgres' ? lockViewsFirst(plan) : [];
+  const statements = lockViewsFirst(plan, adapterFor(warehouseType));
   statements.push(
     ...plan.schemas.flatMap((schema) => [
       `create schema if not exists ${quoteIdentifier(schema)}`,
@@ -169,34 +170,12 @@ export function promotionStatements(
   return statements;
 }
 
-/**
- * PostgreSQL: takes every view the switch replaces or drops before touching any, without waiting
- * on readers (retrying for up to 10 s). Taken one by one while readers hold some of them, the
- * locks would deadlock with a reader's query, and PostgreSQL would end one of the two.
- */
-function lockViewsFirst(plan: PromotionPlan): string[] {
+/** The views the switch replaces or drops, taken first where the adapter says so. */
+function lockViewsFirst(plan: PromotionPlan, adapter: DbtAdapter): string[] {
   const existing = plan.actions.filter((action) => action.kind !== 'create');
-  if (existing.length === 0) return [];
-  const views = existing.map(({ view }) => `${quoteIdentifier(view.schema)}.${quoteIdentifier(view.name)}`);
+  if (!adapter.lockViews || existing.length === 0) return [];
   return [
-    `do $$
-declare
-  attempts integer := 0;
-begin
-  loop
-    begin
-      lock table ${views.join(', ')} in access exclusive mode nowait;
-      return;
-    exception when lock_not_available then
-      attempts := attempts + 1;
-      if attempts >= 400 then
-        raise;
-      end if;
-      perform pg_sleep(0.025);
-    end;
-  end loop;
-end
-$$`,
+    adapter.lockViews(existing.map(({ view }) => `${quoteIdentifier(view.schema)}.${quoteIdentifier(view.name)}`)),
   ];
 }
 

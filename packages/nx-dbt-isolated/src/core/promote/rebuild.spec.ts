@@ -157,6 +157,7 @@ describe('repointStatements', () => {
       },
       [{ from: OWN[0], to: RETIRED[0] }],
       { commit: 'c'.repeat(40), at: '2026-12-01T00:00:00.000Z' },
+      'postgres',
     );
     expect(statements[0]).toMatch(/lock table "analytics_pg"\."orders" in access exclusive mode nowait/);
     expect(statements.slice(1)).toEqual([

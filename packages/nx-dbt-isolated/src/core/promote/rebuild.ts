@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { schemasInManifest } from '../dbt/artifacts';
+import { adapterFor } from '../dbt/adapters';
 import { type DbtCommand } from '../dbt/args';
 import { errorMessage, UserError } from '../workspace/errors';
 import type { WarehouseConnection } from '../dbt/operation';
@@ -14,13 +15,6 @@ import {
 import { readBuildRecord, type BuildRecord, type RecordedBuild } from '../build/records';
 import { quoteIdentifier, quoteLiteral, runInTransaction, runQueries } from '../warehouse/sql';
 import type { Reporter } from '../workspace/reporter';
-
-/**
- * Adapters whose dbt replaces a relation by dropping the old one with cascade, which takes the
- * views reading it (promoted views among them) along. DuckDB's views read relations by name and
- * survive a replace (e2e/tests/promote-rebuild.e2e.ts checks it).
- */
-const REPLACE_CASCADES = new Set(['postgres']);
 
 /** Commands that replace relations; `test` and `compile` replace none. */
 const REPLACING_COMMANDS: readonly DbtCommand[] = ['build', 'run', 'seed', 'snapshot'];
@@ -188,10 +182,12 @@ export function repointStatements(
   state: PromotionState,
   retired: Retirement[],
   stamp: { commit: string; at: string },
+  warehouseType: string,
 ): string[] {
-  const statements = repoints.flatMap(({ promotedAs, project, views }) =>
-    promotionStatements(planPromotion(views, state, promotedAs), state, { ...stamp, project, promotedAs }, 'postgres'),
-  );
+  const statements = repoints.flatMap(({ promotedAs, project, views }) => {
+    const plan = planPromotion(views, state, promotedAs);
+    return promotionStatements(plan, state, { ...stamp, project, promotedAs }, warehouseType);
+  });
   return [...statements, ...retired.map(({ to }) => dropSchema(to))];
 }
 
@@ -226,7 +222,8 @@ export interface PromotedRebuild extends RebuildRequest {
  * Undefined where dbt's replace does not cascade, or the command replaces nothing.
  */
 export async function planRebuild(rebuild: PromotedRebuild): Promise<RetirementPlan | undefined> {
-  if (!REPLACE_CASCADES.has(rebuild.warehouseType) || !REPLACING_COMMANDS.includes(rebuild.command)) return undefined;
+  if (!adapterFor(rebuild.warehouseType).replaceCascades || !REPLACING_COMMANDS.includes(rebuild.command))
+    return undefined;
   const [schemas, readers] = await runQueries(
     rebuild.connection,
     generationQueries(rebuild.build),
@@ -296,7 +293,13 @@ async function repoint(rebuild: PromotedRebuild, retired: Retirement[]): Promise
   const places = [...new Set(promotions.flatMap(({ views }) => views.map((view) => view.schema)))];
   if (places.some((schema) => !known.has(schema))) state = await readPromotionState(connection, places);
   const at = rebuild.now().toISOString();
-  const statements = repointStatements(promotions, state, retired, { commit: rebuilt.record.commit, at });
+  const statements = repointStatements(
+    promotions,
+    state,
+    retired,
+    { commit: rebuilt.record.commit, at },
+    rebuild.warehouseType,
+  );
   await runInTransaction(connection, statements, `switch the promoted views to the new ${rebuild.build.schema}`);
   return { promotedAs: promotions.map(({ promotedAs }) => promotedAs), at };
 }

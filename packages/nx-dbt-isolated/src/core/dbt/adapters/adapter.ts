@@ -13,6 +13,23 @@ export interface DbtAdapter {
   database(output: ProfileOutput): unknown;
   /** One process at a time may write (a DuckDB file): writers take turns (warehouse/duckdb-lock.ts). */
   oneWriterAtATime: boolean;
+  /**
+   * Besides `type`, the fields of an output that say where its relations live, in the order the
+   * cache key lists them (cache/warehouse-token.ts); credentials and tuning are left out.
+   */
+  locationFields: readonly string[];
+  /** The field naming a local database file, keyed by its path in the workspace and a token (cache/warehouse-token.ts). */
+  fileField?: string;
+  /**
+   * dbt replaces a relation by dropping the old one with cascade, which takes the views reading
+   * it (promoted views among them) along: a rebuild of a promoted build keeps them (promote/rebuild.ts).
+   */
+  replaceCascades: boolean;
+  /**
+   * One statement taking every given view (quoted names) before a promotion touches any, where
+   * taking them one by one could deadlock with a reader's query (promote/plan.ts).
+   */
+  lockViews?(views: string[]): string;
   /** Builds claim schemas and take advisory locks, and may run as their own role (warehouse/claims.ts, strict-isolation.ts). */
   rolesAndClaims: boolean;
 }

@@ -12,4 +12,10 @@ describe('bigqueryAdapter', () => {
     expect(bigqueryAdapter.location({ project: 'p', dataset: 'd' })).toBe('p/');
     expect(bigqueryAdapter.oneWriterAtATime).toBe(false);
   });
+
+  it('keys the project, dataset and location', () => {
+    expect(bigqueryAdapter.locationFields).toEqual(['project', 'database', 'schema', 'dataset', 'location']);
+    expect(bigqueryAdapter.replaceCascades).toBe(false);
+    expect(bigqueryAdapter.lockViews).toBeUndefined();
+  });
 });

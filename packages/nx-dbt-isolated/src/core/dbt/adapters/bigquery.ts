@@ -6,4 +6,5 @@ export const bigqueryAdapter: DbtAdapter = {
   ...genericAdapter,
   schemaField: (output) => ('dataset' in output ? 'dataset' : 'schema'),
   database: (output) => output.project ?? output.database,
+  locationFields: ['project', 'database', 'schema', 'dataset', 'location'],
 };

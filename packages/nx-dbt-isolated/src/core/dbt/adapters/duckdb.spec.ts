@@ -9,6 +9,13 @@ describe('duckdbAdapter', () => {
     expect(duckdbAdapter.rolesAndClaims).toBe(false);
   });
 
+  it('keys the warehouse by its file, and keeps views through a replace without locking them', () => {
+    expect(duckdbAdapter.locationFields).toEqual(['database', 'schema', 'path']);
+    expect(duckdbAdapter.fileField).toBe('path');
+    expect(duckdbAdapter.replaceCascades).toBe(false);
+    expect(duckdbAdapter.lockViews).toBeUndefined();
+  });
+
   it('names the database after the file, unless the output names one', () => {
     expect(duckdbAdapter.database({ path: '/w/warehouse.duckdb' })).toBe('warehouse');
     expect(duckdbAdapter.database({ path: ':memory:' })).toBe('memory');

@@ -10,4 +10,12 @@ describe('genericAdapter', () => {
     expect(genericAdapter.oneWriterAtATime).toBe(false);
     expect(genericAdapter.rolesAndClaims).toBe(false);
   });
+
+  it("keys any field through which an adapter may say where it is, and assumes no replace's cascade", () => {
+    expect(genericAdapter.locationFields).toEqual(expect.arrayContaining(['host', 'account', 'database', 'http_path']));
+    expect(genericAdapter.locationFields).not.toContain('password');
+    expect(genericAdapter.fileField).toBeUndefined();
+    expect(genericAdapter.replaceCascades).toBe(false);
+    expect(genericAdapter.lockViews).toBeUndefined();
+  });
 });

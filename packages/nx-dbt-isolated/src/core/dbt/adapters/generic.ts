@@ -13,6 +13,23 @@ export const genericAdapter: DbtAdapter = {
   schemaField: () => 'schema',
   location: hostAndDatabase,
   database: (output) => output.database ?? output.dbname ?? output.catalog,
+  // Any of them may say where an unknown adapter's relations live.
+  locationFields: [
+    'host',
+    'port',
+    'server',
+    'account',
+    'project',
+    'dbname',
+    'database',
+    'catalog',
+    'schema',
+    'dataset',
+    'path',
+    'http_path',
+    'location',
+  ],
+  replaceCascades: false,
   oneWriterAtATime: false,
   rolesAndClaims: false,
 };

@@ -11,4 +11,13 @@ describe('postgresAdapter', () => {
     expect(postgresAdapter.oneWriterAtATime).toBe(false);
     expect(postgresAdapter.rolesAndClaims).toBe(true);
   });
+
+  it('keys host, port and database, cascades a replace, and takes the views a promotion replaces at once', () => {
+    expect(postgresAdapter.locationFields).toEqual(['host', 'port', 'dbname', 'database', 'schema']);
+    expect(postgresAdapter.fileField).toBeUndefined();
+    expect(postgresAdapter.replaceCascades).toBe(true);
+    expect(postgresAdapter.lockViews?.(['"a"."v"', '"b"."w"'])).toMatch(
+      /lock table "a"\."v", "b"\."w" in access exclusive mode nowait/,
+    );
+  });
 });

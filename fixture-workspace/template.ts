@@ -8,7 +8,7 @@ import { NX_VERSION, REPO_ROOT, TEMPLATE_DIR, VENV_BIN } from './paths';
  * Packs the plugin as it would be published and installs it, with Nx, into a template folder
  * whose node_modules every test workspace links to: one npm install per change of the plugin.
  */
-export default function globalSetup(): void {
+export default function installTemplate(): void {
   if (!existsSync(join(VENV_BIN, 'dbt'))) {
     throw new Error(`no dbt in ${VENV_BIN}: run 'npm run setup' (npm test does it first).`);
   }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-export const REPO_ROOT = join(__dirname, '..', '..');
+export const REPO_ROOT = join(__dirname, '..');
 /** The venv that scripts/setup.sh makes, with the pinned dbt. */
 export const VENV_BIN = join(REPO_ROOT, '.venv', 'bin');
 /** A folder with the packaged plugin and Nx installed from the registry, shared by every test workspace. */
