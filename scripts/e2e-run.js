@@ -105,7 +105,13 @@ async function runInTurn(invocations) {
 
 /** One jest result file per version, from its invocations'; one that wrote none is a suite that could not run. */
 function mergeResults(entry, invocations) {
-  const merged = { numPassedTests: 0, numFailedTests: 0, numRuntimeErrorTestSuites: 0, testResults: [] };
+  const merged = {
+    numPassedTests: 0,
+    numFailedTests: 0,
+    numPendingTests: 0,
+    numRuntimeErrorTestSuites: 0,
+    testResults: [],
+  };
   for (const invocation of invocations.filter((candidate) => candidate.entry === entry)) {
     const file = join(RESULTS, `${invocation.label}.json`);
     if (!existsSync(file)) {
@@ -121,6 +127,7 @@ function mergeResults(entry, invocations) {
     const results = JSON.parse(readFileSync(file, 'utf8'));
     merged.numPassedTests += results.numPassedTests;
     merged.numFailedTests += results.numFailedTests;
+    merged.numPendingTests += results.numPendingTests;
     merged.numRuntimeErrorTestSuites += results.numRuntimeErrorTestSuites;
     merged.testResults.push(...results.testResults);
   }
