@@ -117,7 +117,11 @@ def checked_run(parsed, command_args, channel, hold, session):
     """The plugin's verdict on the parsed manifest, then the command on that manifest."""
     channel.write("parsed\n")
     channel.flush()
-    if channel.readline().strip() != "go":
+    try:
+        answer = channel.readline().strip()
+    except KeyboardInterrupt:  # Ctrl-C while the plugin waits for the warehouse's lock: it says stop
+        return 3
+    if answer != "go":
         return 3
     code = exit_code(dbtRunner(manifest=parsed.result).invoke(command_args))
     if code == 0 and session is not None:

@@ -14,8 +14,9 @@ export interface ParsedRun {
   /**
    * Wraps what follows a passed check, the command until dbt exits: the lock the command needs
    * (DuckDB's writer lock) is taken there, so dbt's start-up, deps and parse need not wait for it.
+   * `exited` turns true if dbt ends while the lock is awaited: the wait should end then.
    */
-  commandLock?<T>(command: () => Promise<T>): Promise<T>;
+  commandLock?<T>(command: () => Promise<T>, exited: () => boolean): Promise<T>;
   /** Given to parse-then-run.py before the parse arguments (see warehouse/claims.ts). */
   hold?: { args: string[]; onWait(): void };
 }
@@ -66,6 +67,12 @@ export async function runDbtParsedFirst(
   let refusal: unknown;
   let checked: Promise<unknown> | undefined;
   const commandLock = run.commandLock ?? ((command) => command());
+  let hasExited = false;
+  const refuse = (error: unknown) => {
+    // Once dbt has ended by itself, its exit says what happened; a lock given up on says nothing.
+    if (!hasExited) refusal = error;
+    channel.write('stop\n');
+  };
   const onLine = (line: string) => {
     if (line === 'installed') {
       seen.installed = true;
@@ -77,25 +84,30 @@ export async function runDbtParsedFirst(
       checked = Promise.resolve()
         .then(() => run.check())
         .then(() =>
-          commandLock(() => {
-            channel.write('go\n');
-            return exited;
-          }),
+          commandLock(
+            () => {
+              channel.write('go\n');
+              return exited;
+            },
+            () => hasExited,
+          ),
         )
-        .catch((error: unknown) => {
-          refusal = error;
-          channel.write('stop\n');
-        });
+        .catch(refuse);
     }
   };
   let pending = '';
   channel.on('data', (chunk: Buffer) => {
     const lines = (pending + chunk.toString('utf8')).split('\n');
     pending = lines.pop()!;
-    lines.forEach((line) => onLine(line.trim()));
+    try {
+      lines.forEach((line) => onLine(line.trim()));
+    } catch (error) {
+      refuse(error);
+    }
   });
   channel.on('error', () => undefined);
   const exit = await exited;
+  hasExited = true;
   // dbt may have been stopped while an asynchronous check still ran: let it finish first.
   await checked;
   if (refusal !== undefined) throw refusal;

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dbtEnvironment, runDbt } from './process';
+import { dbtEnvironment, startForwardingSignals } from './process';
 import { stoppingGracefully } from '../workspace/stop';
 import { makeTempDir, removeDir } from '../testing/git-repo';
 
@@ -18,6 +18,10 @@ describe('dbtEnvironment', () => {
   });
 });
 
+/** Runs `executable` as the plugin runs dbt: output streamed, stop signals passed on. */
+const runDbt = (executable: string, cwd: string) =>
+  startForwardingSignals(executable, [], { cwd, env: process.env, stdio: 'inherit' }).exited;
+
 /** These tests start a shell: on a loaded machine that alone can take seconds. */
 const SPAWNS_A_PROCESS_MS = 30_000;
 
@@ -34,14 +38,14 @@ describe('stoppingGracefully', () => {
       const before = stopListeners();
 
       const exits = await stoppingGracefully(async () => {
-        const first = runDbt(fakeDbt, [], dir, process.env);
+        const first = runDbt(fakeDbt, dir);
         await waitFor(() => existsSync(started));
         process.emit('SIGINT', 'SIGINT');
         const stopped = await first;
         // The signal Nx sends after dbt has exited still finds a listener: the process goes on.
         expect(stopListeners()).toBeGreaterThan(before);
         process.emit('SIGTERM', 'SIGTERM');
-        return [stopped, await runDbt(fakeDbt, [], dir, process.env)];
+        return [stopped, await runDbt(fakeDbt, dir)];
       });
 
       expect(exits.map((exit) => exit.interrupted)).toEqual([true, true]);
@@ -60,7 +64,7 @@ describe('stoppingGracefully', () => {
       const fakeDbt = join(dir, 'dbt');
       writeFileSync(fakeDbt, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
       await stoppingGracefully(async () => process.emit('SIGINT', 'SIGINT'));
-      await expect(runDbt(fakeDbt, [], dir, process.env)).resolves.toMatchObject({ code: 0, interrupted: false });
+      await expect(runDbt(fakeDbt, dir)).resolves.toMatchObject({ code: 0, interrupted: false });
       removeDir(dir);
     },
     SPAWNS_A_PROCESS_MS,

@@ -22,17 +22,8 @@ export interface DbtExit {
 }
 
 /**
- * Runs dbt with its output streamed live. Ctrl-C or SIGTERM sent to this process is passed on
- * to dbt, and the promise settles only once dbt has exited, so callers release their locks
- * after dbt has let go of the warehouse.
- */
-export function runDbt(executable: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<DbtExit> {
-  return startForwardingSignals(executable, args, { cwd, env, stdio: 'inherit' }).exited;
-}
-
-/**
- * Starts `executable` with Ctrl-C and SIGTERM passed on to it; `exited` settles once it has
- * exited. After a stop signal in a `stoppingGracefully` scope (workspace/stop.ts) nothing starts: `child` is undefined.
+ * Starts `executable` with Ctrl-C and SIGTERM passed on to it; `exited` settles only once it has
+ * exited, so callers release their locks after dbt has let go of the warehouse. After a stop signal in a `stoppingGracefully` scope (workspace/stop.ts) nothing starts: `child` is undefined.
  */
 export function startForwardingSignals(executable: string, args: string[], options: SpawnOptions) {
   listenForStop();

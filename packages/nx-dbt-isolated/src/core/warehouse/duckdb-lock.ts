@@ -13,10 +13,12 @@ export function withWarehouseLock<T>(
   warehouse: WarehouseIdentity,
   reporter: Reporter,
   work: () => Promise<T>,
+  abandonWhen?: () => boolean,
 ): Promise<T> {
   const file = duckDbFile(warehouse);
   if (!file) return work();
   return withLock(locksDir(workspaceRoot), `duckdb-${file}`, work, {
+    abandonWhen,
     onWait: (holder) =>
       reporter.info(
         `waiting for another build to finish writing ${file} (DuckDB allows one writer at a time)${ifStopped(holder)}`,

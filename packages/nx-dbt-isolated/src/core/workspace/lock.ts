@@ -39,6 +39,8 @@ export interface LockOptions {
   onWait?: (holder: LockHolder | undefined) => void;
   /** How long to wait for the lock before giving up. */
   timeoutMs?: number;
+  /** Checked while waiting: once true, the wait ends with LockWaitAbandoned and `work` never runs. */
+  abandonWhen?: () => boolean;
 }
 
 /** Another host's process cannot be asked whether it lives: its lock is abandoned once not refreshed for this long. */
@@ -59,7 +61,7 @@ export async function withLock<T>(
   dir: string,
   name: string,
   work: () => Promise<T>,
-  { onWait, timeoutMs = 60 * 60_000 }: LockOptions = {},
+  { onWait, timeoutMs = 60 * 60_000, abandonWhen }: LockOptions = {},
 ): Promise<T> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, safeLockName(name) + LOCK_SUFFIX);
@@ -68,6 +70,7 @@ export async function withLock<T>(
   let held: Held | undefined;
   while (!(held = tryToHold(file, name))) {
     if (stopRequested()) throw new BuildInterrupted(`the wait for lock ${name}`);
+    if (abandonWhen?.()) throw new LockWaitAbandoned(name);
     if (takeOverIfAbandoned(file)) continue;
     const holder = holderOf(file);
     if (!toldWaiting) onWait?.(holder);
@@ -347,6 +350,13 @@ export function ifStopped(holder: LockHolder | undefined): string {
 
 /** A lock still held by a live process when the caller stopped waiting for it. */
 export class LockTimeout extends UserError {}
+
+/** The wait for a lock ended because what it waited for no longer needs it (LockOptions.abandonWhen). */
+export class LockWaitAbandoned extends Error {
+  constructor(name: string) {
+    super(`gave up waiting for lock ${name}: nothing needs it any more`);
+  }
+}
 
 function timedOut(name: string, holder: LockHolder | undefined, timeoutMs: number): UserError {
   return new LockTimeout(

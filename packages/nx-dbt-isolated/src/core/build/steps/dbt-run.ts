@@ -69,7 +69,10 @@ export async function guardedDbtRun(
       ),
     (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
   );
-  if (clock.installing && !exit.installed) throw packagesNotInstalled(exit, projectDir);
+  if (clock.installing && !exit.installed) {
+    reporter.info(`• dbt deps (${secondsSince(clock.started)})`);
+    throw packagesNotInstalled(exit, projectDir);
+  }
   const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
   reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.commandStarted || clock.started)})`);
   settle(context, record, exit, logMark);
@@ -109,11 +112,17 @@ function parsedRun(
       await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
     },
     // dbt's start-up, deps and parse open no warehouse connection: only the command waits for DuckDB's writer lock.
-    commandLock: (command) =>
-      withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, () => {
-        clock.commandStarted = Date.now();
-        return command();
-      }),
+    commandLock: (command, exited) =>
+      withWarehouseLock(
+        request.workspaceRoot,
+        profile.warehouse,
+        reporter,
+        () => {
+          clock.commandStarted = Date.now();
+          return command();
+        },
+        exited,
+      ),
     hold: buildHold(record, request.workspaceRoot, reporter, strict?.holdEnd(userEnv)),
   };
 }

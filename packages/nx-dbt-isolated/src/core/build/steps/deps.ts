@@ -27,6 +27,7 @@ export async function startWithPackages<T>(
     enterPhase(record, paths, 'dbt');
     return start(undefined);
   }
+  enterPhase(record, paths, 'deps');
   const marker = join(paths.projectDir, 'deps.json');
   const { checkout } = checkedOut;
   const isCurrent = () => readJson<DepsMarker>(marker)?.checkoutCreatedAt === checkout.createdAt;
@@ -41,7 +42,6 @@ export async function startWithPackages<T>(
           running = start(undefined);
           return release();
         }
-        enterPhase(record, paths, 'deps');
         const installed = () => {
           writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
           enterPhase(record, paths, 'dbt');
