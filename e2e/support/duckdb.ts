@@ -6,24 +6,39 @@ import { VENV_BIN } from './paths';
 const QUERY_SCRIPT = `
 import duckdb, json, sys
 con = duckdb.connect(sys.argv[1], read_only=True)
-cur = con.execute(sys.argv[2])
-names = [d[0] for d in cur.description]
-print(json.dumps([dict(zip(names, row)) for row in cur.fetchall()], default=str))
+answers = []
+for sql in sys.argv[2:]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    answers.append([dict(zip(names, row)) for row in cur.fetchall()])
+print(json.dumps(answers, default=str))
 `;
 
 /** Reads a DuckDB file with the duckdb package of the test venv: what the warehouse really holds. */
 export function queryDuckDb<Row = Record<string, unknown>>(file: string, sql: string): Row[] {
-  const out = execFileSync(join(VENV_BIN, 'python'), ['-c', QUERY_SCRIPT, file, sql], { encoding: 'utf8' });
-  return JSON.parse(out) as Row[];
+  return queryDuckDbAll<Row>(file, [sql])[0];
 }
+
+/**
+ * The answers to several reads of a DuckDB file, in order, from one Python process and one
+ * connection: each Python start-up with duckdb costs a few tenths of a second.
+ */
+export function queryDuckDbAll<Row = Record<string, unknown>>(file: string, sqls: string[]): Row[][] {
+  if (sqls.length === 0) return [];
+  const out = execFileSync(join(VENV_BIN, 'python'), ['-c', QUERY_SCRIPT, file, ...sqls], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return JSON.parse(out) as Row[][];
+}
+
+const relationsSql = (schemaPrefix: string) =>
+  `select table_schema || '.' || table_name as relation from information_schema.tables
+   where starts_with(table_schema, '${schemaPrefix.replace(/'/g, "''")}') order by 1`;
 
 /** Tables and views per schema, as `schema.name`, sorted. */
 export function relationsIn(file: string, schemaPrefix: string): string[] {
-  return queryDuckDb<{ relation: string }>(
-    file,
-    `select table_schema || '.' || table_name as relation from information_schema.tables
-     where starts_with(table_schema, '${schemaPrefix.replace(/'/g, "''")}') order by 1`,
-  ).map((row) => row.relation);
+  return queryDuckDb<{ relation: string }>(file, relationsSql(schemaPrefix)).map((row) => row.relation);
 }
 
 const EXECUTE_SCRIPT = `
@@ -41,13 +56,22 @@ export function executeDuckDb(file: string, ...statements: string[]): void {
   });
 }
 
+const schemasSql = (prefix: string) =>
+  `select distinct schema_name as name from information_schema.schemata
+   where starts_with(schema_name, '${prefix.replace(/'/g, "''")}') order by 1`;
+
 /** Schemas whose names start with `prefix`, sorted. */
 export function schemasIn(file: string, prefix: string): string[] {
-  return queryDuckDb<{ name: string }>(
-    file,
-    `select distinct schema_name as name from information_schema.schemata
-     where starts_with(schema_name, '${prefix.replace(/'/g, "''")}') order by 1`,
-  ).map((row) => row.name);
+  return queryDuckDb<{ name: string }>(file, schemasSql(prefix)).map((row) => row.name);
+}
+
+/** What schemasIn and relationsIn give for `prefix`, read in one process. */
+export function schemasAndRelationsIn(file: string, prefix: string): { schemas: string[]; relations: string[] } {
+  const [schemas, relations] = queryDuckDbAll<{ name?: string; relation?: string }>(file, [
+    schemasSql(prefix),
+    relationsSql(prefix),
+  ]);
+  return { schemas: schemas.map((row) => row.name!), relations: relations.map((row) => row.relation!) };
 }
 
 /**
