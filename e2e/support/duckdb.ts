@@ -1,16 +1,16 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { queryDuckDb, queryDuckDbAll } from '../../fixture-workspace/duckdb';
 import { VENV_BIN } from '../../fixture-workspace/paths';
+
+const relationsSql = (schemaPrefix: string) =>
+  `select table_schema || '.' || table_name as relation from information_schema.tables
+   where starts_with(table_schema, '${schemaPrefix.replace(/'/g, "''")}') order by 1`;
 
 /** Tables and views per schema, as `schema.name`, sorted. */
 export function relationsIn(file: string, schemaPrefix: string): string[] {
-  return queryDuckDb<{ relation: string }>(
-    file,
-    `select table_schema || '.' || table_name as relation from information_schema.tables
-     where starts_with(table_schema, '${schemaPrefix.replace(/'/g, "''")}') order by 1`,
-  ).map((row) => row.relation);
+  return queryDuckDb<{ relation: string }>(file, relationsSql(schemaPrefix)).map((row) => row.relation);
 }
 
 const EXECUTE_SCRIPT = `
@@ -28,13 +28,22 @@ export function executeDuckDb(file: string, ...statements: string[]): void {
   });
 }
 
+const schemasSql = (prefix: string) =>
+  `select distinct schema_name as name from information_schema.schemata
+   where starts_with(schema_name, '${prefix.replace(/'/g, "''")}') order by 1`;
+
 /** Schemas whose names start with `prefix`, sorted. */
 export function schemasIn(file: string, prefix: string): string[] {
-  return queryDuckDb<{ name: string }>(
-    file,
-    `select distinct schema_name as name from information_schema.schemata
-     where starts_with(schema_name, '${prefix.replace(/'/g, "''")}') order by 1`,
-  ).map((row) => row.name);
+  return queryDuckDb<{ name: string }>(file, schemasSql(prefix)).map((row) => row.name);
+}
+
+/** What schemasIn and relationsIn give for `prefix`, read in one process. */
+export function schemasAndRelationsIn(file: string, prefix: string): { schemas: string[]; relations: string[] } {
+  const [schemas, relations] = queryDuckDbAll<{ name?: string; relation?: string }>(file, [
+    schemasSql(prefix),
+    relationsSql(prefix),
+  ]);
+  return { schemas: schemas.map((row) => row.name!), relations: relations.map((row) => row.relation!) };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { executeDuckDb, relationsIn, schemasIn } from '../support/duckdb';
-import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { executeDuckDb, schemasAndRelationsIn } from '../support/duckdb';
+import { queryDuckDb, queryDuckDbAll } from '../../fixture-workspace/duckdb';
 import { git } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
@@ -78,13 +78,18 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
   let warehouse: string;
   const build = (ref: string) => ws.nx(['run', 'analytics:isolated-build', `--ref=${ref}`]);
   const clean = (...args: string[]) => ws.nx(['run', 'analytics:clean', ...args]);
-  const schemasOf = (commit: string) => schemasIn(warehouse, `analytics_${short(commit)}`);
+  /** The warehouse's schemas and relations (`schema.name`) under `analytics`, read in one go. */
+  const warehouseNow = () => schemasAndRelationsIn(warehouse, 'analytics');
+  /** The names in `names` that start with the prefix of `commit`'s build schemas. */
+  const ofCommit = (names: string[], commit: string) =>
+    names.filter((name) => name.startsWith(`analytics_${short(commit)}`));
+  const schemasOf = (commit: string, now = warehouseNow()) => ofCommit(now.schemas, commit);
+  const relationsOf = (commit: string, now = warehouseNow()) => ofCommit(now.relations, commit);
   const commitDir = (commit: string) => join(ws.dir, '.dot', short(commit));
   const worktreeOf = (commit: string) => join(commitDir(commit), 'worktree');
   /** What the warehouse, `.dot` and git's worktree list hold: a clean that changes nothing leaves it equal. */
   const state = () => ({
-    schemas: schemasIn(warehouse, 'analytics'),
-    relations: relationsIn(warehouse, 'analytics'),
+    ...warehouseNow(),
     dot: dotTree(ws.dir),
     worktrees: worktrees(ws.dir),
   });
@@ -96,17 +101,21 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expect(state()).toEqual(before);
     return result;
   };
-  /** The build of `commit` is still there: schemas, relations, `.dot/<id>` with its checkout, registered with git. */
-  const expectBuilt = (commit: string) => {
-    expect(schemasOf(commit)).toEqual(expect.arrayContaining(buildSchemas('analytics', commit)));
-    expect(relationsIn(warehouse, `analytics_${short(commit)}`)).toContain(`analytics_${short(commit)}.orders`);
-    expect(existsSync(join(commitDir(commit), 'analytics', 'dev', 'build.json'))).toBe(true);
-    expect(existsSync(join(worktreeOf(commit), 'analytics', 'dbt_project.yml'))).toBe(true);
-    expect(worktrees(ws.dir)).toContain(worktreeOf(commit));
+  /** The builds of `commits` are still there: schemas, relations, `.dot/<id>` with its checkout, registered with git. */
+  const expectBuilt = (...commits: string[]) => {
+    const now = warehouseNow();
+    for (const commit of commits) {
+      expect(schemasOf(commit, now)).toEqual(expect.arrayContaining(buildSchemas('analytics', commit)));
+      expect(relationsOf(commit, now)).toContain(`analytics_${short(commit)}.orders`);
+      expect(existsSync(join(commitDir(commit), 'analytics', 'dev', 'build.json'))).toBe(true);
+      expect(existsSync(join(worktreeOf(commit), 'analytics', 'dbt_project.yml'))).toBe(true);
+      expect(worktrees(ws.dir)).toContain(worktreeOf(commit));
+    }
   };
   /** The build of `commit` is gone: none of its schemas, no `.dot/<id>`, no worktree git knows of. */
   const expectCleaned = (commit: string) => {
-    for (const schema of buildSchemas('analytics', commit)) expect(schemasOf(commit)).not.toContain(schema);
+    const schemas = schemasOf(commit);
+    for (const schema of buildSchemas('analytics', commit)) expect(schemas).not.toContain(schema);
     expect(existsSync(commitDir(commit))).toBe(false);
     expect(worktrees(ws.dir)).not.toContain(worktreeOf(commit));
   };
@@ -123,7 +132,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
       const built = await build(commit);
       expectSuccess(built);
     }
-    for (const commit of [ws.v1, ws.excludeReturned, ws.averagePayment, ws.main]) expectBuilt(commit);
+    expectBuilt(ws.v1, ws.excludeReturned, ws.averagePayment, ws.main);
     // Schemas no build made, whose names start like a build's.
     const lookalikes = [`analytics_${short(ws.excludeReturned)}_lookalike`, `analytics_${short(ws.averagePayment)}x`];
     executeDuckDb(
@@ -148,18 +157,20 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expect(cleaned.output).toMatch(/Cleaned 1 build/);
     expect(cleaned.output).not.toMatch(/dry run/i);
     expectCleaned(ws.excludeReturned);
-    expectBuilt(ws.averagePayment);
-    expect(schemasOf(ws.excludeReturned)).toEqual([`analytics_${short(ws.excludeReturned)}_lookalike`]);
-    expect(schemasOf(ws.averagePayment)).toEqual(
+    expectBuilt(ws.averagePayment, ws.v1, ws.main);
+    const afterClean = warehouseNow();
+    expect(schemasOf(ws.excludeReturned, afterClean)).toEqual([`analytics_${short(ws.excludeReturned)}_lookalike`]);
+    expect(schemasOf(ws.averagePayment, afterClean)).toEqual(
       [...buildSchemas('analytics', ws.averagePayment), `analytics_${short(ws.averagePayment)}x`].sort(),
     );
-    for (const schema of lookalikes) {
-      expect(queryDuckDb(warehouse, `select one from ${schema}.kept`)).toEqual([{ one: 1 }]);
-    }
-    expectBuilt(ws.v1);
-    expectBuilt(ws.main);
-    expect(schemasOf(ws.v1)).toEqual(buildSchemas('analytics', ws.v1));
-    expect(schemasOf(ws.main)).toEqual(buildSchemas('analytics', ws.main));
+    expect(
+      queryDuckDbAll(
+        warehouse,
+        lookalikes.map((schema) => `select one from ${schema}.kept`),
+      ),
+    ).toEqual(lookalikes.map(() => [{ one: 1 }]));
+    expect(schemasOf(ws.v1, afterClean)).toEqual(buildSchemas('analytics', ws.v1));
+    expect(schemasOf(ws.main, afterClean)).toEqual(buildSchemas('analytics', ws.main));
     expect(worktrees(ws.dir)).toEqual(
       [ws.dir, worktreeOf(ws.v1), worktreeOf(ws.averagePayment), worktreeOf(ws.main)].sort(),
     );
@@ -200,8 +211,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expect(actionOf(cleaned, ws.excludeReturned)).toBe('clean');
     expectCleaned(ws.excludeReturned);
     expect(schemasOf(ws.excludeReturned)).toEqual([`analytics_${short(ws.excludeReturned)}_lookalike`]);
-    expectBuilt(ws.v1);
-    expectBuilt(ws.main);
+    expectBuilt(ws.v1, ws.main);
 
     const again = await build(ws.excludeReturned);
     expectSuccess(again);
@@ -236,7 +246,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expectSuccess(cleaned);
     expect(cleaned.output).toMatch(/Cleaned 1 build/);
     expectCleaned(ws.excludeReturned);
-    for (const commit of [ws.v1, ws.averagePayment, ws.main]) expectBuilt(commit);
+    expectBuilt(ws.v1, ws.averagePayment, ws.main);
   });
 
   it('--unreachable cleans the build of a commit no branch, tag or HEAD reaches any more', async () => {
@@ -251,7 +261,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     git(ws.dir, 'checkout', '-q', 'main');
 
     expectSuccess(await build('scratch'));
-    expect(relationsIn(warehouse, `analytics_${short(scratch)}`)).toContain(`analytics_${short(scratch)}.big_orders`);
+    expect(relationsOf(scratch)).toContain(`analytics_${short(scratch)}.big_orders`);
     // Reachable still: nothing to clean.
     const reachable = await clean('--unreachable');
     expectSuccess(reachable);
@@ -265,7 +275,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expect(cleaned.output).toMatch(/Cleaned 1 build/);
     expect(schemasOf(scratch)).toEqual([]);
     expectCleaned(scratch);
-    for (const commit of [ws.v1, ws.averagePayment, ws.main]) expectBuilt(commit);
+    expectBuilt(ws.v1, ws.averagePayment, ws.main);
   });
 
   it('--schemas=false removes the files and the checkout only; a later clean drops the schemas', async () => {
@@ -278,12 +288,11 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expect(existsSync(worktreeOf(ws.averagePayment))).toBe(false);
     expect(worktrees(ws.dir)).not.toContain(worktreeOf(ws.averagePayment));
     expect(existsSync(target)).toBe(false);
-    expect(schemasOf(ws.averagePayment)).toEqual(
+    const filesGone = warehouseNow();
+    expect(schemasOf(ws.averagePayment, filesGone)).toEqual(
       [...buildSchemas('analytics', ws.averagePayment), `analytics_${short(ws.averagePayment)}x`].sort(),
     );
-    expect(relationsIn(warehouse, `analytics_${short(ws.averagePayment)}`)).toContain(
-      `analytics_${short(ws.averagePayment)}.orders`,
-    );
+    expect(relationsOf(ws.averagePayment, filesGone)).toContain(`analytics_${short(ws.averagePayment)}.orders`);
 
     const schemas = await clean(`--ref=${ws.averagePayment}`);
     expectSuccess(schemas);
@@ -291,8 +300,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     for (const schema of buildSchemas('analytics', ws.averagePayment)) expect(schemas.output).toContain(schema);
     expect(schemasOf(ws.averagePayment)).toEqual([`analytics_${short(ws.averagePayment)}x`]);
     expectCleaned(ws.averagePayment);
-    expectBuilt(ws.v1);
-    expectBuilt(ws.main);
+    expectBuilt(ws.v1, ws.main);
   });
 
   it('--all cleans every build but the protected ones, which only --ref cleans', async () => {
@@ -325,8 +333,7 @@ describe('clean on a DuckDB warehouse (dbt target dev)', () => {
     expect(all.output).toMatch(/Cleaned 1 build/);
     expect(schemasOf(ws.featureVip)).toEqual([]);
     expectCleaned(ws.featureVip);
-    expectBuilt(ws.main);
-    expectBuilt(ws.v1);
+    expectBuilt(ws.main, ws.v1);
 
     const main = await clean('--ref=main');
     expectSuccess(main);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { executeDuckDb } from '../support/duckdb';
-import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { queryDuckDb, queryDuckDbAll } from '../../fixture-workspace/duckdb';
 import { fixtureRelations } from '../support/fixture-relations';
 import { commitBeside } from '../../fixture-workspace/repo';
 import { outcome, SUCCEEDED } from '../support/outcome';
@@ -45,8 +45,12 @@ interface Warehouse {
   /** Tables and views in exactly these schemas, as `schema.name (VIEW|BASE TABLE)`, sorted. */
   relations(schemas: string[]): Promise<string[]>;
   query(sql: string): Promise<Record<string, unknown>[]>;
+  /** The answers to `sqls`, in order, read in one go (one connection, one process on DuckDB). */
+  queryAll(sqls: string[]): Promise<Record<string, unknown>[][]>;
   execute(...statements: string[]): Promise<void>;
 }
+
+const selectAll = (relation: string) => `select * from ${relation}`;
 
 const RELATIONS_SQL = (schemas: string[]) =>
   `select table_schema || '.' || table_name || ' (' || table_type || ')' as relation
@@ -59,6 +63,7 @@ function duckDbWarehouse(file: string): Warehouse {
     relations: async (schemas) =>
       queryDuckDb<{ relation: string }>(file, RELATIONS_SQL(schemas)).map((row) => row.relation),
     query: async (sql) => queryDuckDb(file, sql),
+    queryAll: async (sqls) => queryDuckDbAll(file, sqls),
     execute: async (...statements) => executeDuckDb(file, ...statements),
   };
 }
@@ -69,6 +74,12 @@ const postgresWarehouse: Warehouse = {
       (await client.query<{ relation: string }>(RELATIONS_SQL(schemas))).rows.map((row) => row.relation),
     ),
   query: (sql) => withPostgres(async (client) => (await client.query(sql)).rows),
+  queryAll: (sqls) =>
+    withPostgres(async (client) => {
+      const answers: Record<string, unknown>[][] = [];
+      for (const sql of sqls) answers.push((await client.query(sql)).rows);
+      return answers;
+    }),
   execute: (...statements) =>
     withPostgres(async (client) => {
       for (const statement of statements) await client.query(statement);
@@ -170,23 +181,29 @@ describe.each(VARIANTS)('promote on %s', (_label, variant) => {
     });
   /** Each view gives exactly the rows of its relation in the isolated build of `commit`. */
   const expectViewsOver = async (commit: string, extraModels: string[] = []) => {
-    for (const [view, relation] of viewPairs(commit, extraModels)) {
-      const rows = canonicalRows(await warehouse.query(`select * from ${relation}`));
+    const pairs = viewPairs(commit, extraModels);
+    const answers = await warehouse.queryAll(pairs.flatMap(([view, relation]) => [relation, view].map(selectAll)));
+    pairs.forEach(([view], index) => {
+      const rows = canonicalRows(answers[2 * index]);
       expect(rows.length).toBeGreaterThan(0);
-      expect({ view, rows: canonicalRows(await warehouse.query(`select * from ${view}`)) }).toEqual({ view, rows });
-    }
+      expect({ view, rows: canonicalRows(answers[2 * index + 1]) }).toEqual({ view, rows });
+    });
   };
   /** What promote's table says it made in each promoted schema, sorted. */
   const promotionRows = async () => {
-    const rows: string[] = [];
-    for (const schema of promotedSchemas()) {
-      for (const row of await warehouse.query(
-        `select view_name, source_schema, commit_sha, project from ${quoted(schema)}.${PROMOTION_TABLE}`,
-      )) {
-        rows.push(`${schema}.${row.view_name} <- ${row.source_schema} ${row.commit_sha} ${row.project}`);
-      }
-    }
-    return rows.sort();
+    const schemas = promotedSchemas();
+    const answers = await warehouse.queryAll(
+      schemas.map(
+        (schema) => `select view_name, source_schema, commit_sha, project from ${quoted(schema)}.${PROMOTION_TABLE}`,
+      ),
+    );
+    return schemas
+      .flatMap((schema, index) =>
+        answers[index].map(
+          (row) => `${schema}.${row.view_name} <- ${row.source_schema} ${row.commit_sha} ${row.project}`,
+        ),
+      )
+      .sort();
   };
   const expectedPromotionRows = (commit: string, extraModels: string[] = []) =>
     fixtureRelations(s, extraModels)
@@ -359,17 +376,19 @@ describe.each(VARIANTS)('promote on %s', (_label, variant) => {
         ...[other, `${other}_finance`, `${other}_raw`].map((schema) => `${schema}.${PROMOTION_TABLE} (BASE TABLE)`),
       ].sort(),
     );
-    for (const view of views) {
-      const [schema, name] = view.split('.');
-      const relation = `${quoted(schema.replace(other, isolated(commit)))}.${quoted(name)}`;
-      expect({
+    const answers = await warehouse.queryAll(
+      views.flatMap((view) => {
+        const [schema, name] = view.split('.');
+        const relation = `${quoted(schema.replace(other, isolated(commit)))}.${quoted(name)}`;
+        return [`${quoted(schema)}.${quoted(name)}`, relation].map(selectAll);
+      }),
+    );
+    views.forEach((view, index) => {
+      expect({ view, rows: canonicalRows(answers[2 * index]) }).toEqual({
         view,
-        rows: canonicalRows(await warehouse.query(`select * from ${quoted(schema)}.${quoted(name)}`)),
-      }).toEqual({
-        view,
-        rows: canonicalRows(await warehouse.query(`select * from ${relation}`)),
+        rows: canonicalRows(answers[2 * index + 1]),
       });
-    }
+    });
     // Returned orders are left out at this commit; the schema promoted earlier still shows c2.
     expect((await warehouse.query(snapshotSql(other)))[0]).toEqual({ orders: 8, total: '229.49', days: 6 });
     expect(await snapshot()).toEqual(C2_SNAPSHOT);
