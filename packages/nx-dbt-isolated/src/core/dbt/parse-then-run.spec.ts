@@ -87,6 +87,25 @@ describe('runDbtParsedFirst', () => {
   );
 
   it(
+    'returns how dbt ended when it died while the command lock was awaited, and the wait ends',
+    async () => {
+      const python = join(dir, 'python');
+      writeFileSync(python, '#!/bin/sh\necho parsed >&3\nexit 7\n', { mode: 0o755 });
+      const run: ParsedRun = {
+        parseArgs: ['parse'],
+        commandArgs: ['build'],
+        check: () => undefined,
+        commandLock: async (_command, exited) => {
+          while (!exited()) await new Promise((resolve) => setTimeout(resolve, 20));
+          throw new Error('gave up waiting for lock duckdb-x');
+        },
+      };
+      await expect(runDbtParsedFirst(python, run, dir, process.env)).resolves.toMatchObject({ code: 7, parsed: true });
+    },
+    SPAWNS_A_PROCESS_MS,
+  );
+
+  it(
     'runs no dbt deps unless asked, and says so in its exit',
     async () => {
       const { python, log } = fakePython(dir);

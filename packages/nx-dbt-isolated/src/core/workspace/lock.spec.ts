@@ -10,6 +10,7 @@ import {
   liveLeases,
   removeAbandonedLeases,
   withLock,
+  LockWaitAbandoned,
   safeLockName,
   type LockOwner,
 } from './lock';
@@ -55,6 +56,23 @@ describe('withLock', () => {
     expect((stopped as Error).message).toBe(
       'stopped by a signal during the wait for lock build; run the build again to finish it.',
     );
+    holderGate.open();
+    await expect(holder).resolves.toBe('held');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('gives up waiting once abandonWhen turns true, without running the work or touching the holder', async () => {
+    const holderGate = gate();
+    let waiting = false;
+    let abandoned = false;
+    const holder = withLock(dir, 'duckdb-x', () => holderGate.opened.then(() => 'held'));
+    const waiter = withLock(dir, 'duckdb-x', async () => 'should not run', {
+      onWait: () => (waiting = true),
+      abandonWhen: () => abandoned,
+    });
+    await until(() => waiting);
+    abandoned = true;
+    await expect(waiter).rejects.toBeInstanceOf(LockWaitAbandoned);
     holderGate.open();
     await expect(holder).resolves.toBe('held');
     expect(readdirSync(dir)).toEqual([]);
