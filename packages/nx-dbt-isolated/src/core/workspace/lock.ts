@@ -351,12 +351,11 @@ export function ifStopped(holder: LockHolder | undefined): string {
 /** A lock still held by a live process when the caller stopped waiting for it. */
 export class LockTimeout extends UserError {}
 
-/** The wait for a lock ended because what it waited for no longer needs it (LockOptions.abandonWhen). */
-export class LockWaitAbandoned extends Error {
-  constructor(name: string) {
-    super(`gave up waiting for lock ${name}: nothing needs it any more`);
-  }
-}
+/**
+ * The wait for a lock ended because what it waited for no longer needs it (LockOptions.abandonWhen);
+ * its message is the lock's name. The caller knows why it gave up, and no user ever reads it.
+ */
+export class LockWaitAbandoned extends Error {}
 
 function timedOut(name: string, holder: LockHolder | undefined, timeoutMs: number): UserError {
   return new LockTimeout(
