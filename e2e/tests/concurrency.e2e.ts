@@ -197,6 +197,29 @@ describe('concurrent isolated builds on real Nx, git, dbt, DuckDB and PostgreSQL
     );
   });
 
+  it('builds two dbt targets of one commit at once: dbt deps runs once, both builds succeed, each in its own warehouse', async () => {
+    const commit = commitBeside(ws.dir, ws.main, 'concurrency/two-targets', 'Two targets at once');
+    const runs = await Promise.all([
+      ws.nx(build('analytics', commit)),
+      ws.nx(build('analytics', commit, '--target=pg'), { ANALYTICS_PG_SCHEMA: pgBase }),
+    ]);
+    runs.forEach((run) => expect(outcome(run)).toEqual(SUCCEEDED));
+    // One installed the checkout's packages; the other waited for them, then built on them.
+    expect(runs.filter((run) => /• dbt deps \(/.test(run.output))).toHaveLength(1);
+    expect(relationsIn(warehouse, `analytics_${short(commit)}`)).toEqual(
+      fixtureRelations(`analytics_${short(commit)}`),
+    );
+    const schema = `${pgBase}_${short(commit)}`;
+    expect(await schemasStartingWith(schema)).toEqual([schema, `${schema}_finance`, `${schema}_raw`]);
+    const records = [recordOf(commit, 'analytics', 'dev'), recordOf(commit, 'analytics', 'pg')];
+    expect(records.map((record) => record.status)).toEqual(['succeeded', 'succeeded']);
+    expect(mostAtOnce(records)).toBe(2);
+    expect(repositoryProblems([commit])).toEqual([]);
+    figures.push(
+      `two dbt targets of one commit at once: both succeeded, dbt deps ran in ${runs.filter((run) => /• dbt deps \(/.test(run.output)).length} of them, builds overlapped`,
+    );
+  });
+
   it('builds two commits at once into one DuckDB file, each schema holding its own commit', async () => {
     const runs = await Promise.all([ws.v1, ws.featureVip].map((commit) => ws.nx(build('analytics', commit))));
     runs.forEach((run) => expect(outcome(run)).toEqual(SUCCEEDED));
