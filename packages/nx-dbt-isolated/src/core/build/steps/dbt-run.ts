@@ -8,8 +8,7 @@ import { keepingPromotedViews } from '../../promote/rebuild';
 import { buildHold } from '../../warehouse/claims';
 import { withWarehouseLock } from '../../warehouse/duckdb-lock';
 import { releasingRole } from '../../warehouse/strict-isolation';
-import { BuildInterrupted, UserError } from '../../workspace/errors';
-import type { Reporter } from '../../workspace/reporter';
+import { UserError } from '../../workspace/errors';
 import { writesNoRelation } from '../contents';
 import { escapeError, escapingNodes } from '../guard';
 import type { BuildRecord } from '../records';
@@ -23,8 +22,6 @@ import { secondsSince } from './timing';
 
 /** When dbt's process started and reached each step: each step reports its own duration. */
 interface Clock {
-  /** dbt deps runs first in the process. */
-  installing?: boolean;
   started: number;
   installed: number;
   parsed: number;
@@ -61,7 +58,7 @@ export async function guardedDbtRun(
           const python = requirePythonDbt(dbt);
           return runDbtParsedFirst(
             python,
-            { ...run, deps: deps && timedDeps(deps, reporter, clock) },
+            { ...run, deps: deps && stampingInstalled(deps, clock) },
             cwd,
             environment.env,
           );
@@ -69,30 +66,20 @@ export async function guardedDbtRun(
       ),
     (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
   );
-  if (clock.installing && !exit.installed) {
-    reporter.info(`• dbt deps (${secondsSince(clock.started)})`);
-    throw packagesNotInstalled(exit, projectDir);
-  }
   const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
   reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.commandStarted || clock.started)})`);
   settle(context, record, exit, logMark);
 }
 
-function timedDeps(deps: NonNullable<PackagesToInstall>, reporter: Reporter, clock: Clock): PackagesToInstall {
-  clock.installing = true;
+/** `deps` that also notes when they were installed: the parse's line counts from there. */
+function stampingInstalled(deps: NonNullable<PackagesToInstall>, clock: Clock): PackagesToInstall {
   return {
     args: deps.args,
     installed: () => {
       clock.installed = Date.now();
-      reporter.info(`• dbt deps (${secondsSince(clock.started)})`);
       deps.installed();
     },
   };
-}
-
-function packagesNotInstalled(exit: ParsedRunExit, projectDir: string): Error {
-  if (exit.interrupted) return new BuildInterrupted('dbt deps');
-  return new UserError(`dbt deps failed in ${projectDir} (see its output above): fix packages.yml at this commit.`);
 }
 
 function parsedRun(

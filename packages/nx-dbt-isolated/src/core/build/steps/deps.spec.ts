@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DbtLocations } from '../../dbt/args';
+import type { ParsedRunExit } from '../../dbt/parse-then-run';
 import { makeTempDir, removeDir } from '../../testing/git-repo';
 import { buildPaths } from '../../workspace/dot-layout';
 import { readBuildRecord, type BuildRecord } from '../records';
@@ -12,6 +13,16 @@ interface Started {
   deps: PackagesToInstall;
   end(): void;
 }
+
+/** How the stand-in dbt ended: successfully, having installed the packages when it did. */
+const exitOf = (installed: boolean): ParsedRunExit => ({
+  code: 0,
+  signal: null,
+  interrupted: false,
+  installed,
+  parsed: true,
+  ended: false,
+});
 
 describe('startWithPackages', () => {
   let root: string;
@@ -29,19 +40,22 @@ describe('startWithPackages', () => {
     mkdirSync(paths.buildDir, { recursive: true });
     const context = {
       request: { workspaceRoot: root, project: 'analytics' },
+      reporter: { info: (line: string) => lines.push(line) },
       checkedOut: { projectDir, checkout: { buildId: 'abc12345', createdAt: '2026-12-01T00:00:00.000Z' } },
       paths,
     } as unknown as BuildContext;
     const record = { commit: 'abc12345', buildId: 'abc12345', status: 'running' } as BuildRecord;
     const locations = { projectDir, profilesDir: paths.profilesDir, logPath: paths.logPath } as DbtLocations;
     const starts: Started[] = [];
-    const running = startWithPackages(
-      context,
-      record,
-      locations,
-      (deps) => new Promise<string>((resolve) => starts.push({ deps, end: () => resolve(target) })),
-    );
-    return { running, starts, phase: () => readBuildRecord(paths.buildRecord)?.phase };
+    const lines: string[] = [];
+    const running = startWithPackages(context, record, locations, (deps) => {
+      let installed = false;
+      const driven = deps && { ...deps, installed: () => ((installed = true), deps.installed()) };
+      return new Promise<ParsedRunExit>((resolve) =>
+        starts.push({ deps: driven, end: () => resolve(exitOf(installed)) }),
+      );
+    });
+    return { running, starts, lines, phase: () => readBuildRecord(paths.buildRecord)?.phase };
   }
 
   /** Long enough for a lock that is free to be taken (workspace/lock.ts polls). */
@@ -53,7 +67,8 @@ describe('startWithPackages', () => {
     expect(build.starts.map((start) => start.deps)).toEqual([undefined]);
     expect(build.phase()).toBe('dbt');
     build.starts[0].end();
-    await expect(build.running).resolves.toBe('dev');
+    await expect(build.running).resolves.toEqual(exitOf(false));
+    expect(build.lines).toEqual([]);
   });
 
   it('installs once per checkout: a second build waits until the packages are installed, not until the first ends', async () => {
@@ -75,7 +90,9 @@ describe('startWithPackages', () => {
 
     second.starts[0].end();
     first.starts[0].end();
-    await expect(Promise.all([first.running, second.running])).resolves.toEqual(['dev', 'pg']);
+    await expect(Promise.all([first.running, second.running])).resolves.toEqual([exitOf(true), exitOf(false)]);
+    expect(first.lines).toEqual([expect.stringMatching(/^• dbt deps \(\d+\.\ds\)$/)]);
+    expect(second.lines).toEqual([]);
   });
 
   it('lets the next build install the packages when the first ended without installing them', async () => {
@@ -84,11 +101,12 @@ describe('startWithPackages', () => {
     await settled();
     const second = buildOf('pg');
     first.starts[0].end();
-    await first.running;
+    await expect(first.running).rejects.toThrow(`dbt deps failed in ${projectDir} (see its output above)`);
+    expect(first.lines).toEqual([expect.stringMatching(/^• dbt deps \(/)]);
     await settled();
     expect(second.starts).toHaveLength(1);
-    expect(second.starts[0].deps).toBeDefined();
+    second.starts[0].deps!.installed();
     second.starts[0].end();
-    await second.running;
+    await expect(second.running).resolves.toEqual(exitOf(true));
   });
 });

@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { depsArgs, type DbtLocations } from '../../dbt/args';
-import type { ParsedRun } from '../../dbt/parse-then-run';
+import type { ParsedRun, ParsedRunExit } from '../../dbt/parse-then-run';
 import { declaresPackages } from '../../dbt/project';
 import { readJson, writeJsonAtomically } from '../../workspace/files';
 import { locksDir } from '../../workspace/dot-layout';
+import { BuildInterrupted, UserError } from '../../workspace/errors';
 import { withLock } from '../../workspace/lock';
 import type { BuildRecord } from '../records';
 import type { BuildContext } from './context';
 import { enterPhase } from './record';
+import { secondsSince } from './timing';
 
 export type PackagesToInstall = ParsedRun['deps'];
 
@@ -16,9 +18,10 @@ export type PackagesToInstall = ParsedRun['deps'];
  * not installed yet: once per checkout and project, since the checkout never changes, so a marker
  * naming the checkout they were installed for is enough to skip it next time. Two builds of one
  * checkout (two targets) take turns until the packages are installed, not for the whole build.
+ * Throws when dbt ended without installing them.
  */
-export async function startWithPackages<T>(
-  { request, checkedOut, paths }: BuildContext,
+export async function startWithPackages<T extends ParsedRunExit>(
+  { request, checkedOut, paths, reporter }: BuildContext,
   record: BuildRecord,
   locations: DbtLocations,
   start: (deps: PackagesToInstall) => Promise<T>,
@@ -32,6 +35,7 @@ export async function startWithPackages<T>(
   const { checkout } = checkedOut;
   const isCurrent = () => readJson<DepsMarker>(marker)?.checkoutCreatedAt === checkout.createdAt;
   let running: Promise<T> | undefined;
+  let installStarted: number | undefined;
   await withLock(
     locksDir(request.workspaceRoot),
     `deps-${checkout.buildId}-${request.project}`,
@@ -44,9 +48,11 @@ export async function startWithPackages<T>(
         }
         const installed = () => {
           writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
+          reporter.info(`• dbt deps (${secondsSince(installStarted!)})`);
           enterPhase(record, paths, 'dbt');
           release();
         };
+        installStarted = Date.now();
         running = start({ args: depsArgs(locations), installed });
         running.then(
           () => release(),
@@ -54,7 +60,15 @@ export async function startWithPackages<T>(
         );
       }),
   );
-  return running!;
+  const exit = await running!;
+  if (installStarted !== undefined && !exit.installed) {
+    reporter.info(`• dbt deps (${secondsSince(installStarted)})`);
+    if (exit.interrupted) throw new BuildInterrupted('dbt deps');
+    throw new UserError(
+      `dbt deps failed in ${locations.projectDir} (see its output above): fix packages.yml at this commit.`,
+    );
+  }
+  return exit;
 }
 
 interface DepsMarker {
