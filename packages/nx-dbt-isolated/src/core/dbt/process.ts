@@ -1,7 +1,8 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { UserError } from '../workspace/errors';
 import { listenForStop, stopListening, stopRequested, whenStopped } from '../workspace/stop';
-import { INSTALL_HINT } from './executable';
+import { dbtPython, INSTALL_HINT } from './executable';
+import { runThroughHost } from './host';
 
 /**
  * The environment dbt runs in. DBT_TARGET would override --target (a known dbt bug), so the
@@ -57,8 +58,22 @@ export interface CapturedDbt {
   output: string;
 }
 
-/** Runs dbt for its output: the plugin reads what dbt prints instead of streaming it to the user. */
-export function captureDbt(
+/**
+ * Runs dbt for its output: the plugin reads what dbt prints instead of streaming it to the user.
+ * A Python dbt runs in a child of its dbt host (host.ts) once one listens.
+ */
+export async function captureDbt(
+  executable: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<CapturedDbt> {
+  const python = dbtPython(executable);
+  const hosted = python ? await runThroughHost(python, args, cwd, env) : undefined;
+  return hosted ?? captureDbtProcess(executable, args, cwd, env);
+}
+
+function captureDbtProcess(
   executable: string,
   args: string[],
   cwd: string,

@@ -1,0 +1,185 @@
+"""Keeps dbt imported and forks a child for each dbt command the plugin asks it to run, so that the
+plugin's short dbt commands (its run-operations) skip the two seconds of dbt's import (ADR 31).
+
+Usage: python host.py <socket path> <idle seconds>
+Listens on the Unix socket; exits once no command has run or been running for <idle seconds>.
+A client sends one JSON line: {"args": [dbt arguments], "cwd": ..., "env": {...}, "umask": n,
+"nonce": "..."}. The host forks; the child runs `dbt <args>` in that folder and environment with
+its stdout and stderr on the connection, and the host ends the connection with
+"\\n<nonce>:<exit code>\\n" once the child has exited. A client that goes away takes its command
+with it: the child is killed.
+
+One thread only: a fork copies the forking thread alone, so no lock can be held by another.
+"""
+import atexit
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from multiprocessing import resource_tracker
+
+import dbt.cli.main  # noqa: F401 - the import this host exists to keep
+import dbt.parser.manifest  # noqa: F401 - imported by every command; in the children's memory
+import dbt.task.run_operation  # noqa: F401
+
+
+def run_child(connection, request):
+    """In the forked child: becomes `dbt <args>` writing to the connection; never returns."""
+    code = 2
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(number, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.umask(request["umask"])
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(connection.fileno(), 1)
+        os.dup2(connection.fileno(), 2)
+        # The listener and the other clients' connections (a connection must end with its
+        # command), not the pipe to the host's tracker of multiprocessing's locks.
+        tracker = resource_tracker._resource_tracker._fd
+        os.closerange(3, tracker)
+        os.closerange(tracker + 1, 65536)
+        sys.argv = ["dbt", *request["args"]]
+        try:
+            dbt.cli.main.cli()
+            code = 0
+        except SystemExit as exit_request:
+            code = exit_request.code if isinstance(exit_request.code, int) else 1
+    except BaseException as error:  # noqa: BLE001 - said on the connection, the child must end
+        print(f"nx-dbt-isolated dbt host: {error!r}", file=sys.stderr)
+    finally:
+        try:
+            atexit._run_exitfuncs()  # dbt's multiprocessing locks let go of, as at a normal exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def read_request(connection):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = connection.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data)
+
+
+def serve(path, idle_seconds):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    bound = os.stat(path).st_ino
+    os.chmod(path, 0o600)
+    listener.listen(16)
+    remove_starting_mark(path)
+    listener.setblocking(False)
+    chosen = selectors.DefaultSelector()
+    chosen.register(listener, selectors.EVENT_READ)
+    children = {}  # pid -> (connection, nonce)
+    last_active = time.monotonic()
+    while children or time.monotonic() - last_active < idle_seconds:
+        for key, _ in chosen.select(timeout=0.05 if children else 1.0):
+            if key.fileobj is listener:
+                start(listener, chosen, children)
+            elif client_gone(key.fileobj):
+                os.kill(key.data, signal.SIGKILL)
+                chosen.unregister(key.fileobj)
+        reap(chosen, children)
+        if children:
+            last_active = time.monotonic()
+    # A host started later may have the path by now; remove it only while it is still ours.
+    if os.path.exists(path) and os.stat(path).st_ino == bound:
+        os.unlink(path)
+
+
+def client_gone(connection):
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def start(listener, chosen, children):
+    try:
+        connection, _ = listener.accept()
+    except BlockingIOError:
+        return
+    connection.setblocking(True)
+    connection.settimeout(10)
+    try:
+        request = read_request(connection)
+    except (OSError, ValueError):
+        request = None
+    if request is None:
+        connection.close()
+        return
+    pid = os.fork()
+    if pid == 0:
+        listener.close()
+        run_child(connection, request)
+    children[pid] = (connection, request["nonce"])
+    chosen.register(connection, selectors.EVENT_READ, pid)
+
+
+def reap(chosen, children):
+    for pid in list(children):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0:
+            continue
+        connection, nonce = children.pop(pid)
+        try:
+            chosen.unregister(connection)
+        except KeyError:
+            pass
+        try:
+            connection.sendall(f"\n{nonce}:{os.waitstatus_to_exitcode(status)}\n".encode())
+        except OSError:
+            pass
+        connection.close()
+
+
+def another_host_listens(path):
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def remove_starting_mark(path):
+    """The client that started this host made the mark, so that others do not start one too."""
+    try:
+        os.unlink(path + ".starting")
+    except FileNotFoundError:
+        pass
+
+
+def main(path, idle_seconds):
+    # Started here, the tracker of multiprocessing's locks serves every child: none starts its own,
+    # which would write to the child's connection after the child has ended.
+    resource_tracker.ensure_running()
+    if another_host_listens(path):
+        remove_starting_mark(path)
+        return
+    if os.path.exists(path):
+        os.unlink(path)  # a host that ended without removing it
+    try:
+        serve(path, idle_seconds)
+    finally:
+        remove_starting_mark(path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]))
