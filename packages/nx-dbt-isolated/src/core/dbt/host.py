@@ -12,18 +12,36 @@ with it: the child is killed.
 One thread only: a fork copies the forking thread alone, so no lock can be held by another.
 """
 import atexit
+import importlib
 import json
 import os
 import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from multiprocessing import resource_tracker
 
 import dbt.cli.main  # noqa: F401 - the import this host exists to keep
 import dbt.parser.manifest  # noqa: F401 - imported by every command; in the children's memory
 import dbt.task.run_operation  # noqa: F401
+
+# Adapters whose import starts no thread and opens nothing; any other loads in each child.
+FORK_SAFE_ADAPTERS = ("duckdb", "postgres")
+for adapter in FORK_SAFE_ADAPTERS:
+    try:
+        importlib.import_module(f"dbt.adapters.{adapter}")
+    except ImportError:
+        pass
+
+
+def threads():
+    """Threads of this process as the system counts them, native ones included where it says."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def run_child(connection, request):
@@ -167,12 +185,14 @@ def remove_starting_mark(path):
 
 
 def main(path, idle_seconds):
-    # Started here, the tracker of multiprocessing's locks serves every child: none starts its own,
-    # which would write to the child's connection after the child has ended.
-    resource_tracker.ensure_running()
+    if threads() != 1:
+        return  # a fork would copy a thread's locks, not the thread: clients run dbt themselves
     if another_host_listens(path):
         remove_starting_mark(path)
         return
+    # Started here, the tracker of multiprocessing's locks serves every child: none starts its own,
+    # which would write to the child's connection after the child has ended.
+    resource_tracker.ensure_running()
     if os.path.exists(path):
         os.unlink(path)  # a host that ended without removing it
     try:
