@@ -2,6 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { DBT_HOST_ENV, runThroughHost } from './host';
 import { dbtPython } from './executable';
 import { captureDbt } from './process';
@@ -57,7 +58,7 @@ function hostPids(tmp: string): number[] {
 }
 
 const DBT = join(__dirname, '..', '..', '..', '..', '..', '.venv', 'bin', 'dbt');
-const withoutTimes = (output: string) => output.replace(/\x1b\[0m|\d\d:\d\d:\d\d\s+/g, '');
+const withoutTimes = (output: string) => stripVTControlCharacters(output).replace(/\d\d:\d\d:\d\d\s+/g, '');
 
 describe('the dbt host', () => {
   const python = dbtPython(DBT)!;
