@@ -39,7 +39,8 @@ describe('stoppingGracefully', () => {
 
       const exits = await stoppingGracefully(async () => {
         const first = runDbt(fakeDbt, dir);
-        await waitFor(() => existsSync(started));
+        // The shell makes the file before it writes the line: a signal in between leaves it empty.
+        await waitFor(() => existsSync(started) && readFileSync(started, 'utf8') === 'started\n');
         process.emit('SIGINT', 'SIGINT');
         const stopped = await first;
         // The signal Nx sends after dbt has exited still finds a listener: the process goes on.
