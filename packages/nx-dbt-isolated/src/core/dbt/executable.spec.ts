@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { dbtPython, findDbt, requirePythonDbt } from './executable';
+import { consoleScriptPython, dbtPython, findDbt, requirePythonDbt } from './executable';
 import { UserError } from '../workspace/errors';
 import { makeTempDir, removeDir, writeFiles } from '../testing/git-repo';
 import { thrown } from '../testing/thrown';
@@ -120,5 +120,35 @@ describe('requirePythonDbt', () => {
     expect(thrown(() => requirePythonDbt(dbt)).message).toContain(
       `the Python it names (${join(dir, 'deleted/bin/python3')}) is not an executable file`,
     );
+  });
+});
+
+describe('consoleScriptPython', () => {
+  let dir: string;
+  beforeEach(() => (dir = makeTempDir()));
+  afterEach(() => removeDir(dir));
+
+  const PIP_BODY =
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom dbt.cli.main import cli\nif __name__ == '__main__':\n    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit(cli())\n";
+  const script = (name: string, text: string) => {
+    writeFiles(dir, { [name]: text });
+    chmodSync(join(dir, name), 0o755);
+    return join(dir, name);
+  };
+
+  it("gives the python of pip's dbt console script, the one the dbt host can stand in for", () => {
+    const python = script('venv/bin/python3', '#!/bin/sh\n');
+    expect(consoleScriptPython(script('venv/bin/dbt', `#!${python}\n${PIP_BODY}`))).toBe(python);
+  });
+
+  it('gives none for a Python wrapper of dbt, or a shebang with interpreter flags: those run as themselves', () => {
+    const python = script('venv/bin/python3', '#!/bin/sh\n');
+    const wrapper = script(
+      'tools/dbt',
+      `#!${python}\nimport os, sys\nos.environ['DBT_PASSWORD'] = open('/run/secrets/dbt').read()\nfrom dbt.cli.main import cli\nsys.exit(cli())\n`,
+    );
+    expect(dbtPython(wrapper)).toBe(python);
+    expect(consoleScriptPython(wrapper)).toBeUndefined();
+    expect(consoleScriptPython(script('venv/bin/dbt-s', `#!${python} -s\n${PIP_BODY}`))).toBeUndefined();
   });
 });

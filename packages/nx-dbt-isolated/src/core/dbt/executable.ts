@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../workspace/errors';
 
@@ -65,6 +65,31 @@ export function dbtPython(dbt: string): string | undefined {
   const launched = launcher ? (launcher[1] ?? launcher[2]) : undefined;
   const interpreter = launched ?? (first.startsWith('#!') ? first.slice(2).trim().split(/\s+/)[0] : undefined);
   return interpreter && /^python[\d.]*$/.test(basename(interpreter)) ? interpreter : undefined;
+}
+
+/** What pip writes below the interpreter line of dbt's console script: only dbt's own entry point runs. */
+const PIP_CONSOLE_SCRIPT = `# -*- coding: utf-8 -*-
+import re
+import sys
+from dbt.cli.main import cli
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(cli())
+`;
+
+/**
+ * The Python of `dbt` when `dbt` is pip's dbt console script, run by that Python without
+ * interpreter flags: what the dbt host (host.ts) can stand in for. Any other script (a wrapper
+ * that loads secrets first, say) runs only as itself.
+ */
+export function consoleScriptPython(dbt: string): string | undefined {
+  const python = dbtPython(dbt);
+  if (!python) return undefined;
+  const lines = readFileSync(dbt, 'utf8').slice(0, 4096).split('\n');
+  const launcher = lines[0].trim() === '#!/bin/sh';
+  const flagged = !launcher && lines[0].slice(2).trim().split(/\s+/).length > 1;
+  const body = lines.slice(launcher ? 3 : 1).join('\n');
+  return !flagged && body === PIP_CONSOLE_SCRIPT ? python : undefined;
 }
 
 function readFirstLines(file: string): string[] {

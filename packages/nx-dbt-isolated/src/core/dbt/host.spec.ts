@@ -13,7 +13,7 @@ const HOST_SCRIPT = join(__dirname, 'host.py');
 /** dbt's import alone takes seconds on a loaded machine; a host starts by importing it. */
 const STARTS_DBT_MS = 300_000;
 
-/** A dbt project with one macro that prints an environment variable, and a DuckDB profile beside it. */
+/** A dbt project with macros that print an environment variable, a long line, or wait; a DuckDB profile beside it. */
 function writeProject(dir: string): string[] {
   mkdirSync(join(dir, 'project', 'macros'), { recursive: true });
   writeFileSync(
@@ -23,7 +23,11 @@ function writeProject(dir: string): string[] {
   writeFileSync(
     join(dir, 'project', 'macros', 'say.sql'),
     "{% macro say() %}{{ print('said ' ~ env_var('HOST_SPEC_WORD', 'nothing')) }}{% endmacro %}\n" +
-      '{% macro spin() %}{% for i in range(1000000000) %}{% endfor %}{% endmacro %}\n',
+      "{% macro shout(length) %}{{ print('x' * length) }}{% endmacro %}\n" +
+      // Runs for `seconds` (dbt's Jinja allows ranges of 100,000 at most), then prints 'waited'.
+      '{% macro wait(seconds) %}{% set until = modules.datetime.datetime.now() + modules.datetime.timedelta(seconds=seconds) %}' +
+      '{% for i in range(100000) %}{% if modules.datetime.datetime.now() > until %}{% break %}{% endif %}' +
+      "{% for j in range(1000) %}{% endfor %}{% endfor %}{{ print('waited') }}{% endmacro %}\n",
   );
   duckDbConnection(dir);
   // A relative project folder: found only from the folder the command runs in.
@@ -67,7 +71,14 @@ describe('the dbt host', () => {
   let args: string[];
   let env: NodeJS.ProcessEnv;
   const hostsDir = () => join(tmp, `nx-dbt-isolated-${process.getuid!()}`);
-  const operation = (macro: string) => ['--quiet', 'run-operation', macro, ...args];
+  const operation = (macro: string, macroArgs?: unknown) => [
+    '--quiet',
+    'run-operation',
+    macro,
+    ...(macroArgs === undefined ? [] : ['--args', JSON.stringify(macroArgs)]),
+    ...args,
+  ];
+  const socketPath = () => join(hostsDir(), socketsIn(hostsDir())[0]);
 
   beforeAll(async () => {
     dir = makeTempDir();
@@ -110,23 +121,61 @@ describe('the dbt host', () => {
   );
 
   it(
-    'kills the command of a client that went away',
+    'gives output far larger than a socket buffer whole',
+    async () => {
+      const shouted = await runThroughHost(python, operation('shout', { length: 1_000_000 }), dir, env);
+      expect(shouted?.code).toBe(0);
+      expect(shouted?.output).toBe('x'.repeat(1_000_000) + '\n');
+    },
+    STARTS_DBT_MS,
+  );
+
+  it(
+    'stops the command of a client that went away, or was stopped (Ctrl-C)',
     async () => {
       const [host] = hostPids(tmp);
       const before = childrenOf(host);
-      const client = createConnection(join(hostsDir(), socketsIn(hostsDir())[0]));
+      const client = createConnection(socketPath());
       await new Promise((resolve) => client.on('connect', resolve));
-      client.write(JSON.stringify({ args: operation('spin'), cwd: dir, env, umask: 0o22, nonce: 'n' }) + '\n');
+      client.write(
+        JSON.stringify({ args: operation('wait', { seconds: 600 }), cwd: dir, env, umask: 0o22, nonce: 'n' }) + '\n',
+      );
       await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
       const [command] = childrenOf(host).filter((pid) => !before.includes(pid));
       client.destroy();
       await until(() => !childrenOf(host).includes(command), STARTS_DBT_MS);
+
+      let stop = () => undefined as void;
+      const stopped = runThroughHost(python, operation('wait', { seconds: 600 }), dir, env, (tell) => {
+        stop = tell;
+        return () => undefined;
+      });
+      await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
+      stop();
+      expect((await stopped)?.code).toBeNull();
+      await until(() => childrenOf(host).length === before.length, STARTS_DBT_MS);
       expect(hostPids(tmp)).toEqual([host]);
     },
     STARTS_DBT_MS,
   );
 
-  it('is not used when turned off, nor where another user could enter its folder', async () => {
+  it(
+    "keeps a command's own end when the host dies while it runs",
+    async () => {
+      const [host] = hostPids(tmp);
+      const before = childrenOf(host);
+      const waited = runThroughHost(python, operation('wait', { seconds: 3 }), dir, env);
+      await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
+      process.kill(host, 'SIGKILL');
+      expect(await waited).toEqual({ code: 0, output: 'waited\n' });
+      // The next command finds no host: it runs dbt itself, and starts one.
+      expect(await runThroughHost(python, operation('say'), dir, env)).toBeUndefined();
+      await until(() => socketsIn(hostsDir()).length === 1 && hostPids(tmp).length === 1, STARTS_DBT_MS);
+    },
+    STARTS_DBT_MS,
+  );
+
+  it('is not used when turned off, where another user could enter its folder, or where its socket path is too long', async () => {
     expect(await runThroughHost(python, operation('say'), dir, { ...env, [DBT_HOST_ENV]: 'off' })).toBeUndefined();
     chmodSync(hostsDir(), 0o777);
     try {
@@ -134,6 +183,10 @@ describe('the dbt host', () => {
     } finally {
       chmodSync(hostsDir(), 0o700);
     }
+    const deep = join(tmp, 'a-folder-whose-name-makes-the-socket-path-longer-than-the-system-allows');
+    mkdirSync(deep);
+    expect(await runThroughHost(python, operation('say'), dir, { ...env, TMPDIR: deep })).toBeUndefined();
+    expect(readdirSync(deep)).toEqual([]);
     expect(socketsIn(hostsDir())).toHaveLength(1);
   });
 

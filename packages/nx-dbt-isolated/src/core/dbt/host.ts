@@ -1,9 +1,20 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** Set to `off` to run every dbt command in a process of its own. */
 export const DBT_HOST_ENV = 'NX_DBT_ISOLATED_DBT_HOST';
@@ -11,6 +22,9 @@ const HOST_SCRIPT = join(__dirname, 'host.py');
 const IDLE_SECONDS = 300;
 /** A host that has not started listening by then has failed: another may be started. */
 const STARTING_GRACE_MS = 60_000;
+const MAX_SOCKET_PATH_BYTES = 100;
+/** What the host reads once, when it starts: a client whose values differ needs a host of its own. */
+const HOST_START_VARIABLES = ['HOME', 'LANG', 'LC_ALL', 'LC_CTYPE'];
 
 export interface HostedRun {
   code: number | null;
@@ -20,14 +34,16 @@ export interface HostedRun {
 
 /**
  * Runs `dbt <args>` in a child of the dbt host of `python` (host.py, ADR 31), which has dbt
- * imported already. Resolves undefined when no host listens yet, having started one for the
- * next command: the caller runs dbt itself this time.
+ * imported already. Resolves undefined when no host took the command (one is started for the
+ * next command when none listens): the caller runs dbt itself this time. `whenStopped` tells of
+ * Ctrl-C, which stops the command as it would stop a dbt of the caller's own.
  */
 export function runThroughHost(
   python: string,
   args: string[],
   cwd: string,
   env: NodeJS.ProcessEnv,
+  whenStopped: (stop: () => void) => () => void = () => () => undefined,
 ): Promise<HostedRun | undefined> {
   if (env[DBT_HOST_ENV] === 'off') return Promise.resolve(undefined);
   const socketPath = hostSocket(python, env);
@@ -36,28 +52,34 @@ export function runThroughHost(
     const nonce = randomUUID();
     const connection = createConnection(socketPath);
     let connected = false;
-    let output = '';
+    const chunks: Buffer[] = [];
+    // Ctrl-C: the host stops the command of a client that went away.
+    const forgetStop = whenStopped(() => connection.destroy());
     connection.on('connect', () => {
       connected = true;
-      // The connection stays open while the command runs: the host kills a command whose client went away.
+      // The connection stays open while the command runs: the host stops a command whose client went away.
       connection.write(JSON.stringify({ args, cwd, env, umask: process.umask(), nonce }) + '\n');
     });
-    connection.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    connection.on('data', (chunk: Buffer) => chunks.push(chunk));
     connection.on('error', () => undefined);
     connection.on('close', () => {
-      if (!connected) {
-        startHost(python, socketPath, env);
-        resolvePromise(undefined);
-        return;
-      }
-      resolvePromise(endOf(output, nonce));
+      forgetStop();
+      if (!connected) startHost(python, socketPath, env);
+      resolvePromise(connected ? endOf(Buffer.concat(chunks).toString('utf8'), nonce) : undefined);
     });
   });
 }
 
-/** The child's output without the host's closing line, and the exit code that line gives. */
-function endOf(output: string, nonce: string): HostedRun {
-  const closing = new RegExp(`\\n${nonce}:(-?\\d+)\\n$`).exec(output);
+/**
+ * What the host said: undefined when it did not accept the command (nothing ran: the caller runs
+ * dbt itself), else the child's output without the lines around it, and the exit code its closing
+ * line gives.
+ */
+function endOf(said: string, nonce: string): HostedRun | undefined {
+  const accepted = `${nonce}:accepted\n`;
+  if (!said.startsWith(accepted)) return undefined;
+  const output = said.slice(accepted.length);
+  const closing = new RegExp(`\\n${nonce}:(-?\\d+)\\n`).exec(output);
   if (!closing) return { code: null, output: `${output}\nthe dbt host ended before the command did` };
   return { code: Number(closing[1]), output: output.slice(0, closing.index) };
 }
@@ -68,13 +90,16 @@ function endOf(output: string, nonce: string): HostedRun {
  * where there is no such folder.
  */
 function hostSocket(python: string, env: NodeJS.ProcessEnv): string | undefined {
-  const dir = join(env.TMPDIR || tmpdir(), `nx-dbt-isolated-${process.getuid?.() ?? 'user'}`);
+  if (process.getuid === undefined) return undefined;
+  const dir = join(resolve(env.TMPDIR || tmpdir()), `nx-dbt-isolated-${process.getuid()}`);
+  const socketPath = join(dir, `dbt-host-${hostKey(python, env)}.sock`);
+  // The system's limit for a socket's path is 104 bytes on macOS, 108 on Linux.
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) return undefined;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const folder = lstatSync(dir);
-    const own = folder.isDirectory() && folder.uid === process.getuid?.() && (folder.mode & 0o077) === 0;
-    if (!own) return undefined;
-    return join(dir, `dbt-host-${hostKey(python, env)}.sock`);
+    const own = folder.isDirectory() && folder.uid === process.getuid() && (folder.mode & 0o077) === 0;
+    return own ? socketPath : undefined;
   } catch {
     return undefined;
   }
@@ -88,8 +113,9 @@ function hostKey(python: string, env: NodeJS.ProcessEnv): string {
     const sitePackages = join(lib, version, 'site-packages');
     hash.update(`${sitePackages}@${statOrUndefined(sitePackages)?.mtimeMs}`);
   }
-  for (const [name, value] of Object.entries(env).sort())
-    if (name.startsWith('PYTHON')) hash.update(`${name}=${value}`);
+  for (const [name, value] of Object.entries(env).sort()) {
+    if (name.startsWith('PYTHON') || HOST_START_VARIABLES.includes(name)) hash.update(`${name}=${value}`);
+  }
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -99,13 +125,21 @@ function startHost(python: string, socketPath: string, env: NodeJS.ProcessEnv): 
   const since = statOrUndefined(mark)?.mtimeMs;
   if (since !== undefined && Date.now() - since < STARTING_GRACE_MS) return;
   try {
-    closeSync(openSync(mark, 'w'));
+    rmSync(mark, { force: true });
+    closeSync(openSync(mark, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW));
+    // Why a host failed to start, for whoever looks: clients only see that none listens.
+    const log = openSync(
+      `${socketPath}.log`,
+      constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY | constants.O_NOFOLLOW,
+      0o600,
+    );
     const host = spawn(python, [HOST_SCRIPT, socketPath, String(IDLE_SECONDS)], {
       cwd: dirname(socketPath),
       env,
       detached: true,
-      stdio: 'ignore',
+      stdio: ['ignore', log, log],
     });
+    closeSync(log);
     host.on('error', () => undefined);
     host.unref();
   } catch {

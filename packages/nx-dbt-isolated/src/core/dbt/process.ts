@@ -1,7 +1,7 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { UserError } from '../workspace/errors';
 import { listenForStop, stopListening, stopRequested, whenStopped } from '../workspace/stop';
-import { dbtPython, INSTALL_HINT } from './executable';
+import { consoleScriptPython, INSTALL_HINT } from './executable';
 import { runThroughHost } from './host';
 
 /**
@@ -60,7 +60,7 @@ export interface CapturedDbt {
 
 /**
  * Runs dbt for its output: the plugin reads what dbt prints instead of streaming it to the user.
- * A Python dbt runs in a child of its dbt host (host.ts) once one listens.
+ * pip's dbt console script runs in a child of its dbt host (host.ts) once one listens.
  */
 export async function captureDbt(
   executable: string,
@@ -68,8 +68,8 @@ export async function captureDbt(
   cwd: string,
   env: NodeJS.ProcessEnv,
 ): Promise<CapturedDbt> {
-  const python = dbtPython(executable);
-  const hosted = python ? await runThroughHost(python, args, cwd, env) : undefined;
+  const python = consoleScriptPython(executable);
+  const hosted = python ? await runThroughHost(python, args, cwd, env, whenStopped) : undefined;
   return hosted ?? captureDbtProcess(executable, args, cwd, env);
 }
 
