@@ -79,16 +79,21 @@ describe('findDbt', () => {
   });
 });
 
-describe('requirePythonDbt', () => {
-  let dir: string;
-  beforeEach(() => (dir = makeTempDir()));
-  afterEach(() => removeDir(dir));
-
+/** A temporary folder for each test, and `script(name, text)` writing an executable file in it. */
+function scriptFolder() {
+  const folder = { dir: '' };
+  beforeEach(() => (folder.dir = makeTempDir()));
+  afterEach(() => removeDir(folder.dir));
   const script = (name: string, text: string) => {
-    writeFiles(dir, { [name]: text });
-    chmodSync(join(dir, name), 0o755);
-    return join(dir, name);
+    writeFiles(folder.dir, { [name]: text });
+    chmodSync(join(folder.dir, name), 0o755);
+    return join(folder.dir, name);
   };
+  return { folder, script };
+}
+
+describe('requirePythonDbt', () => {
+  const { folder, script } = scriptFolder();
 
   it("gives the python of a console script's shebang", () => {
     const python = script('venv/bin/python3', '#!/bin/sh\n');
@@ -116,26 +121,18 @@ describe('requirePythonDbt', () => {
   });
 
   it('refuses a console script whose python is gone, naming it', () => {
-    const dbt = script('dbt', `#!${join(dir, 'deleted/bin/python3')}\n`);
+    const dbt = script('dbt', `#!${join(folder.dir, 'deleted/bin/python3')}\n`);
     expect(thrown(() => requirePythonDbt(dbt)).message).toContain(
-      `the Python it names (${join(dir, 'deleted/bin/python3')}) is not an executable file`,
+      `the Python it names (${join(folder.dir, 'deleted/bin/python3')}) is not an executable file`,
     );
   });
 });
 
 describe('consoleScriptPython', () => {
-  let dir: string;
-  beforeEach(() => (dir = makeTempDir()));
-  afterEach(() => removeDir(dir));
+  const { script } = scriptFolder();
 
   const PIP_BODY =
     "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom dbt.cli.main import cli\nif __name__ == '__main__':\n    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit(cli())\n";
-  const script = (name: string, text: string) => {
-    writeFiles(dir, { [name]: text });
-    chmodSync(join(dir, name), 0o755);
-    return join(dir, name);
-  };
-
   it("gives the python of pip's dbt console script, the one the dbt host can stand in for", () => {
     const python = script('venv/bin/python3', '#!/bin/sh\n');
     expect(consoleScriptPython(script('venv/bin/dbt', `#!${python}\n${PIP_BODY}`))).toBe(python);

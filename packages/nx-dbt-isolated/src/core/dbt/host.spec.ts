@@ -79,6 +79,16 @@ describe('the dbt host', () => {
     ...args,
   ];
   const socketPath = () => join(hostsDir(), socketsIn(hostsDir())[0]);
+  /** The host, its children now (multiprocessing's tracker), and the pid of the next command it starts. */
+  const watchHost = () => {
+    const [host] = hostPids(tmp);
+    const before = childrenOf(host);
+    const commandStarted = async () => {
+      await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
+      return childrenOf(host).find((pid) => !before.includes(pid))!;
+    };
+    return { host, before, commandStarted };
+  };
 
   beforeAll(async () => {
     dir = makeTempDir();
@@ -133,15 +143,13 @@ describe('the dbt host', () => {
   it(
     'stops the command of a client that went away, or was stopped (Ctrl-C)',
     async () => {
-      const [host] = hostPids(tmp);
-      const before = childrenOf(host);
+      const { host, before, commandStarted } = watchHost();
       const client = createConnection(socketPath());
       await new Promise((resolve) => client.on('connect', resolve));
       client.write(
         JSON.stringify({ args: operation('wait', { seconds: 600 }), cwd: dir, env, umask: 0o22, nonce: 'n' }) + '\n',
       );
-      await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
-      const [command] = childrenOf(host).filter((pid) => !before.includes(pid));
+      const command = await commandStarted();
       client.destroy();
       await until(() => !childrenOf(host).includes(command), STARTS_DBT_MS);
 
@@ -150,7 +158,7 @@ describe('the dbt host', () => {
         stop = tell;
         return () => undefined;
       });
-      await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
+      await commandStarted();
       stop();
       expect((await stopped)?.code).toBeNull();
       await until(() => childrenOf(host).length === before.length, STARTS_DBT_MS);
@@ -162,10 +170,9 @@ describe('the dbt host', () => {
   it(
     "keeps a command's own end when the host dies while it runs",
     async () => {
-      const [host] = hostPids(tmp);
-      const before = childrenOf(host);
+      const { host, commandStarted } = watchHost();
       const waited = runThroughHost(python, operation('wait', { seconds: 3 }), dir, env);
-      await until(() => childrenOf(host).length > before.length, STARTS_DBT_MS);
+      await commandStarted();
       process.kill(host, 'SIGKILL');
       expect(await waited).toEqual({ code: 0, output: 'waited\n' });
       // The next command finds no host: it runs dbt itself, and starts one.
