@@ -52,9 +52,13 @@ export function runThroughHost(
     const nonce = randomUUID();
     const connection = createConnection(socketPath);
     let connected = false;
+    let stopped = false;
     const chunks: Buffer[] = [];
     // Ctrl-C: the host stops the command of a client that went away.
-    const forgetStop = whenStopped(() => connection.destroy());
+    const forgetStop = whenStopped(() => {
+      stopped = true;
+      connection.destroy();
+    });
     connection.on('connect', () => {
       connected = true;
       // The connection stays open while the command runs: the host stops a command whose client went away.
@@ -65,10 +69,17 @@ export function runThroughHost(
     connection.on('close', () => {
       forgetStop();
       if (!connected) startHost(python, socketPath, env);
-      resolvePromise(connected ? endOf(Buffer.concat(chunks).toString('utf8'), nonce) : undefined);
+      const said = Buffer.concat(chunks).toString('utf8');
+      // Stopped before the host took the command: nothing ran, and nothing may start now.
+      const refused = stopped && !said.startsWith(acceptedLine(nonce));
+      if (refused) resolvePromise({ code: null, output: 'stopped by a signal before dbt started' });
+      else resolvePromise(connected ? endOf(said, nonce) : undefined);
     });
   });
 }
+
+/** The host's first line: it took the command and forks a child for it. */
+const acceptedLine = (nonce: string) => `${nonce}:accepted\n`;
 
 /**
  * What the host said: undefined when it did not accept the command (nothing ran: the caller runs
@@ -76,7 +87,7 @@ export function runThroughHost(
  * line gives.
  */
 function endOf(said: string, nonce: string): HostedRun | undefined {
-  const accepted = `${nonce}:accepted\n`;
+  const accepted = acceptedLine(nonce);
   if (!said.startsWith(accepted)) return undefined;
   const output = said.slice(accepted.length);
   const closing = new RegExp(`\\n${nonce}:(-?\\d+)\\n`).exec(output);
