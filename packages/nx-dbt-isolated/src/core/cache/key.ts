@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { earlierRebuiltTokens, rebuiltToken, schemasDroppedAt, schemasDroppedToken } from './key-marks';
-import { dbtPython, findDbt } from '../dbt/executable';
+import { dbtPython, findDbt, sitePackagesOf } from '../dbt/executable';
 import { UserError } from '../workspace/errors';
 import { readdirOrEmpty } from '../workspace/files';
 import { readProfilesFile } from '../dbt/profiles';
@@ -107,25 +107,19 @@ function locationRequest(request: BuildKeyRequest, profiles: KeyInputs['profiles
  * `.dist-info` folders: as exact as `dbt --version` without its second of start-up.
  */
 export function installedDbtPackages(dbt: string): string[] {
-  const prefix = pythonPrefix(dbt);
-  const packages = prefix ? distributionsUnder(prefix) : [];
+  const python = dbtPython(dbt);
+  const packages = python ? distributionsIn(sitePackagesOf(python)) : [];
   if (packages.length > 0) return packages;
   const real = realpathSync(dbt);
   return [`${real}@${statSync(real).mtimeMs}`];
 }
 
-function pythonPrefix(dbt: string): string | undefined {
-  const python = dbtPython(dbt);
-  return python ? dirname(dirname(python)) : undefined;
-}
-
 const DBT_DISTRIBUTION = /^((?:dbt[_-].+)|duckdb|psycopg2(?:[_-]binary)?|psycopg)-([^-]+)\.dist-info$/i;
 
-function distributionsUnder(prefix: string): string[] {
-  const lib = join(prefix, 'lib');
+function distributionsIn(sitePackages: string[]): string[] {
   const found: string[] = [];
-  for (const python of readdirOrEmpty(lib).filter((name) => name.startsWith('python'))) {
-    for (const entry of readdirOrEmpty(join(lib, python, 'site-packages'))) {
+  for (const dir of sitePackages) {
+    for (const entry of readdirOrEmpty(dir)) {
       const match = DBT_DISTRIBUTION.exec(entry);
       if (match) found.push(`${match[1].toLowerCase().replace(/_/g, '-')}==${match[2]}`);
     }

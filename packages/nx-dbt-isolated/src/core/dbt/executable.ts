@@ -1,6 +1,7 @@
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../workspace/errors';
+import { readdirOrEmpty } from '../workspace/files';
 
 export const INSTALL_HINT =
   "install it with 'python3 -m venv .venv && .venv/bin/pip install dbt-core dbt-duckdb' in the workspace root, or set the executor option dbtExecutable";
@@ -65,6 +66,14 @@ export function dbtPython(dbt: string): string | undefined {
   const launched = launcher ? (launcher[1] ?? launcher[2]) : undefined;
   const interpreter = launched ?? (first.startsWith('#!') ? first.slice(2).trim().split(/\s+/)[0] : undefined);
   return interpreter && /^python[\d.]*$/.test(basename(interpreter)) ? interpreter : undefined;
+}
+
+/** The site-packages folders of the environment `python` (its `bin/python`) belongs to. */
+export function sitePackagesOf(python: string): string[] {
+  const lib = join(dirname(dirname(python)), 'lib');
+  return readdirOrEmpty(lib)
+    .filter((name) => name.startsWith('python'))
+    .map((version) => join(lib, version, 'site-packages'));
 }
 
 /** What pip writes below the interpreter line of dbt's console script: only dbt's own entry point runs. */

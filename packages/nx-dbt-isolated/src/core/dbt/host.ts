@@ -6,7 +6,6 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -15,6 +14,7 @@ import {
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { sitePackagesOf } from './executable';
 
 /** Set to `off` to run every dbt command in a process of its own. */
 export const DBT_HOST_ENV = 'NX_DBT_ISOLATED_DBT_HOST';
@@ -119,11 +119,7 @@ function hostSocket(python: string, env: NodeJS.ProcessEnv): string | undefined 
 function hostKey(python: string, env: NodeJS.ProcessEnv): string {
   const hash = createHash('sha256').update(realpathSync(python)).update(readFileSync(HOST_SCRIPT));
   // An install or upgrade in the environment changes its site-packages folder.
-  const lib = join(dirname(dirname(python)), 'lib');
-  for (const version of readdirOrEmpty(lib)) {
-    const sitePackages = join(lib, version, 'site-packages');
-    hash.update(`${sitePackages}@${statOrUndefined(sitePackages)?.mtimeMs}`);
-  }
+  for (const dir of sitePackagesOf(python)) hash.update(`${dir}@${statOrUndefined(dir)?.mtimeMs}`);
   for (const [name, value] of Object.entries(env).sort()) {
     if (name.startsWith('PYTHON') || HOST_START_VARIABLES.includes(name)) hash.update(`${name}=${value}`);
   }
@@ -155,14 +151,6 @@ function startHost(python: string, socketPath: string, env: NodeJS.ProcessEnv): 
     host.unref();
   } catch {
     // No host: every command runs dbt in a process of its own, as without one.
-  }
-}
-
-function readdirOrEmpty(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
 
