@@ -1,20 +1,27 @@
 """Keeps dbt imported and forks a child for each dbt command the plugin asks it to run, so that the
-plugin's short dbt commands (its run-operations) skip the two seconds of dbt's import (ADR 31).
+plugin's dbt commands skip the two seconds of dbt's import (ADR 31).
 
 Usage: python host.py <socket path> <idle seconds>
 Listens on the Unix socket; exits once no command has run or been running for <idle seconds>.
-A client sends one JSON line: {"args": [dbt arguments], "cwd": ..., "env": {...}, "umask": n,
-"nonce": "..."}. The host answers "<nonce>:accepted\\n" and forks; the child runs `dbt <args>` in
-that folder and environment with its stdout and stderr on the connection, and ends it with
-"\\n<nonce>:<exit code>\\n" (the host writes that line for a child killed before it could). A
-client that goes away takes its command with it: the child gets SIGINT, then SIGKILL.
+A client sends one JSON line: {"args": [...], "cwd": ..., "env": {...}, "umask": n, "nonce": "..."}.
+The host answers "<nonce>:accepted\\n" and forks; the child runs in that folder and environment and
+ends the connection with "\\n<nonce>:<exit code>\\n" (the host writes that line for a child killed
+before it could). Two kinds of command:
+- `dbt <args>` (captured), its stdout and stderr on the connection. A client that goes away takes
+  its command with it: the child gets SIGINT, then SIGKILL.
+- a script (the request has "script"; host-client.py sends it): the client's file descriptors 0 to
+  3 come with the request (SCM_RIGHTS) and become the child's, which first writes
+  "<nonce>:started <pid>\\n" so that the client can pass signals on. The child stops while its client
+  is stopped (Ctrl-Z, SIGSTOP: Linux, where /proc tells) and is killed with a client killed.
 
 One thread only: a fork copies the forking thread alone, so no lock can be held by another.
 """
 import atexit
+import fcntl
 import importlib
 import json
 import os
+import runpy
 import selectors
 import signal
 import socket
@@ -55,20 +62,27 @@ def exit_code_of(exit_request):
     return 1
 
 
-def run_child(connection, request):
-    """In the forked child: becomes `dbt <args>` writing to the connection; never returns."""
+def run_child(connection, request, fds):
+    """In the forked child: becomes the command, ends the connection with its exit code; never returns."""
     code = 2
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(connection.fileno(), 1)
-    os.dup2(connection.fileno(), 2)
-    os.set_blocking(1, True)  # the host's socket may not be: a full buffer would drop output
-    # The listener and the other clients' connections (a connection must end with its command),
-    # not the pipe to the host's tracker of multiprocessing's locks.
-    tracker = resource_tracker._resource_tracker._fd
-    os.closerange(3, tracker)
-    os.closerange(tracker + 1, 65536)
+    end = connection.detach()
     try:
+        tracker = resource_tracker._resource_tracker._fd
+        if fds:
+            end, tracker = take_client_descriptors(fds, end, tracker)
+        else:
+            null = os.open(os.devnull, os.O_RDONLY)
+            for number, source in ((0, null), (1, end), (2, end)):
+                os.dup2(source, number)
+            os.set_blocking(1, True)  # the host's socket may not be: a full buffer would drop output
+        # The listener and the other clients' connections (a connection must end with its command),
+        # not the pipe to the host's tracker of multiprocessing's locks.
+        keep = {tracker, end}
+        first = 4 if fds else 3
+        for low, high in zip([first, *sorted(number + 1 for number in keep)], [*sorted(keep), 65536]):
+            os.closerange(low, high)
+        resource_tracker._resource_tracker._fd = tracker
+        os.set_blocking(end, True)
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as dbt expects it
@@ -76,12 +90,9 @@ def run_child(connection, request):
         os.environ.clear()
         os.environ.update(request["env"])
         os.umask(request["umask"])
-        sys.argv = ["dbt", *request["args"]]
-        try:
-            dbt.cli.main.cli()
-            code = 0
-        except SystemExit as exit_request:
-            code = exit_code_of(exit_request)
+        if fds:
+            os.write(end, f"{request['nonce']}:started {os.getpid()}\n".encode())
+        code = run_command(request)
     except BaseException as error:  # noqa: BLE001 - said on the connection, the child must end
         print(f"nx-dbt-isolated dbt host: {error!r}", file=sys.stderr)
     finally:
@@ -93,28 +104,72 @@ def run_child(connection, request):
             code = code or 2
         try:
             # Written by the child, the end stands even if the host has died meanwhile.
-            os.write(1, f"\n{request['nonce']}:{code}\n".encode())
+            os.write(end, f"\n{request['nonce']}:{code}\n".encode())
         finally:
             os._exit(code)
 
 
-def same_user(connection):
-    """The socket's folder is the user's own; where the system says who connected, check that too."""
+def take_client_descriptors(fds, end, tracker):
+    """The client's descriptors become 0 to 3; the connection and the tracker's pipe move above them."""
+    high = [fcntl.fcntl(number, fcntl.F_DUPFD, 10) for number in [*fds, end, tracker]]
+    for number, source in enumerate(high[: len(fds)]):
+        os.dup2(source, number)
+    # Python's standard streams anew, buffered as a process started on these descriptors has them.
+    sys.stdin = open(0, closefd=False, encoding=sys.stdin.encoding, errors=sys.stdin.errors)
+    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False, encoding=sys.stdout.encoding, errors=sys.stdout.errors)
+    sys.stderr = open(2, "w", buffering=1, closefd=False, encoding=sys.stderr.encoding, errors=sys.stderr.errors)
+    return high[-2], high[-1]
+
+
+def run_command(request):
+    """`dbt <args>`, or the script of the request as `python <script> <args>` would run it."""
+    try:
+        if "script" in request:
+            sys.argv = [request["script"], *request["args"]]
+            runpy.run_path(request["script"], run_name="__main__")
+        else:
+            sys.argv = ["dbt", *request["args"]]
+            dbt.cli.main.cli()
+        return 0
+    except SystemExit as exit_request:
+        return exit_code_of(exit_request)
+
+
+def peer_pid(connection):
+    """The connecting process, where the system says; None for another user's."""
     if not hasattr(socket, "SO_PEERCRED"):
-        return True
+        return 0  # the socket's folder is the user's own: that check stands alone here
     credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _, uid, _ = struct.unpack("3i", credentials)
-    return uid == os.getuid()
+    pid, uid, _ = struct.unpack("3i", credentials)
+    return pid if uid == os.getuid() else None
+
+
+CLIENT_DESCRIPTORS = 4
 
 
 def read_request(connection):
-    data = b""
-    while not data.endswith(b"\n"):
+    """The request and the descriptors sent with it (a script's: exactly 0 to 3), or None."""
+    data, fds, _, _ = socket.recv_fds(connection, 65536, CLIENT_DESCRIPTORS)
+    while data and not data.endswith(b"\n"):
         chunk = connection.recv(65536)
         if not chunk:
-            return None
+            break
         data += chunk
-    return json.loads(data)
+    request = json.loads(data) if data.endswith(b"\n") else None
+    if request is not None and ("script" in request) == (len(fds) == CLIENT_DESCRIPTORS):
+        return request, fds
+    for number in fds:
+        os.close(number)
+    return None, []
+
+
+class Child:
+    def __init__(self, connection, nonce, client):
+        self.connection = connection
+        self.nonce = nonce
+        # The client process of a script, whose stops the child follows; None for a captured dbt.
+        self.client = client
+        self.stopped = False
 
 
 def serve(path, idle_seconds):
@@ -127,7 +182,7 @@ def serve(path, idle_seconds):
     listener.setblocking(False)
     chosen = selectors.DefaultSelector()
     chosen.register(listener, selectors.EVENT_READ)
-    children = {}  # pid -> (connection, nonce)
+    children = {}  # pid -> Child
     abandoned = {}  # pid -> when it gets SIGKILL, once its client went away
     last_active = time.monotonic()
     while children or time.monotonic() - last_active < idle_seconds:
@@ -135,8 +190,7 @@ def serve(path, idle_seconds):
             if key.fileobj is listener:
                 start(listener, chosen, children)
             elif client_gone(key.fileobj):
-                os.kill(key.data, signal.SIGINT)  # as Ctrl-C would: dbt stops its queries
-                abandoned[key.data] = time.monotonic() + KILL_AFTER_SECONDS
+                abandon(key.data, children[key.data], abandoned)
                 chosen.unregister(key.fileobj)
         for pid, deadline in list(abandoned.items()):
             if pid not in children:
@@ -144,6 +198,7 @@ def serve(path, idle_seconds):
             elif time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 del abandoned[pid]
+        follow_stops(children)
         reap(chosen, children)
         if children:
             last_active = time.monotonic()
@@ -155,6 +210,16 @@ def serve(path, idle_seconds):
 KILL_AFTER_SECONDS = 10
 
 
+def abandon(pid, child, abandoned):
+    """A script's client waits for its command unless killed: the command is killed with it, as in
+    its process group. A captured dbt's client goes away on Ctrl-C: dbt gets it, as from a terminal."""
+    if child.client is not None:
+        os.kill(pid, signal.SIGKILL)
+        return
+    os.kill(pid, signal.SIGINT)
+    abandoned[pid] = time.monotonic() + KILL_AFTER_SECONDS
+
+
 def client_gone(connection):
     try:
         return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
@@ -164,27 +229,54 @@ def client_gone(connection):
         return True
 
 
+def follow_stops(children):
+    """Stops a script's child while its client is stopped (a job stopped whole), resumes it after."""
+    for pid, child in children.items():
+        if not child.client:
+            continue
+        stopped = process_state(child.client) in ("T", "t")
+        if stopped != child.stopped:
+            os.kill(pid, signal.SIGSTOP if stopped else signal.SIGCONT)
+            child.stopped = stopped
+
+
+def process_state(pid):
+    """The state letter /proc gives (R, S, T for stopped…); None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return None
+
+
 def start(listener, chosen, children):
     try:
         connection, _ = listener.accept()
     except BlockingIOError:
         return
     connection.settimeout(10)
+    request, fds = None, []
     try:
-        request = read_request(connection) if same_user(connection) else None
+        client = peer_pid(connection)
+        if client is not None:
+            request, fds = read_request(connection)
         if request is not None:
             connection.settimeout(None)  # blocking: the child's output must never be dropped
             connection.sendall(f"{request['nonce']}:accepted\n".encode())
     except (OSError, ValueError):
         request = None
     if request is None:
+        for number in fds:
+            os.close(number)
         connection.close()
         return
     pid = os.fork()
     if pid == 0:
         listener.close()
-        run_child(connection, request)
-    children[pid] = (connection, request["nonce"])
+        run_child(connection, request, fds)
+    for number in fds:
+        os.close(number)  # the client's output ends when the child's copies close, not the host's
+    children[pid] = Child(connection, request["nonce"], client if fds else None)
     chosen.register(connection, selectors.EVENT_READ, pid)
 
 
@@ -193,17 +285,17 @@ def reap(chosen, children):
         done, status = os.waitpid(pid, os.WNOHANG)
         if done == 0:
             continue
-        connection, nonce = children.pop(pid)
+        child = children.pop(pid)
         try:
-            chosen.unregister(connection)
+            chosen.unregister(child.connection)
         except KeyError:
             pass
         if os.WIFSIGNALED(status):  # killed before it could write its end
             try:
-                connection.sendall(f"\n{nonce}:{os.waitstatus_to_exitcode(status)}\n".encode())
+                child.connection.sendall(f"\n{child.nonce}:{os.waitstatus_to_exitcode(status)}\n".encode())
             except OSError:
                 pass
-        connection.close()
+        child.connection.close()
 
 
 def another_host_listens(path):

@@ -1,15 +1,38 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
-import { DBT_HOST_ENV, runThroughHost } from './host';
+import { DBT_HOST_ENV, hostedScriptArgs, runThroughHost } from './host';
 import { dbtPython } from './executable';
 import { captureDbt } from './process';
 import { duckDbConnection } from '../testing/dbt-connection';
 import { makeTempDir, removeDir } from '../testing/git-repo';
 
 const HOST_SCRIPT = join(__dirname, 'host.py');
+const HOST_CLIENT = join(__dirname, 'host-client.py');
+/**
+ * A script a client has the host run: says its parent, writes to stdout, stderr and descriptor 3,
+ * answers a line read from descriptor 3, then waits for a signal or exits as told: `exit <code>`,
+ * `kill <signal>` (itself), `wait` (until SIGINT, then exit 130).
+ */
+const SCRIPT = `import os, signal, socket, sys, time
+channel = socket.socket(fileno=3).makefile("rw")
+print("parent", os.getppid(), "tty", sys.stdout.isatty(), flush=True)
+print("on stderr", file=sys.stderr, flush=True)
+channel.write("ready\\n"); channel.flush()
+how = channel.readline().split()
+if how[0] == "exit":
+    sys.exit(int(how[1]))
+if how[0] == "kill":
+    os.kill(os.getpid(), int(how[1]))
+try:
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+`;
 /** dbt's import alone takes seconds on a loaded machine; a host starts by importing it. */
 const STARTS_DBT_MS = 300_000;
 
@@ -45,6 +68,12 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
     if (Date.now() > deadline) throw new Error(`not so after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The state letter of a process (R, S, T for stopped…), from /proc. */
+function stateOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
 }
 
 /** Pids of the processes whose parent is `pid`. */
@@ -94,6 +123,7 @@ describe('the dbt host', () => {
     dir = makeTempDir();
     tmp = makeTempDir();
     args = writeProject(dir);
+    writeFileSync(join(dir, 'script.py'), SCRIPT);
     env = { ...env, TMPDIR: tmp };
     // The first command starts the host and runs dbt itself.
     expect(await runThroughHost(python, operation('say'), dir, env)).toBeUndefined();
@@ -163,6 +193,92 @@ describe('the dbt host', () => {
       expect((await stopped)?.code).toBeNull();
       await until(() => childrenOf(host).length === before.length, STARTS_DBT_MS);
       expect(hostPids(tmp)).toEqual([host]);
+    },
+    STARTS_DBT_MS,
+  );
+
+  /** The script through the host's client, on pipes; `tell` answers its "ready" on descriptor 3. */
+  const startScript = (socket: string) => {
+    const client = spawn(python, ['-I', '-S', HOST_CLIENT, socket, join(dir, 'script.py')], {
+      cwd: dir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    const said = { stdout: '', stderr: '', channel: '' };
+    client.stdout!.on('data', (chunk: Buffer) => (said.stdout += chunk));
+    client.stderr!.on('data', (chunk: Buffer) => (said.stderr += chunk));
+    const channel = client.stdio[3] as unknown as NodeJS.ReadWriteStream;
+    channel.on('data', (chunk: Buffer) => (said.channel += chunk));
+    const ended = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      client.on('close', (code, signal) => resolve({ code, signal })),
+    );
+    const ready = () => until(() => said.channel === 'ready\n', STARTS_DBT_MS);
+    const tell = (line: string) => channel.write(`${line}\n`);
+    /** The script's pid, once it has said its parent. */
+    const scriptPid = async (parent: number) => {
+      await ready();
+      return childrenOf(parent).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(HOST_SCRIPT))!;
+    };
+    return { client, said, ended, ready, tell, scriptPid };
+  };
+  const killAll = (client: ChildProcess) => client.exitCode === null && client.kill('SIGKILL');
+
+  it(
+    "runs a script in a child of the host on the client's descriptors, and exits as the script did",
+    async () => {
+      expect(hostedScriptArgs(python, env)).toEqual(['-I', '-S', HOST_CLIENT, socketPath()]);
+      const [host] = hostPids(tmp);
+      const run = startScript(socketPath());
+      await run.ready();
+      run.tell('exit 5');
+      expect(await run.ended).toEqual({ code: 5, signal: null });
+      expect(run.said).toEqual({ stdout: `parent ${host} tty False\n`, stderr: 'on stderr\n', channel: 'ready\n' });
+
+      const killed = startScript(socketPath());
+      await killed.ready();
+      killed.tell('kill 15');
+      expect(await killed.ended).toEqual({ code: null, signal: 'SIGTERM' });
+    },
+    STARTS_DBT_MS,
+  );
+
+  it(
+    'stops the script while its client is stopped, passes Ctrl-C on, and kills it with a killed client',
+    async () => {
+      const [host] = hostPids(tmp);
+      const run = startScript(socketPath());
+      const script = await run.scriptPid(host);
+      run.tell('wait');
+      try {
+        run.client.kill('SIGSTOP');
+        await until(() => stateOf(script) === 'T', STARTS_DBT_MS);
+        run.client.kill('SIGCONT');
+        await until(() => stateOf(script) !== 'T', STARTS_DBT_MS);
+        run.client.kill('SIGINT');
+        expect(await run.ended).toEqual({ code: 130, signal: null });
+        expect(run.said.stdout).toContain('interrupted\n');
+      } finally {
+        killAll(run.client);
+      }
+
+      const killed = startScript(socketPath());
+      const killedScript = await killed.scriptPid(host);
+      killed.tell('wait');
+      killed.client.kill('SIGKILL');
+      await killed.ended;
+      await until(() => !childrenOf(host).includes(killedScript), STARTS_DBT_MS);
+    },
+    STARTS_DBT_MS,
+  );
+
+  it(
+    'runs the script as the client itself where no host listens',
+    async () => {
+      const run = startScript(join(tmp, 'no-host-here.sock'));
+      await run.ready();
+      run.tell('exit 0');
+      expect(await run.ended).toEqual({ code: 0, signal: null });
+      expect(run.said.stdout).toBe(`parent ${process.pid} tty False\n`);
     },
     STARTS_DBT_MS,
   );

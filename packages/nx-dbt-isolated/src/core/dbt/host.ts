@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -19,6 +20,7 @@ import { sitePackagesOf } from './executable';
 /** Set to `off` to run every dbt command in a process of its own. */
 export const DBT_HOST_ENV = 'NX_DBT_ISOLATED_DBT_HOST';
 const HOST_SCRIPT = join(__dirname, 'host.py');
+const HOST_CLIENT = join(__dirname, 'host-client.py');
 const IDLE_SECONDS = 300;
 /** A host that has not started listening by then has failed: another may be started. */
 const STARTING_GRACE_MS = 60_000;
@@ -78,6 +80,21 @@ export function runThroughHost(
   });
 }
 
+/**
+ * The arguments to give `python` before `<script> <args>` so that the script runs in a child of
+ * its dbt host (host-client.py, ADR 31) with this command's descriptors 0 to 3, environment and
+ * folder. Undefined when the host is off or none listens (one is started for the next command):
+ * the caller runs the script itself.
+ */
+export function hostedScriptArgs(python: string, env: NodeJS.ProcessEnv): string[] | undefined {
+  if (env[DBT_HOST_ENV] === 'off') return undefined;
+  const socketPath = hostSocket(python, env);
+  if (socketPath === undefined) return undefined;
+  if (existsSync(socketPath)) return ['-I', '-S', HOST_CLIENT, socketPath];
+  startHost(python, socketPath, env);
+  return undefined;
+}
+
 /** The host's first line: it took the command and forks a child for it. */
 const acceptedLine = (nonce: string) => `${nonce}:accepted\n`;
 
@@ -117,7 +134,10 @@ function hostSocket(python: string, env: NodeJS.ProcessEnv): string | undefined 
 }
 
 function hostKey(python: string, env: NodeJS.ProcessEnv): string {
-  const hash = createHash('sha256').update(realpathSync(python)).update(readFileSync(HOST_SCRIPT));
+  const hash = createHash('sha256')
+    .update(realpathSync(python))
+    .update(readFileSync(HOST_SCRIPT))
+    .update(readFileSync(HOST_CLIENT));
   // An install or upgrade in the environment changes its site-packages folder.
   for (const dir of sitePackagesOf(python)) hash.update(`${dir}@${statOrUndefined(dir)?.mtimeMs}`);
   for (const [name, value] of Object.entries(env).sort()) {

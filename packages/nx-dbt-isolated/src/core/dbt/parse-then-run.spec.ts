@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../testing/git-repo';
+import { DBT_HOST_ENV } from './host';
 import { runDbtParsedFirst, type ParsedRun } from './parse-then-run';
 
 /** These tests start a shell: on a loaded machine that alone can take seconds. */
@@ -32,6 +33,9 @@ function fakePython(dir: string): { python: string; log: () => string[] } {
   return { python, log: () => readFileSync(log, 'utf8').trim().split('\n') };
 }
 
+/** The stand-in is no Python a dbt host could run (host.spec.ts runs the real one through its host). */
+const WITHOUT_HOST = { ...process.env, [DBT_HOST_ENV]: 'off' };
+
 describe('runDbtParsedFirst', () => {
   let dir: string;
   beforeEach(() => (dir = makeTempDir('parse-then-run-')));
@@ -57,7 +61,7 @@ describe('runDbtParsedFirst', () => {
         },
       };
 
-      const exit = await runDbtParsedFirst(python, run, dir, process.env);
+      const exit = await runDbtParsedFirst(python, run, dir, WITHOUT_HOST);
 
       expect(exit).toMatchObject({ code: 0, installed: true, parsed: true, interrupted: false });
       expect(events).toEqual(['installed', 'checked', 'locked', 'unlocked']);
@@ -80,7 +84,7 @@ describe('runDbtParsedFirst', () => {
         commandLock: () => Promise.reject(new Error('timed out waiting for lock duckdb-x')),
       };
 
-      await expect(runDbtParsedFirst(python, run, dir, process.env)).rejects.toThrow('timed out waiting for lock');
+      await expect(runDbtParsedFirst(python, run, dir, WITHOUT_HOST)).rejects.toThrow('timed out waiting for lock');
       expect(log()).toEqual(['args parse --then build', 'answer stop']);
     },
     SPAWNS_A_PROCESS_MS,
@@ -100,7 +104,7 @@ describe('runDbtParsedFirst', () => {
           throw new Error('gave up waiting for lock duckdb-x');
         },
       };
-      await expect(runDbtParsedFirst(python, run, dir, process.env)).resolves.toMatchObject({ code: 7, parsed: true });
+      await expect(runDbtParsedFirst(python, run, dir, WITHOUT_HOST)).resolves.toMatchObject({ code: 7, parsed: true });
     },
     SPAWNS_A_PROCESS_MS,
   );
@@ -113,7 +117,7 @@ describe('runDbtParsedFirst', () => {
         python,
         { parseArgs: ['parse'], commandArgs: ['build'], check: () => undefined },
         dir,
-        process.env,
+        WITHOUT_HOST,
       );
       expect(exit).toMatchObject({ code: 0, installed: false, parsed: true });
       expect(log()).toEqual(['args parse --then build', 'answer go']);

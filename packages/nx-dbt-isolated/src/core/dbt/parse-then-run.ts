@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { hostedScriptArgs } from './host';
 import { startForwardingSignals, type DbtExit } from './process';
 
 export interface ParsedRun {
@@ -47,8 +48,8 @@ const PARSE_THEN_RUN = join(__dirname, 'parse-then-run.py');
 /**
  * Runs `dbt deps` when asked, `dbt parse`, then `check`, then the dbt command on the manifest
  * `check` read, in one Python process (parse-then-run.py), so the command cannot run on another
- * parse than the one checked. A `check` (or `commandLock`) that throws stops dbt and rethrows.
- * `python` is the dbt's own (see requirePythonDbt).
+ * parse than the one checked; a child of the dbt host once one listens (host.ts). A `check` (or
+ * `commandLock`) that throws stops dbt and rethrows. `python` is the dbt's own (see requirePythonDbt).
  */
 export async function runDbtParsedFirst(
   python: string,
@@ -56,7 +57,8 @@ export async function runDbtParsedFirst(
   cwd: string,
   env: NodeJS.ProcessEnv,
 ): Promise<ParsedRunExit> {
-  const { child, exited } = startForwardingSignals(python, parseThenRunArgs(run), {
+  const hosted = hostedScriptArgs(python, env) ?? [];
+  const { child, exited } = startForwardingSignals(python, [...hosted, ...parseThenRunArgs(run)], {
     cwd,
     env,
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
