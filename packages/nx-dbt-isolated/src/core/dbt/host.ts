@@ -25,8 +25,11 @@ const IDLE_SECONDS = 300;
 /** A host that has not started listening by then has failed: another may be started. */
 const STARTING_GRACE_MS = 60_000;
 const MAX_SOCKET_PATH_BYTES = 100;
-/** What the host reads once, when it starts: a client whose values differ needs a host of its own. */
-const HOST_START_VARIABLES = ['HOME', 'LANG', 'LC_ALL', 'LC_CTYPE'];
+/**
+ * What the host reads once, when it starts (dbt's import reads DBT_PACKAGE_HUB_URL, for `dbt
+ * deps`): a client whose values differ needs a host of its own.
+ */
+const HOST_START_VARIABLES = ['HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'DBT_PACKAGE_HUB_URL'];
 
 export interface HostedRun {
   code: number | null;
@@ -83,11 +86,12 @@ export function runThroughHost(
 /**
  * The arguments to give `python` before `<script> <args>` so that the script runs in a child of
  * its dbt host (host-client.py, ADR 31) with this command's descriptors 0 to 3, environment and
- * folder. Undefined when the host is off or none listens (one is started for the next command):
+ * folder. Undefined when the host is off, off Linux, or none listens (one is started for the next command):
  * the caller runs the script itself.
  */
 export function hostedScriptArgs(python: string, env: NodeJS.ProcessEnv): string[] | undefined {
-  if (env[DBT_HOST_ENV] === 'off') return undefined;
+  // The host learns that a client is stopped (Ctrl-Z) from /proc, which only Linux has.
+  if (env[DBT_HOST_ENV] === 'off' || process.platform !== 'linux') return undefined;
   const socketPath = hostSocket(python, env);
   if (socketPath === undefined) return undefined;
   if (existsSync(socketPath)) return ['-I', '-S', HOST_CLIENT, socketPath];
