@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { nxEnvironment, type NxResult } from '../../fixture-workspace/workspace';
 
@@ -32,11 +32,4 @@ export function interruptNx(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, output }));
   });
-}
-
-/** Processes whose command line mentions `text`, other than this test's own. */
-export function processesMentioning(text: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(text) && !line.includes('ps -eo'));
 }

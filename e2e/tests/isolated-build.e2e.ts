@@ -4,7 +4,8 @@ import { git } from '../../fixture-workspace/repo';
 import { queryDuckDb } from '../../fixture-workspace/duckdb';
 import { relationsIn } from '../support/duckdb';
 import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
-import { interruptNx, processesMentioning } from '../support/workspace';
+import { processesUsing } from '../support/kill';
+import { interruptNx } from '../support/workspace';
 
 const short = (sha: string) => sha.slice(0, 8);
 
@@ -292,7 +293,7 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
       /Running with dbt/,
     );
     expect(interrupted.code).not.toBe(0);
-    expect(processesMentioning(join(ws.dir, '.dot'))).toEqual([]);
+    expect(processesUsing(join(ws.dir, '.dot'))).toEqual([]);
     expect(readdirSync(join(ws.dir, '.dot', 'locks')).filter((name) => name.endsWith('.lock'))).toEqual([]);
     const record = JSON.parse(
       readFileSync(join(ws.dir, '.dot', short(ws.v1), 'analytics', 'dev', 'build.json'), 'utf8'),

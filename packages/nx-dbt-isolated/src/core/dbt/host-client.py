@@ -5,7 +5,10 @@ milliseconds, not the seconds of dbt's import.
 
 Usage: python -I -S host-client.py <socket> <script> <args...>
 Exits as the command did (its code, or killed by its signal). SIGINT, SIGTERM and SIGHUP are
-passed on to the command; the host stops the command while this process is stopped.
+passed on to the command, and a signal that comes before the command started ends this process
+(the host kills a command whose client is gone). Ctrl-Z (SIGTSTP) stops the command, then this
+process; SIGCONT resumes both. The host also stops the command while this process is stopped by
+SIGSTOP, which no handler sees.
 """
 import json
 import os
@@ -16,40 +19,55 @@ import sys
 import uuid
 
 PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A host that takes longer than this to answer is stuck: the command runs here instead.
+ANSWER_SECONDS = 30
+
+
+class Command:
+    """The command's process in the host: its pid once it has said it, and whether it has ended."""
+
+    pid = None
+    ended = False
+
+    def signal(self, number):
+        if self.ended:
+            return
+        if self.pid is None:
+            exit_by_signal(number)  # before it started: nothing to stop but this process
+        try:
+            os.kill(self.pid, number)
+        except ProcessLookupError:
+            pass  # it has ended; its end is on the way
+
+    def stop(self, _number, _frame):
+        if self.pid is not None:
+            self.signal(signal.SIGSTOP)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def resume(self, _number, _frame):
+        if self.pid is not None:
+            self.signal(signal.SIGCONT)
 
 
 def main(path, script, args):
-    received = []
-    command = {}
-
-    def pass_on(number, _frame):
-        if "pid" in command:
-            os.kill(command["pid"], number)
-        else:
-            received.append(number)
-
+    command = Command()
     for number in PASSED_ON:
-        signal.signal(number, pass_on)
+        signal.signal(number, lambda number, _frame: command.signal(number))
+    signal.signal(signal.SIGTSTP, command.stop)
+    signal.signal(signal.SIGCONT, command.resume)
     nonce = uuid.uuid4().hex
-    connection = connect(path)
-    said = b""
-    if connection is not None:
-        request = {"script": script, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
-        request.update({"umask": current_umask(), "nonce": nonce})
-        try:
-            socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2, 3])
-            said = read_until(connection, said, f"{nonce}:accepted\n".encode())
-        except OSError:
-            said = b""
-    if not said.startswith(f"{nonce}:accepted\n".encode()):
-        run_here(script, args, received)
-    said = read_until(connection, said, b"\n", after=len(f"{nonce}:accepted\n"))
-    started = said.split(b"\n")[1].decode()
-    if started.startswith(f"{nonce}:started "):
-        command["pid"] = int(started.split(" ")[1])
-        for number in received:
-            os.kill(command["pid"], number)
+    accepted = f"{nonce}:accepted\n".encode()
+    connection, said = request(path, script, args, nonce)
+    if not said.startswith(accepted):
+        run_here(connection, script, args)
+    said = read_until(connection, said, b"\n", after=len(accepted))
+    first = said[len(accepted) :].split(b"\n")[0].decode()
+    if first == f"{nonce}:unstarted":
+        run_here(connection, script, args)
+    if first.startswith(f"{nonce}:started "):
+        command.pid = int(first.split(" ")[1])
     end = read_end(connection, said, nonce)
+    command.ended = True
     if end is None:
         print("nx-dbt-isolated: the dbt host ended before the command did", file=sys.stderr)
         return 2
@@ -58,14 +76,22 @@ def main(path, script, args):
     return end
 
 
-def connect(path):
+def request(path, script, args, nonce):
+    """The connection to the host and what it answered (its `accepted` line, or nothing)."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(ANSWER_SECONDS)
+    body = {"script": script, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
+    body.update({"umask": current_umask(), "nonce": nonce})
+    data = json.dumps(body).encode() + b"\n"
     try:
         connection.connect(path)
-        return connection
+        sent = socket.send_fds(connection, [data], [0, 1, 2, 3])
+        connection.sendall(data[sent:])
+        said = read_until(connection, b"", b"\n")
     except OSError:
-        connection.close()
-        return None
+        return connection, b""
+    connection.settimeout(None)  # the command runs as long as it runs
+    return connection, said
 
 
 def current_umask():
@@ -77,10 +103,7 @@ def current_umask():
 def read_until(connection, said, marker, after=0):
     """What the host said so far, read until `marker` appears after the first `after` bytes."""
     while marker not in said[after:]:
-        try:
-            chunk = connection.recv(4096)
-        except InterruptedError:
-            continue
+        chunk = connection.recv(4096)
         if not chunk:
             break
         said += chunk
@@ -89,7 +112,7 @@ def read_until(connection, said, marker, after=0):
 
 def read_end(connection, said, nonce):
     """The command's exit code from the host's last line, or None if the connection ended without it."""
-    closing = re.compile(rb"\n" + nonce.encode() + rb":(-?\d+)\n$")
+    closing = re.compile(rb"\n" + nonce.encode() + rb":(-?\d+)\n")
     while not closing.search(said):
         chunk = connection.recv(4096)
         if not chunk:
@@ -98,12 +121,11 @@ def read_end(connection, said, nonce):
     return int(closing.search(said).group(1))
 
 
-def run_here(script, args, received):
-    """No host took the command: this process becomes it, unless a signal came meanwhile."""
-    for number in received:
-        exit_by_signal(number)
-    for number in PASSED_ON:
+def run_here(connection, script, args):
+    """No host took the command: this process becomes it (a signal before now has ended it)."""
+    for number in (*PASSED_ON, signal.SIGTSTP, signal.SIGCONT):
         signal.signal(number, signal.SIG_DFL)
+    connection.close()
     os.execv(sys.executable, [sys.executable, script, *args])
 
 

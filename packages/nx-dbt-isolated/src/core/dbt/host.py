@@ -29,6 +29,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from multiprocessing import resource_tracker
 
 import dbt.cli.main  # noqa: F401 - the import this host exists to keep
@@ -66,6 +67,7 @@ def run_child(connection, request, fds):
     """In the forked child: becomes the command, ends the connection with its exit code; never returns."""
     code = 2
     end = connection.detach()
+    child = os.getpid()
     try:
         tracker = resource_tracker._resource_tracker._fd
         if fds:
@@ -86,9 +88,14 @@ def run_child(connection, request, fds):
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as dbt expects it
+        if fds:
+            # A script gets what Python gives a process at its start; a captured dbt whose client
+            # went away ends at its next write.
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        time.tzset()
         os.umask(request["umask"])
         if fds:
             os.write(end, f"{request['nonce']}:started {os.getpid()}\n".encode())
@@ -96,7 +103,10 @@ def run_child(connection, request, fds):
     except BaseException as error:  # noqa: BLE001 - said on the connection, the child must end
         print(f"nx-dbt-isolated dbt host: {error!r}", file=sys.stderr)
     finally:
+        if os.getpid() != child:
+            os._exit(0)  # a process the command forked: its end is not the command's
         try:
+            threading._shutdown()  # as at Python's exit: the command's own threads end first
             atexit._run_exitfuncs()  # dbt's multiprocessing locks let go of, as at a normal exit
             sys.stdout.flush()
             sys.stderr.flush()
@@ -106,30 +116,61 @@ def run_child(connection, request, fds):
             # Written by the child, the end stands even if the host has died meanwhile.
             os.write(end, f"\n{request['nonce']}:{code}\n".encode())
         finally:
-            os._exit(code)
+            end_as(code)
+
+
+def end_as(code):
+    """Exits with `code`, or by the signal a negative code names, as Python ends on Ctrl-C."""
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        code = 128 - code
+    os._exit(code)
 
 
 def take_client_descriptors(fds, end, tracker):
     """The client's descriptors become 0 to 3; the connection and the tracker's pipe move above them."""
-    high = [fcntl.fcntl(number, fcntl.F_DUPFD, 10) for number in [*fds, end, tracker]]
+    high = [fcntl.fcntl(number, fcntl.F_DUPFD_CLOEXEC, 10) for number in [*fds, end, tracker]]
     for number, source in enumerate(high[: len(fds)]):
         os.dup2(source, number)
     # Python's standard streams anew, buffered as a process started on these descriptors has them.
-    sys.stdin = open(0, closefd=False, encoding=sys.stdin.encoding, errors=sys.stdin.errors)
-    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False, encoding=sys.stdout.encoding, errors=sys.stdout.errors)
-    sys.stderr = open(2, "w", buffering=1, closefd=False, encoding=sys.stderr.encoding, errors=sys.stderr.errors)
+    sys.stdin = sys.__stdin__ = reopened(sys.stdin, 0, "r", line_buffered=False)
+    sys.stdout = sys.__stdout__ = reopened(sys.stdout, 1, "w", line_buffered=os.isatty(1))
+    sys.stderr = sys.__stderr__ = reopened(sys.stderr, 2, "w", line_buffered=True)
     return high[-2], high[-1]
 
 
+def reopened(stream, number, mode, line_buffered):
+    reopened_stream = open(
+        number,
+        mode,
+        buffering=1 if line_buffered else -1,
+        closefd=False,
+        encoding=stream.encoding,
+        errors=stream.errors,
+    )
+    if getattr(stream, "write_through", False):  # PYTHONUNBUFFERED, as the host started with
+        reopened_stream.reconfigure(write_through=True)
+    return reopened_stream
+
+
 def run_command(request):
-    """`dbt <args>`, or the script of the request as `python <script> <args>` would run it."""
+    """`dbt <args>`, or the script of the request as `python <script> <args>` would run it: its
+    exit code, or minus the signal that ended it."""
     try:
-        if "script" in request:
-            sys.argv = [request["script"], *request["args"]]
-            runpy.run_path(request["script"], run_name="__main__")
-        else:
+        if "script" not in request:
             sys.argv = ["dbt", *request["args"]]
             dbt.cli.main.cli()
+            return 0
+        sys.argv = [request["script"], *request["args"]]
+        try:
+            runpy.run_path(request["script"], run_name="__main__")
+        except KeyboardInterrupt:
+            traceback.print_exc()
+            return -signal.SIGINT
+        except Exception:  # noqa: BLE001 - as Python ends a script that raised
+            traceback.print_exc()
+            return 1
         return 0
     except SystemExit as exit_request:
         return exit_code_of(exit_request)
@@ -150,17 +191,25 @@ CLIENT_DESCRIPTORS = 4
 def read_request(connection):
     """The request and the descriptors sent with it (a script's: exactly 0 to 3), or None."""
     data, fds, _, _ = socket.recv_fds(connection, 65536, CLIENT_DESCRIPTORS)
-    while data and not data.endswith(b"\n"):
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    request = json.loads(data) if data.endswith(b"\n") else None
+    try:
+        while data and not data.endswith(b"\n"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        request = json.loads(data) if data.endswith(b"\n") else None
+    except BaseException:
+        close_all(fds)  # held here, the client's pipes would never end
+        raise
     if request is not None and ("script" in request) == (len(fds) == CLIENT_DESCRIPTORS):
         return request, fds
+    close_all(fds)
+    return None, []
+
+
+def close_all(fds):
     for number in fds:
         os.close(number)
-    return None, []
 
 
 class Child:
@@ -178,6 +227,7 @@ def serve(path, idle_seconds):
     bound = os.stat(path).st_ino
     os.chmod(path, 0o600)
     listener.listen(16)
+    write_pid_file(path)
     remove_starting_mark(path)
     listener.setblocking(False)
     chosen = selectors.DefaultSelector()
@@ -205,6 +255,18 @@ def serve(path, idle_seconds):
     # A host started later may have the path by now; remove it only while it is still ours.
     if os.path.exists(path) and os.stat(path).st_ino == bound:
         os.unlink(path)
+        try:
+            os.unlink(path + ".pid")
+        except FileNotFoundError:
+            pass
+
+
+def write_pid_file(path):
+    """Beside the socket: a socket whose host died (SIGKILL) stays behind, its pid tells."""
+    temporary = f"{path}.pid.{os.getpid()}"
+    with open(temporary, "w") as pid_file:
+        pid_file.write(str(os.getpid()))
+    os.replace(temporary, path + ".pid")
 
 
 KILL_AFTER_SECONDS = 10
@@ -264,18 +326,26 @@ def start(listener, chosen, children):
             connection.settimeout(None)  # blocking: the child's output must never be dropped
             connection.sendall(f"{request['nonce']}:accepted\n".encode())
     except (OSError, ValueError):
+        close_all(fds)
         request = None
     if request is None:
-        for number in fds:
-            os.close(number)
         connection.close()
         return
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        close_all(fds)
+        if fds:  # nothing ran: the client runs the script itself
+            try:
+                connection.sendall(f"{request['nonce']}:unstarted\n".encode())
+            except OSError:
+                pass
+        connection.close()
+        return
     if pid == 0:
         listener.close()
         run_child(connection, request, fds)
-    for number in fds:
-        os.close(number)  # the client's output ends when the child's copies close, not the host's
+    close_all(fds)  # the client's output ends when the child's copies close, not the host's
     children[pid] = Child(connection, request["nonce"], client if fds else None)
     chosen.register(connection, selectors.EVENT_READ, pid)
 
@@ -290,11 +360,11 @@ def reap(chosen, children):
             chosen.unregister(child.connection)
         except KeyError:
             pass
-        if os.WIFSIGNALED(status):  # killed before it could write its end
-            try:
-                child.connection.sendall(f"\n{child.nonce}:{os.waitstatus_to_exitcode(status)}\n".encode())
-            except OSError:
-                pass
+        # Again after the child's own end, or its only end: killed, or gone by os._exit.
+        try:
+            child.connection.sendall(f"\n{child.nonce}:{os.waitstatus_to_exitcode(status)}\n".encode())
+        except OSError:
+            pass
         child.connection.close()
 
 

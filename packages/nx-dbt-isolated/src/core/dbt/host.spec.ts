@@ -14,7 +14,8 @@ const HOST_CLIENT = join(__dirname, 'host-client.py');
 /**
  * A script a client has the host run: says its parent, writes to stdout, stderr and descriptor 3,
  * answers a line read from descriptor 3, then waits for a signal or exits as told: `exit <code>`,
- * `kill <signal>` (itself), `wait` (until SIGINT, then exit 130).
+ * `kill <signal>` (itself), `fork <code>` (a forked copy exits 0 first), `osexit <code>` (no
+ * unwinding), `raise`, `wait` (until SIGINT, then exit 130).
  */
 const SCRIPT = `import os, signal, socket, sys, time
 channel = socket.socket(fileno=3).makefile("rw")
@@ -26,6 +27,16 @@ if how[0] == "exit":
     sys.exit(int(how[1]))
 if how[0] == "kill":
     os.kill(os.getpid(), int(how[1]))
+if how[0] == "fork":
+    copy = os.fork()
+    if copy == 0:
+        sys.exit(0)
+    os.waitpid(copy, 0)
+    sys.exit(int(how[1]))
+if how[0] == "osexit":
+    os._exit(int(how[1]))
+if how[0] == "raise":
+    raise RuntimeError("raised by the script")
 try:
     while True:
         time.sleep(0.05)
@@ -243,6 +254,26 @@ describe('the dbt host', () => {
   );
 
   it(
+    'ends as the script ends when it forks, exits without unwinding or raises, as a Python of its own would',
+    async () => {
+      const ends: Record<string, { code: number | null; signal: string | null }> = {};
+      for (const how of ['fork 3', 'osexit 4', 'raise']) {
+        const run = startScript(socketPath());
+        await run.ready();
+        run.tell(how);
+        ends[how] = await run.ended;
+        if (how === 'raise') expect(run.said.stderr).toMatch(/Traceback[\s\S]*RuntimeError: raised by the script/);
+      }
+      expect(ends).toEqual({
+        'fork 3': { code: 3, signal: null },
+        'osexit 4': { code: 4, signal: null },
+        raise: { code: 1, signal: null },
+      });
+    },
+    STARTS_DBT_MS,
+  );
+
+  it(
     'stops the script while its client is stopped, passes Ctrl-C on, and kills it with a killed client',
     async () => {
       const [host] = hostPids(tmp);
@@ -291,6 +322,8 @@ describe('the dbt host', () => {
       await commandStarted();
       process.kill(host, 'SIGKILL');
       expect(await waited).toEqual({ code: 0, output: 'waited\n' });
+      // Its socket is left, its pid dead: a build runs its script itself, and starts a host.
+      expect(hostedScriptArgs(python, env)).toBeUndefined();
       // The next command finds no host: it runs dbt itself, and starts one.
       expect(await runThroughHost(python, operation('say'), dir, env)).toBeUndefined();
       await until(() => socketsIn(hostsDir()).length === 1 && hostPids(tmp).length === 1, STARTS_DBT_MS);

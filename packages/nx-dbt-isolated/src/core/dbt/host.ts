@@ -3,7 +3,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   closeSync,
   constants,
-  existsSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -94,9 +93,21 @@ export function hostedScriptArgs(python: string, env: NodeJS.ProcessEnv): string
   if (env[DBT_HOST_ENV] === 'off' || process.platform !== 'linux') return undefined;
   const socketPath = hostSocket(python, env);
   if (socketPath === undefined) return undefined;
-  if (existsSync(socketPath)) return ['-I', '-S', HOST_CLIENT, socketPath];
+  if (hostRuns(socketPath)) return ['-I', '-S', HOST_CLIENT, socketPath];
   startHost(python, socketPath, env);
   return undefined;
+}
+
+/** Whether the process that wrote the socket's pid file (host.py) is alive: a killed host leaves its socket. */
+function hostRuns(socketPath: string): boolean {
+  try {
+    const pid = Number(readFileSync(`${socketPath}.pid`, 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The host's first line: it took the command and forks a child for it. */
