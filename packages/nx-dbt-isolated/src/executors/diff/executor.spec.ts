@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { logger } from '../logger';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
 import { diffCommits } from '../../core/diff/diff-commits';
 import type { DiffReport } from '../../core/diff/types';
 import executor from './executor';
@@ -70,5 +71,18 @@ describe('diff executor', () => {
     expect(JSON.parse(printed)).toEqual(report);
     expect(JSON.parse(readFileSync(join(root, 'out/diff.json'), 'utf8'))).toEqual(report);
     expect(logger.info).not.toHaveBeenCalled();
+  });
+
+  it('writes --outputFile given as an absolute path there, not under the workspace', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'nx-dbt-diff-output-'));
+    try {
+      expect(await executor({ format: 'json', outputFile: join(elsewhere, 'diff.json') }, context)).toEqual({
+        success: true,
+      });
+      expect(JSON.parse(readFileSync(join(elsewhere, 'diff.json'), 'utf8'))).toEqual(report);
+      expect(existsSync(join(root, elsewhere))).toBe(false);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

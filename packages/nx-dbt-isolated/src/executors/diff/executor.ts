@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { logger } from '../logger';
 import { diffCommits } from '../../core/diff/diff-commits';
 import { runExecutor } from '../shared/run-executor';
@@ -39,7 +39,7 @@ export default runExecutor<DiffExecutorOptions>(
     const rendered = renderedReport(report, format);
     if (format === 'json') process.stdout.write(rendered);
     else logger.info(rendered);
-    if (options.outputFile) writeOutputFile(join(context.root, options.outputFile), rendered);
+    if (options.outputFile) writeOutputFile(resolve(context.root, options.outputFile), rendered);
     say(reportsLine(files, context.root));
     return true;
   },
