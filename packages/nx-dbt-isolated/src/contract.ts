@@ -45,6 +45,27 @@ export const DEFER_TO_FROM_CLI = 'NX_DBT_ISOLATED_DEFER_TO';
  */
 export const EXCLUDE_FROM_CLI = 'NX_DBT_ISOLATED_EXCLUDE';
 
+/**
+ * Carries whether the user wants colours (`always`, `never` or `auto`) to the executors: Nx gives
+ * every task FORCE_COLOR=true unless the user set it, so a task cannot tell the user's choice
+ * from Nx's (colourChoiceOf).
+ */
+export const COLOUR_FROM_CLI = 'NX_DBT_ISOLATED_COLOR';
+
+export type ColourChoice = 'always' | 'never' | 'auto';
+
+/**
+ * The user's colour choice in the environment Nx started with: NO_COLOR (any value) turns colours
+ * off, FORCE_COLOR turns them on or, as 0 or false, off (Nx moves FORCE_COLOR=0 to
+ * NX_ORIGINAL_FORCE_COLOR); otherwise colours follow whether output goes to a terminal.
+ */
+export function colourChoiceOf(env: NodeJS.ProcessEnv): ColourChoice {
+  if (env.NO_COLOR) return 'never';
+  const forced = env.FORCE_COLOR ?? env.NX_ORIGINAL_FORCE_COLOR;
+  if (forced === undefined || forced === '') return 'auto';
+  return forced === '0' || forced === 'false' ? 'never' : 'always';
+}
+
 /** When the hook computed the build keys (ISO time): a clean after it explains a key mismatch. */
 export const KEYED_AT = 'NX_DBT_ISOLATED_KEYED_AT';
 
@@ -52,11 +73,13 @@ export const KEYED_AT = 'NX_DBT_ISOLATED_KEYED_AT';
 export const RUN_ID = 'NX_DBT_ISOLATED_RUN';
 
 /**
- * The environment variable holding the build key of one isolated-build target. Nx hashes it
- * through an `env` input of that target, so the cache entry is the commit's.
+ * The environment variable holding the build key of one isolated-build target, by the project's
+ * root folder (a project.json beside dbt_project.yml may rename the project after inference
+ * named the variable). Nx hashes it through an `env` input of that target, so the cache entry
+ * is the commit's.
  */
-export function buildKeyVariable(project: string, target: string): string {
-  const id = `${project}:${target}`;
+export function buildKeyVariable(projectRoot: string, target: string): string {
+  const id = `${projectRoot}:${target}`;
   const readable = id.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase();
   const unique = createHash('sha256').update(id).digest('hex').slice(0, 8).toUpperCase();
   return `NX_DBT_ISOLATED_KEY_${readable}_${unique}`;

@@ -69,8 +69,8 @@ describe('docs/reference.md', () => {
   });
 
   it('lists every plugin option, with the default of those that have a fixed one', () => {
-    // Given dbtTargets, so that the optional option is among the keys too.
-    const { taskLevelAffected, ...options } = normalizeOptions({ dbtTargets: [] }, {}, '23.2.1');
+    // Given the optional options, so that they are among the keys too.
+    const { taskLevelAffected, ...options } = normalizeOptions({ dbtTargets: [], buildablePackages: [] }, {}, '23.2.1');
     const defaults: Record<string, unknown> = normalizeOptions(undefined, {}, '23.2.1');
     expect(taskLevelAffected).toBe(false);
     const documented = documentedRows('## Plugin options');

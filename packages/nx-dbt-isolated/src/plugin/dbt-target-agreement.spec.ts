@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../executors/logger';
 import { isolatedBuild } from '../core/build/run-build';
 import { buildKey } from '../core/cache/key';
 import { dbtTargetFor } from '../core/dbt/target';

@@ -92,6 +92,35 @@ describe('createDependencies', () => {
     ]);
   });
 
+  describe("a package's own local packages, which dbt resolves from the project that installs it", () => {
+    const nested = { analytics: 'dbt/analytics', pkg_a: 'dbt/vendor/pkg_a', dbt_utils: 'dbt/vendor/dbt_utils' };
+    const nestedFiles = {
+      'dbt/analytics/dbt_project.yml': 'name: analytics\nprofile: a\n',
+      'dbt/analytics/packages.yml': 'packages:\n  - local: ../vendor/pkg_a\n',
+      'dbt/vendor/pkg_a/dbt_project.yml': 'name: pkg_a\n',
+      'dbt/vendor/pkg_a/packages.yml': 'packages:\n  - local: ../vendor/dbt_utils\n',
+      'dbt/vendor/dbt_utils/dbt_project.yml': 'name: dbt_utils\n',
+    };
+
+    it('draws the package’s edge, and one from the installing project to each package its build installs', async () => {
+      const made = workspace(nested, nestedFiles);
+      cleanup = made.cleanup;
+      await expect(edges(made.context)).resolves.toEqual([
+        { source: 'analytics', target: 'pkg_a', sourceFile: 'dbt/analytics/packages.yml' },
+        { source: 'analytics', target: 'dbt_utils', sourceFile: 'dbt/analytics/packages.yml' },
+        { source: 'pkg_a', target: 'dbt_utils', sourceFile: 'dbt/vendor/pkg_a/packages.yml' },
+      ]);
+    });
+
+    it('resolves a changed package file from the projects installing it, read again from disk', async () => {
+      const made = workspace(nested, nestedFiles, ['dbt/vendor/pkg_a/packages.yml']);
+      cleanup = made.cleanup;
+      await expect(edges(made.context)).resolves.toEqual([
+        { source: 'pkg_a', target: 'dbt_utils', sourceFile: 'dbt/vendor/pkg_a/packages.yml' },
+      ]);
+    });
+  });
+
   it('skips local paths that reach no project, lead out of the workspace or back to the project itself, and broken files', async () => {
     const made = workspace(roots, {
       ...files,

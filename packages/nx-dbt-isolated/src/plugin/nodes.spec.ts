@@ -4,7 +4,7 @@ import { AggregateCreateNodesError, type CreateNodesContextV2 } from '@nx/devkit
 import { workspaceDataDirectory } from '@nx/devkit/internal';
 import { parseDbtProject } from '../core/dbt/project';
 import { makeTempDir, removeDir, writeFiles } from '../core/testing/git-repo';
-import { createNodes, dbtProjectNodes, normalizeOptions, userDbtProjectFiles } from './nodes';
+import { createNodes, dbtProjectNodes as nodesOfProject, normalizeOptions } from './nodes';
 import { buildKeyVariable } from '../contract';
 
 // Nx keeps the plugin cache in the real workspace's .nx folder: the test gets a folder of its own.
@@ -25,6 +25,13 @@ jest.mock('../core/dbt/project', () => {
 });
 
 const parses = jest.mocked(parseDbtProject);
+
+/** The nodes of one dbt_project.yml's text, as createNodes makes them for a project alone in its workspace. */
+const dbtProjectNodes = (
+  file: string,
+  text: string,
+  ...rest: Parameters<typeof nodesOfProject> extends [unknown, unknown, ...infer R] ? R : never
+) => nodesOfProject(file, parseDbtProject(text, file), ...rest);
 const [glob, createNodesFn] = createNodes;
 
 afterAll(() => removeDir(workspaceDataDirectory));
@@ -55,7 +62,7 @@ describe('dbtProjectNodes', () => {
     expect(target?.executor).toBe('nx-dbt-isolated:isolated-build');
     expect(target?.cache).toBe(true);
     expect(target?.inputs).toEqual([
-      { env: buildKeyVariable('jaffle_shop', 'isolated-build') },
+      { env: buildKeyVariable('warehouse/analytics', 'isolated-build') },
       { env: 'NX_DBT_ISOLATED_TARGET' },
       { env: 'DBT_TARGET' },
       { externalDependencies: [] },
@@ -88,12 +95,6 @@ describe('dbtProjectNodes', () => {
     expect(project?.name).toBe('shared_macros');
     expect(project?.targets).toEqual({});
     expect(project?.metadata?.description).toContain('no profile');
-  });
-
-  it('refuses a dbt_project.yml without a name, naming the file', () => {
-    expect(() => dbtProjectNodes('nameless/dbt_project.yml', "version: '1.0'\n", normalizeOptions({}))).toThrow(
-      /nameless\/dbt_project\.yml has no 'name:'/,
-    );
   });
 });
 
@@ -184,6 +185,20 @@ describe('createNodes', () => {
     expect(results.map(([, result]) => Object.keys(result.projects ?? {}))).toEqual([['analytics'], ['copy']]);
   });
 
+  it('refuses a dbt_project.yml without a name, naming the file, and infers the others', async () => {
+    writeFiles(workspaceRoot, { 'nameless/dbt_project.yml': "version: '1.0'\n" });
+    const error = await Promise.resolve(createNodesFn([...files, 'nameless/dbt_project.yml'], {}, context)).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(AggregateCreateNodesError);
+    const { errors, partialResults } = error as AggregateCreateNodesError;
+    expect(errors.map(([file, failure]) => [file, failure.message])).toEqual([
+      ['nameless/dbt_project.yml', expect.stringMatching(/nameless\/dbt_project\.yml has no 'name:'/)],
+    ]);
+    expect(partialResults.map(([file]) => file)).toEqual(['analytics/dbt_project.yml']);
+  });
+
   it('names a dbt_project.yml it cannot read', async () => {
     rmSync(join(workspaceRoot, 'analytics/dbt_project.yml'));
     const error = await Promise.resolve(createNodesFn(files, {}, context)).then(
@@ -215,22 +230,5 @@ describe('normalizeOptions', () => {
     ]);
     expect(inputs('23.2.1')).not.toContain('{projectRoot}/**/*');
     expect(inputs('23.2.1')).not.toContain('^{projectRoot}/**/*');
-  });
-});
-
-describe('userDbtProjectFiles', () => {
-  it("skips dbt's output folders inside a project but keeps a project that lives in a folder named logs", () => {
-    expect(
-      userDbtProjectFiles([
-        'analytics/dbt_project.yml',
-        'analytics/target/copy/dbt_project.yml',
-        'analytics/dbt_packages/shared/dbt_project.yml',
-        'analytics/logs/x/dbt_project.yml',
-        'logs/audit/dbt_project.yml',
-        'platform/target/dbt_project.yml',
-        '.dot/abcd1234/worktree/analytics/dbt_project.yml',
-        'node_modules/pkg/dbt_project.yml',
-      ]),
-    ).toEqual(['analytics/dbt_project.yml', 'logs/audit/dbt_project.yml', 'platform/target/dbt_project.yml']);
   });
 });

@@ -4,7 +4,13 @@ import { dirname, join } from 'node:path';
 import { createNodesFromFiles, type CreateNodesResult, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
 import { hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
 import { pluginVersion } from '../core/cache/key';
-import { parseDbtProject } from '../core/dbt/project';
+import { parseDbtProject, type DbtProjectFile } from '../core/dbt/project';
+import {
+  inferDbtProjects,
+  projectRootOf,
+  userDbtProjectFiles,
+  type InferredDbtProject,
+} from '../core/inference/dbt-projects';
 import { PROFILES_FILE, targetsOfProfile } from '../core/dbt/profiles';
 import {
   buildKeyVariable,
@@ -26,71 +32,60 @@ export interface DbtIsolatedPluginOptions {
   /** Name of the inferred promote target. Default: `promote`. */
   promoteTargetName?: string;
   /**
+   * Globs of the folders of dbt projects used as `local:` packages of others (and of projects inside
+   * those packages' folders) that get build targets all the same. Default: none.
+   */
+  buildablePackages?: string[];
+  /**
    * dbt targets that get a configuration of each inferred target (`nx run analytics:isolated-build:prod`).
    * Default: the targets of the project's profile in the profiles.yml beside its dbt_project.yml.
    */
   dbtTargets?: string[];
 }
 
-type NormalizedOptions = Required<Omit<DbtIsolatedPluginOptions, 'dbtTargets'>> & {
+type NormalizedOptions = Required<Omit<DbtIsolatedPluginOptions, 'dbtTargets' | 'buildablePackages'>> & {
   dbtTargets?: string[];
+  buildablePackages?: string[];
   /** Nx 24 selects affected tasks by their file inputs, unless nx.json asks for `affected.legacy`. */
   taskLevelAffected: boolean;
 };
 
 const DBT_PROJECT_GLOB = '**/dbt_project.yml';
 
-/** Folders whose dbt projects are copies, never the user's own: checkouts and installed node packages. */
-const COPY_FOLDERS = new Set(['.dot', 'node_modules']);
-/** dbt's own output folders of a project: packages it installed, build output, logs. */
-const DBT_OUTPUT_FOLDERS = new Set(['dbt_packages', 'target', 'logs']);
-
-/**
- * The user's dbt projects among the matched files. A `target` or `logs` folder counts as dbt's
- * output only inside another dbt project, so a project that lives in a folder named `logs` stays.
- */
-export function userDbtProjectFiles(files: readonly string[]): string[] {
-  const matched = new Set(files);
-  return files.filter((file) => {
-    const segments = file.split('/');
-    return !segments.some((segment, index) => {
-      if (COPY_FOLDERS.has(segment)) return true;
-      const parent = segments.slice(0, index).join('/');
-      return DBT_OUTPUT_FOLDERS.has(segment) && matched.has(parent ? `${parent}/dbt_project.yml` : 'dbt_project.yml');
-    });
-  });
-}
-
 export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
   DBT_PROJECT_GLOB,
   async (files, rawOptions, context) => {
     const options = normalizeOptions(rawOptions, context.nxJsonConfiguration as NxJsonAffected);
     // The plugin's version names the file: an upgrade must not serve targets inferred by the old one.
-    const cache = new PluginCache<CreateNodesResult>(
+    const cache = new PluginCache<CreateNodesResult | DbtProjectFile>(
       join(workspaceDataDirectory, `nx-dbt-isolated-${pluginVersion()}-${hashObject(options)}.hash`),
     );
+    const read = (path: string) => readIfExists(join(context.workspaceRoot, path));
+    const userFiles = userDbtProjectFiles(files, context.workspaceRoot);
     try {
+      const parsed = new Map(userFiles.map((file) => [file, parsedOnce(file, read(file), cache)]));
+      const found = [...parsed].flatMap(([file, project]) =>
+        project ? [{ root: projectRootOf(file), ...project }] : [],
+      );
+      const inferred = await inferDbtProjects(found, read, options);
       return await createNodesFromFiles(
         (file, _options, nodeContext) => {
-          // A project's nodes follow from its dbt_project.yml and the profiles.yml beside it:
-          // their text is the cache key. (Hashing each project's folder through Nx costs more
-          // than parsing the files again.)
+          // A project's nodes follow from its dbt_project.yml, the profiles.yml beside it and what
+          // the workspace's other projects make of it (its name, whether it is their package):
+          // those are the cache key. (Hashing each project's folder through Nx costs more than
+          // parsing the files again.)
           const text = readFileSync(join(nodeContext.workspaceRoot, file), 'utf8');
-          const profiles = readIfExists(join(nodeContext.workspaceRoot, dirname(file), PROFILES_FILE));
-          const key = createHash('sha256')
-            .update(file)
-            .update('\0')
-            .update(text)
-            .update('\0')
-            .update(profiles ?? '');
-          const cacheKey = key.digest('hex');
+          const profiles = read(join(dirname(file), PROFILES_FILE));
+          const role = inferred.get(projectRootOf(file));
+          const cacheKey = hashOf(['nodes', file, text, profiles ?? '', JSON.stringify(role ?? null)]);
           const cached = cache.get(cacheKey);
-          if (cached) return cached;
-          const nodes = dbtProjectNodes(file, text, options, profiles);
+          if (cached) return cached as CreateNodesResult;
+          const dbtProject = parsed.get(file) ?? parseDbtProject(text, file);
+          const nodes = dbtProjectNodes(file, dbtProject, options, profiles, role);
           cache.set(cacheKey, nodes);
           return nodes;
         },
-        userDbtProjectFiles(files),
+        userFiles,
         options,
         context,
       );
@@ -99,6 +94,27 @@ export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
     }
   },
 ];
+
+/** The project a dbt_project.yml describes, parsed once per text; undefined when it cannot be (its nodes then say why). */
+function parsedOnce(
+  file: string,
+  text: string | undefined,
+  cache: PluginCache<CreateNodesResult | DbtProjectFile>,
+): DbtProjectFile | undefined {
+  if (text === undefined) return undefined;
+  const key = hashOf(['project', file, text]);
+  const cached = cache.get(key);
+  if (cached) return cached as DbtProjectFile;
+  try {
+    const project = parseDbtProject(text, file);
+    cache.set(key, project);
+    return project;
+  } catch {
+    return undefined;
+  }
+}
+
+const hashOf = (parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex');
 
 /** `affected.legacy` exists from Nx 24 on; Nx 23's types do not know it. */
 type NxJsonAffected = { affected?: { legacy?: boolean } };
@@ -114,6 +130,7 @@ export function normalizeOptions(
     diffTargetName: options?.diffTargetName ?? DEFAULT_TARGET_NAMES.diff,
     promoteTargetName: options?.promoteTargetName ?? DEFAULT_TARGET_NAMES.promote,
     ...(options?.dbtTargets !== undefined && { dbtTargets: options.dbtTargets }),
+    ...(options?.buildablePackages !== undefined && { buildablePackages: options.buildablePackages }),
     taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
   };
 }
@@ -124,35 +141,41 @@ function installedNxVersion(): string {
 
 export function dbtProjectNodes(
   file: string,
-  text: string,
+  dbtProject: DbtProjectFile,
   options: NormalizedOptions,
   profilesText?: string,
+  inferred: InferredDbtProject = { nxName: dbtProject.name },
 ): CreateNodesResult {
   const root = dirname(file);
-  const dbtProject = parseDbtProject(text, file);
+  const name = inferred.nxName;
   const dbtTargets =
     options.dbtTargets ??
     (profilesText !== undefined && dbtProject.profile !== undefined
       ? targetsOfProfile(profilesText, join(root, PROFILES_FILE), dbtProject.profile)
       : []);
   const withConfigurations = (target: TargetConfiguration) => ({ ...target, ...dbtTargetConfigurations(dbtTargets) });
-  // Without a profile dbt cannot build the project on its own: it is a package for others.
-  const buildable = dbtProject.profile !== undefined;
+  const buildable = inferred.notBuilt === undefined && dbtProject.profile !== undefined;
+  const renamed =
+    name === dbtProject.name
+      ? ''
+      : ` (named by its folder: a project nearer the workspace root is named ${dbtProject.name})`;
   return {
     projects: {
       [root]: {
-        name: dbtProject.name,
+        name,
         root,
         metadata: {
           technologies: ['dbt'],
-          description: buildable ? `dbt project ${dbtProject.name}` : `dbt package ${dbtProject.name} (no profile)`,
+          description: buildable
+            ? `dbt project ${dbtProject.name}${renamed}`
+            : `dbt package ${dbtProject.name}${renamed}: no build targets, as ${inferred.notBuilt ?? 'it has no profile'}`,
         },
         targets: buildable
           ? {
-              [options.isolatedBuildTargetName]: withConfigurations(isolatedBuildTarget(dbtProject.name, options)),
-              [options.cleanTargetName]: withConfigurations(cleanTarget(dbtProject.name, options)),
-              [options.diffTargetName]: withConfigurations(diffTarget(dbtProject.name, options)),
-              [options.promoteTargetName]: withConfigurations(promoteTarget(dbtProject.name, options)),
+              [options.isolatedBuildTargetName]: withConfigurations(isolatedBuildTarget(name, root, options)),
+              [options.cleanTargetName]: withConfigurations(cleanTarget(name, options)),
+              [options.diffTargetName]: withConfigurations(diffTarget(name, options)),
+              [options.promoteTargetName]: withConfigurations(promoteTarget(name, options)),
             }
           : {},
       },
@@ -187,7 +210,7 @@ function readIfExists(file: string): string | undefined {
   }
 }
 
-function isolatedBuildTarget(project: string, options: NormalizedOptions): TargetConfiguration {
+function isolatedBuildTarget(project: string, root: string, options: NormalizedOptions): TargetConfiguration {
   return {
     executor: ISOLATED_BUILD_EXECUTOR,
     options: {},
@@ -202,7 +225,7 @@ function isolatedBuildTarget(project: string, options: NormalizedOptions): Targe
       ...(options.taskLevelAffected
         ? ['{projectRoot}/**/*', '!{projectRoot}/profiles.yml', '^{projectRoot}/**/*']
         : []),
-      { env: buildKeyVariable(project, options.isolatedBuildTargetName) },
+      { env: buildKeyVariable(root, options.isolatedBuildTargetName) },
       { env: DBT_TARGET_FROM_CLI },
       { env: 'DBT_TARGET' },
       { externalDependencies: [] },

@@ -33,9 +33,15 @@ const graph: ProjectGraph = {
 
 const build = buildRecord();
 
+/** A task's result as Nx hands it to the hook: the task names its project's root. */
 function result(project: string, target: string, status: TaskResult['status']): TaskResult {
   const id = `${project}:${target}`;
-  return { task: { id, target: { project, target }, overrides: {}, outputs: [], cache: true }, status, code: 0 };
+  const projectRoot = graph.nodes[project].data.root;
+  return {
+    task: { id, target: { project, target }, projectRoot, overrides: {}, outputs: [], cache: true },
+    status,
+    code: 0,
+  };
 }
 
 describe('postTasksExecution', () => {
@@ -46,7 +52,7 @@ describe('postTasksExecution', () => {
     workspaceRoot = makeTempDir();
     // Set by preTasksExecution in the same process before Nx hashed the task.
     process.env[buildKeyVariable('analytics', 'isolated-build')] = 'key1';
-    process.env[buildKeyVariable('web', 'build')] = 'key1';
+    process.env[buildKeyVariable('apps/web', 'build')] = 'key1';
     jest.mocked(readCachedProjectGraph).mockReturnValue(graph);
     // What Nx restores for a cache hit: the staging folder a build of analytics left.
     const paths = buildPaths(workspaceRoot, build.buildId, 'analytics', 'dev');
@@ -57,7 +63,7 @@ describe('postTasksExecution', () => {
   });
   afterEach(() => {
     delete process.env[buildKeyVariable('analytics', 'isolated-build')];
-    delete process.env[buildKeyVariable('web', 'build')];
+    delete process.env[buildKeyVariable('apps/web', 'build')];
     jest.mocked(readCachedProjectGraph).mockReset();
     removeDir(workspaceRoot);
   });

@@ -1,4 +1,4 @@
-import { readCachedProjectGraph, type PostTasksExecution, type TaskResult } from '@nx/devkit';
+import { readCachedProjectGraph, type PostTasksExecution, type ProjectGraph, type TaskResult } from '@nx/devkit';
 import { homedir } from 'node:os';
 import { installStagedArtifacts, removeStaged } from '../core/cache/staged-artifacts';
 import { claimRestored } from '../core/warehouse/claims';
@@ -15,25 +15,25 @@ const FROM_CACHE = new Set<string>(['local-cache', 'local-cache-kept-existing', 
  */
 export const postTasksExecution: PostTasksExecution = async (_options, context) => {
   const results = Object.values(context.taskResults);
+  const graph = lazyGraph();
   try {
-    await installRestored(context.workspaceRoot, results);
+    await installRestored(context.workspaceRoot, results, graph);
   } finally {
     for (const { task, status } of results) {
-      const key = keyOf(task);
+      const key = keyOf(task, graph);
       const restored = FROM_CACHE.has(status);
       if (key) removeStaged(context.workspaceRoot, task.target.project, key, { runId: context.id, restored });
     }
   }
 };
 
-async function installRestored(workspaceRoot: string, results: TaskResult[]): Promise<void> {
+async function installRestored(workspaceRoot: string, results: TaskResult[], graph: () => ProjectGraph): Promise<void> {
   const restored = results.filter((result) => FROM_CACHE.has(result.status));
   if (restored.length === 0) return;
-  const graph = readCachedProjectGraph();
   const problems: string[] = [];
   for (const { task } of restored) {
-    const key = keyOf(task);
-    const node = graph.nodes[task.target.project];
+    const key = keyOf(task, graph);
+    const node = graph().nodes[task.target.project];
     const options = node?.data.targets?.[task.target.target];
     if (!key || options?.executor !== ISOLATED_BUILD_EXECUTOR) continue;
     const paths = await installStagedArtifacts(workspaceRoot, task.target.project, key, task.target.target).catch(
@@ -62,6 +62,12 @@ async function installRestored(workspaceRoot: string, results: TaskResult[]): Pr
 }
 
 /** The key the preTasksExecution hook gave the task: only isolated builds have one. */
-function keyOf(task: TaskResult['task']): string | undefined {
-  return process.env[buildKeyVariable(task.target.project, task.target.target)];
+function keyOf(task: TaskResult['task'], graph: () => ProjectGraph): string | undefined {
+  const root = task.projectRoot ?? graph().nodes[task.target.project]?.data.root;
+  return root === undefined ? undefined : process.env[buildKeyVariable(root, task.target.target)];
+}
+
+function lazyGraph(): () => ProjectGraph {
+  let graph: ProjectGraph | undefined;
+  return () => (graph ??= readCachedProjectGraph());
 }

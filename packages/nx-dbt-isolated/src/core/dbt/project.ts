@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { parse } from 'yaml';
 import { UserError } from '../workspace/errors';
 
@@ -59,6 +59,55 @@ function entryValues(entries: unknown, key: string): string[] {
     const value = (entry as Record<string, unknown> | null)?.[key];
     return typeof value === 'string' && value !== '' ? [value] : [];
   });
+}
+
+/** Reads a file by repository-relative path; undefined when there is none. */
+export type ReadRepositoryFile = (path: string) => Promise<string | undefined> | string | undefined;
+
+/**
+ * The repository folder a `local:` path names, as dbt resolves it: from the folder of the root
+ * project being built, also when a package of it names the path (dbt/deps/local.py joins every
+ * local path to the root project). Undefined for an absolute path or one outside the repository.
+ */
+export function localPackageFolder(rootProject: string, path: string): string | undefined {
+  if (posix.isAbsolute(path)) return undefined;
+  const folder = repositoryFolder(posix.join(rootProject, path));
+  return folder === '..' || folder.startsWith('../') ? undefined : folder;
+}
+
+/** A folder path as the repository names it: forward slashes, no trailing slash, '' for the root. */
+export function repositoryFolder(path: string): string {
+  const folder = posix.normalize(path.replace(/\\/g, '/')).replace(/\/+$/, '');
+  return folder === '.' ? '' : folder;
+}
+
+/**
+ * The folders of every local package a build of `rootProject` installs, theirs in turn, in the
+ * order dbt deps meets them; with `through`, only those it installs through these packages (and
+ * they themselves). `resolve` may refuse a path (throw) that only dbt can resolve.
+ */
+export async function localPackagesInstalledBy(
+  rootProject: string,
+  read: ReadRepositoryFile,
+  resolve: (rootProject: string, path: string, file: string) => string | undefined = localPackageFolder,
+  through?: readonly string[],
+): Promise<string[]> {
+  const root = repositoryFolder(rootProject);
+  const installed = through ? through.filter((folder) => folder !== root) : [];
+  const pending = through ? [...installed] : [root];
+  for (let project = pending.shift(); project !== undefined; project = pending.shift()) {
+    for (const name of PACKAGE_FILES) {
+      const file = posix.join(project, name);
+      const text = await read(file);
+      for (const path of text === undefined ? [] : parsePackageReferences(text).local) {
+        const folder = resolve(root, path, file);
+        if (folder === undefined || folder === root || installed.includes(folder)) continue;
+        installed.push(folder);
+        pending.push(folder);
+      }
+    }
+  }
+  return installed;
 }
 
 /** dbt deps has work to do only where the project declares packages. */

@@ -24,6 +24,19 @@ describe('foldersForProject', () => {
     });
   });
 
+  it("resolves a package's own local packages from the root project, as dbt deps does", async () => {
+    const read = filesAt({
+      'dbt/analytics/dbt_project.yml': 'name: analytics\n',
+      'dbt/analytics/packages.yml': 'packages:\n  - local: ../vendor/pkg_a\n',
+      'dbt/vendor/pkg_a/dbt_project.yml': 'name: pkg_a\nmacro-paths: [macros]\n',
+      'dbt/vendor/pkg_a/packages.yml': 'packages:\n  - local: ../vendor/dbt_utils\n',
+      'dbt/vendor/dbt_utils/dbt_project.yml': 'name: dbt_utils\n',
+    });
+    await expect(foldersForProject(read, 'dbt/analytics')).resolves.toEqual({
+      folders: ['dbt/analytics', 'dbt/vendor/dbt_utils', 'dbt/vendor/pkg_a'],
+    });
+  });
+
   it('ignores folders outside the repository and absolute ones: dbt reads those from disk', async () => {
     const read = filesAt({
       'analytics/dbt_project.yml': 'name: analytics\nmodel-paths: ["../../elsewhere", "/opt/models"]\n',

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse } from 'yaml';
-import { DBT_PROJECT_FILE, PACKAGE_FILES, parsePackageReferences } from '../dbt/project';
+import { DBT_PROJECT_FILE, localPackageFolder, localPackagesInstalledBy, repositoryFolder } from '../dbt/project';
 
 /** The repository folders a checkout holds: a few (git's cone-mode sparse checkout) or all of it. */
 export type CheckoutFolders = string[] | 'all';
@@ -37,8 +37,8 @@ class NeedsEveryFile extends Error {}
 
 /**
  * The folders a build of the dbt project at `projectPath` reads at a commit: the project, the
- * `local:` packages it installs (theirs too, transitively) and folders its dbt_project.yml points
- * to outside itself, plus `extraFolders`. Every file where that cannot be known from the files
+ * `local:` packages it installs (theirs too, each path resolved from the project as dbt does) and
+ * the folders their dbt_project.yml files point to, plus `extraFolders`. Every file where that cannot be known from the files
  * alone (Jinja in a path, a project at the repository's root) or git is too old.
  */
 export async function checkoutScope(
@@ -63,14 +63,15 @@ export async function foldersForProject(
   projectPath: string,
   extraFolders: readonly string[] = [],
 ): Promise<CheckoutScope> {
+  const project = repositoryFolder(projectPath);
   const folders = new Set<string>();
-  const pending = [normalizeFolder(projectPath)];
   try {
-    for (let project = pending.pop(); project !== undefined; project = pending.pop()) {
-      if (folders.has(project)) continue;
-      folders.add(project);
-      for (const folder of await foldersNamedBy(read, project, PROJECT_PATH_KEYS)) folders.add(folder);
-      pending.push(...(await localPackages(read, project)));
+    const packages = await localPackagesInstalledBy(project, read, (root, path, file) =>
+      folderInRepository(root, path, `${file} has local: ${path}`),
+    );
+    for (const folder of [project, ...packages]) {
+      folders.add(folder);
+      for (const named of await foldersNamedBy(read, folder, PROJECT_PATH_KEYS)) folders.add(named);
     }
     for (const extra of extraFolders) {
       const folder = folderInRepository('', extra, `checkoutFolders has ${extra}`);
@@ -91,27 +92,15 @@ async function foldersNamedBy(read: ReadAtCommit, project: string, keys: readonl
   return paths.flatMap(({ key, path }) => folderInRepository(project, path, `${file} sets ${key}`) ?? []);
 }
 
-async function localPackages(read: ReadAtCommit, project: string): Promise<string[]> {
-  const packages: string[] = [];
-  for (const name of PACKAGE_FILES) {
-    const file = posix.join(project, name);
-    const text = await read(file);
-    for (const local of text === undefined ? [] : parsePackageReferences(text).local) {
-      const folder = folderInRepository(project, local, `${file} has local: ${local}`);
-      if (folder !== undefined) packages.push(folder);
-    }
-  }
-  return packages;
-}
-
-/** The repository folder a path of the project names; undefined when it lies outside the repository. */
-function folderInRepository(project: string, path: string, where: string): string | undefined {
+/**
+ * The repository folder a path read from the project at `base` names (dbt_project.yml's paths are
+ * the project's own; `local:` paths are the root project's); undefined outside the repository.
+ */
+function folderInRepository(base: string, path: string, where: string): string | undefined {
   if (path.includes('{{') || path.includes('{%')) {
     throw new NeedsEveryFile(`${where} with Jinja, so only dbt knows which folders the build reads`);
   }
-  if (posix.isAbsolute(path)) return undefined;
-  const folder = normalizeFolder(posix.join(project, path));
-  return folder === '..' || folder.startsWith('../') ? undefined : folder;
+  return localPackageFolder(base, path);
 }
 
 async function readYaml(read: ReadAtCommit, file: string): Promise<Record<string, unknown> | undefined> {
@@ -129,11 +118,6 @@ async function readYaml(read: ReadAtCommit, file: string): Promise<Record<string
 function stringsIn(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
-}
-
-function normalizeFolder(path: string): string {
-  const folder = posix.normalize(path.replace(/\\/g, '/')).replace(/\/+$/, '');
-  return folder === '.' ? '' : folder;
 }
 
 /** The folders not inside another of them, sorted: a cone covers everything beneath it. */

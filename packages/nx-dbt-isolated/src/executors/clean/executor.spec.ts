@@ -1,4 +1,5 @@
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { executeClean, existingSchemas, planClean, type CleanPlan, type CleanRequest } from '../../core/clean/clean';
 import { buildRecord } from '../../core/testing/build-record';
 import executor from './executor';

@@ -1,4 +1,5 @@
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { isolatedBuild } from '../../core/build/run-build';
 import type { IsolatedBuildRequest } from '../../core/build/steps/context';
 import { UserError } from '../../core/workspace/errors';
@@ -45,7 +46,7 @@ function requestOfLastCall(): IsolatedBuildRequest {
 }
 
 describe('isolated-build executor', () => {
-  const keyVariable = buildKeyVariable('analytics', 'isolated-build');
+  const keyVariable = buildKeyVariable('dbt/analytics', 'isolated-build');
   beforeEach(() => {
     process.env[keyVariable] = 'key-from-the-hook';
     build.mockResolvedValue(succeeded);

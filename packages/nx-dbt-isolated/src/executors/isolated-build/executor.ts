@@ -32,7 +32,7 @@ function buildRequest({
   buildThroughNx,
 }: ExecutorRun<IsolatedBuildExecutorOptions>): IsolatedBuildRequest {
   const cached = context.target?.cache !== false;
-  const expectedKey = process.env[buildKeyVariable(project, context.targetName ?? '')];
+  const expectedKey = process.env[buildKeyVariable(projectRoot, context.targetName ?? '')];
   if (cached && expectedKey === undefined) {
     throw new UserError(
       'no cache key for this build: register the plugin in nx.json ("plugins": ["nx-dbt-isolated"]), whose preTasksExecution hook keys Nx\'s cache on the commit, or set "cache": false on the target.',

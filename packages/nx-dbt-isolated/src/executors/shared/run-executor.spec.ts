@@ -1,4 +1,5 @@
-import { logger, type ExecutorContext } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
+import { logger } from '../logger';
 import { UserError } from '../../core/workspace/errors';
 import { runExecutor } from './run-executor';
 import { DBT_TARGET_FROM_CLI, EXCLUDE_FROM_CLI, REF_FROM_CLI } from '../../contract';

@@ -1,5 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { logger } from '../logger';
+import { chooseDbtColours, logger } from '../logger';
 import type { BuildCommit } from '../../core/build/full-build';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { buildThroughNx } from './build-through-nx';
@@ -50,6 +50,7 @@ export function runExecutor<Options extends object>(
       logger.error(`nx-dbt-isolated: ${spec.usage}`);
       return { success: false };
     }
+    chooseDbtColours();
     try {
       const merged = withCommandLine(options, spec.carries ?? []);
       const run = { options: merged, context, project, projectRoot: projectRoot ?? '' };

@@ -39,6 +39,25 @@ describe('init generator', () => {
     ]);
   });
 
+  it('writes nx.json with the plugin where the workspace has none', async () => {
+    tree.delete('nx.json');
+    await initGenerator(tree, { skipFormat: true });
+    expect(readNxJson(tree)?.plugins).toEqual(['nx-dbt-isolated']);
+  });
+
+  it('adds a Python environment at the top level to .gitignore, once, and leaves other folders alone', async () => {
+    tree.write('.gitignore', 'node_modules\n/.venv\n');
+    tree.write('.venv/pyvenv.cfg', 'home = /usr/bin\n');
+    tree.write('envs/conda-meta/history', '');
+    tree.write('analytics/dbt_project.yml', 'name: analytics\n');
+    await initGenerator(tree, { skipFormat: true });
+    await initGenerator(tree, { skipFormat: true });
+    expect(tree.read('.gitignore', 'utf8')).toBe(
+      'node_modules\n/.venv\n# nx-dbt-isolated: checkouts and artifacts of isolated builds\n.dot/\n' +
+        '# nx-dbt-isolated: the Python environment dbt runs from\nenvs/\n',
+    );
+  });
+
   it('leaves a registration with options as it is', async () => {
     const configured = { plugin: 'nx-dbt-isolated', options: { isolatedBuildTargetName: 'dbt-build' } };
     updateNxJson(tree, { ...readNxJson(tree), plugins: [configured] });

@@ -1,4 +1,4 @@
-import { formatFiles, logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
+import { formatFiles, logger, readNxJson, updateNxJson, writeJson, type Tree } from '@nx/devkit';
 import { findDbt } from '../../core/dbt/executable';
 import { DOT_FOLDER } from '../../core/workspace/dot-layout';
 import { UserError } from '../../core/workspace/errors';
@@ -20,12 +20,17 @@ export default async function initGenerator(tree: Tree, options: InitGeneratorOp
   registerPlugin(tree);
   // A checkout under .dot holds a second copy of every dbt_project.yml: Nx must never see it.
   for (const file of ['.gitignore', '.nxignore']) ignoreDotFolder(tree, file);
+  ignorePythonEnvironments(tree);
   checkDbt(tree);
   if (!options.skipFormat) await formatFiles(tree);
 }
 
-/** Adds the plugin to nx.json's plugins unless it is there, as a name or with options. */
+/** Adds the plugin to nx.json's plugins unless it is there, as a name or with options; writes nx.json where there is none. */
 export function registerPlugin(tree: Tree): void {
+  if (!tree.exists('nx.json')) {
+    writeJson(tree, 'nx.json', { $schema: './node_modules/nx/schemas/nx-schema.json', plugins: [PLUGIN_NAME] });
+    return;
+  }
   const nxJson = readNxJson(tree) ?? {};
   const plugins = nxJson.plugins ?? [];
   const registered = plugins.some((entry) => (typeof entry === 'string' ? entry : entry.plugin) === PLUGIN_NAME);
@@ -35,14 +40,28 @@ export function registerPlugin(tree: Tree): void {
 
 /** Appends `.dot/` to the ignore file, creating it, unless a line already names the folder. */
 export function ignoreDotFolder(tree: Tree, file: string): void {
+  ignoreFolder(tree, file, DOT_FOLDER, 'checkouts and artifacts of isolated builds');
+}
+
+/**
+ * Appends each Python environment at the workspace's top level (a `.venv` holding dbt, say) to
+ * .gitignore: its thousands of files, dbt's bundled dbt_project.yml files among them, are not the
+ * workspace's.
+ */
+function ignorePythonEnvironments(tree: Tree): void {
+  for (const folder of tree.children('')) {
+    if (['pyvenv.cfg', 'conda-meta'].some((marker) => tree.exists(`${folder}/${marker}`))) {
+      ignoreFolder(tree, '.gitignore', folder, 'the Python environment dbt runs from');
+    }
+  }
+}
+
+function ignoreFolder(tree: Tree, file: string, folder: string, what: string): void {
   const text = tree.exists(file) ? tree.read(file, 'utf8')! : '';
-  const names = new Set([DOT_FOLDER, `${DOT_FOLDER}/`, `/${DOT_FOLDER}`, `/${DOT_FOLDER}/`]);
+  const names = new Set([folder, `${folder}/`, `/${folder}`, `/${folder}/`]);
   if (text.split(/\r?\n/).some((line) => names.has(line.trim()))) return;
   const separator = text === '' || text.endsWith('\n') ? '' : '\n';
-  tree.write(
-    file,
-    `${text}${separator}# nx-dbt-isolated: checkouts and artifacts of isolated builds\n${DOT_FOLDER}/\n`,
-  );
+  tree.write(file, `${text}${separator}# nx-dbt-isolated: ${what}\n${folder}/\n`);
 }
 
 /** Says where dbt is, or how to install it, writing a requirements file for a `.venv` then. */

@@ -1,0 +1,53 @@
+import { simpleGit } from 'simple-git';
+import type { CheckoutFolders } from './sparse';
+
+/**
+ * The files under `folders` (repository-relative; the whole repository for 'all') that differ
+ * from HEAD in the user's working tree or index, or are new and not ignored. Read with
+ * `--no-optional-locks`, so git does not refresh (write) the user's index while looking.
+ */
+export async function uncommittedFiles(repoRoot: string, folders: CheckoutFolders): Promise<string[]> {
+  const everything = folders === 'all' || folders.includes('');
+  const pathspecs = everything ? [] : folders.map((folder) => `:(top,literal)${folder}`);
+  const status = await simpleGit(repoRoot).raw([
+    '--no-optional-locks',
+    'status',
+    '--porcelain=v1',
+    '-z',
+    '--untracked-files=all',
+    '--',
+    ...pathspecs,
+  ]);
+  const entries = status.split('\0').filter((entry) => entry !== '');
+  const files: string[] = [];
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index];
+    files.push(entry.slice(3));
+    // A rename or copy is followed by its origin's path, which names no further entry.
+    if (entry[0] === 'R' || entry[0] === 'C') index++;
+  }
+  return files;
+}
+
+/**
+ * The line saying that a build of the commit checked out in the working tree leaves out the
+ * uncommitted changes there, under the folders it reads; undefined when there are none.
+ */
+export async function uncommittedChangesWarning(request: {
+  repoRoot: string;
+  project: string;
+  ref: string;
+  commit: string;
+  folders: string[];
+}): Promise<string | undefined> {
+  const { repoRoot, project, ref, commit, folders } = request;
+  const head = await simpleGit(repoRoot)
+    .revparse(['HEAD'])
+    .catch(() => undefined);
+  if (head?.trim() !== commit) return undefined;
+  const changed = await uncommittedFiles(repoRoot, folders);
+  if (changed.length === 0) return undefined;
+  const files = changed.length === 1 ? `1 file (${changed[0]})` : `${changed.length} files`;
+  const where = folders.map((folder) => folder || '.').join(', ');
+  return `${project}: uncommitted changes to ${files} in ${where} are not in this build of ${ref} (${commit.slice(0, 8)}), which builds the commit: commit them (or git stash them) to build them.`;
+}
