@@ -94,7 +94,7 @@ describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () =>
   });
 
   it("builds with nx run-many, checking out a package's own local package where dbt resolves it", async () => {
-    const built = await nx(['run-many', '-t', 'isolated-build']);
+    const built = await nx(['run-many', '-t', 'isolated-build', '--output-style=static']);
     expectSuccess(built);
     expect(built.output).toContain('Successfully ran target isolated-build for project analytics');
     expect(built.output).toContain(
