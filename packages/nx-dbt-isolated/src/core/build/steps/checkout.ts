@@ -33,15 +33,19 @@ export async function checkoutProject(request: IsolatedBuildRequest, reporter: R
   const scope = await folderScope(request, repoRoot, commit, projectPath, inRepository);
   for (const line of await removeUnrecordedCheckouts(repoRoot, workspaceRoot, commit)) reporter.info(`• ${line}`);
   if (scope.fullBecause) reporter.info(`• checking out every file: ${scope.fullBecause}`);
-  const checkout = await timed(reporter, `checkout ${commit.slice(0, 12)} (${describeFolders(scope.folders)})`, () =>
-    ensureCheckout(repoRoot, workspaceRoot, commit, {
-      holder: request.project,
-      folders: scope.folders,
-      onWait: (holder) =>
-        reporter.info(
-          `waiting for another build or clean of this commit to finish with its checkout${ifStopped(holder)}`,
-        ),
-    }),
+  const checkout = await timed(
+    reporter,
+    `checkout ${commit.slice(0, 12)} (${describeFolders(scope.folders)})`,
+    () =>
+      ensureCheckout(repoRoot, workspaceRoot, commit, {
+        holder: request.project,
+        folders: scope.folders,
+        onWait: (holder) =>
+          reporter.info(
+            `waiting for another build or clean of this commit to finish with its checkout${ifStopped(holder)}`,
+          ),
+      }),
+    { announce: true },
   );
   const workingProjectDir = join(workspaceRoot, request.projectRoot);
   const projectDir = join(checkout.worktree, projectPath);

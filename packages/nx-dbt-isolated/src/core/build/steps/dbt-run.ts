@@ -18,7 +18,7 @@ import { startWithPackages, type PackagesToInstall } from './deps';
 import type { DbtRunEnvironment } from './environment';
 import type { PromotedViews } from './promoted-views';
 import { finishRecord } from './record';
-import { secondsSince } from './timing';
+import { phaseEnded, phaseStarting } from './timing';
 
 /** When dbt's process started and reached each step: each step reports its own duration. */
 interface Clock {
@@ -38,7 +38,7 @@ export async function guardedDbtRun(
   environment: DbtRunEnvironment,
   views: PromotedViews,
 ): Promise<void> {
-  const { request, reporter, dbt, checkedOut, profile, paths } = context;
+  const { reporter, dbt, checkedOut, paths } = context;
   const { projectDir, workingProjectDir } = checkedOut;
   rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
   // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
@@ -55,10 +55,11 @@ export async function guardedDbtRun(
       releasingRole(environment.strict, reporter, () =>
         startWithPackages(context, record, environment.locations, (deps) => {
           clock.started = Date.now();
+          if (!deps) reporter.info(phaseStarting('dbt parse'));
           const python = requirePythonDbt(dbt);
           return runDbtParsedFirst(
             python,
-            { ...run, deps: deps && stampingInstalled(deps, clock) },
+            { ...run, deps: deps && stampingInstalled(deps, clock, reporter) },
             cwd,
             environment.env,
           );
@@ -66,18 +67,22 @@ export async function guardedDbtRun(
       ),
     (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
   );
-  const into = writesNoRelation(request.command) ? 'wrote no relation' : `into schema ${profile.schema}`;
-  reporter.info(`• dbt ${request.command} ${into} (${secondsSince(clock.commandStarted || clock.started)})`);
+  reporter.info(phaseEnded(commandPhase(context, 'ended'), clock.commandStarted || clock.started));
   settle(context, record, exit, logMark);
 }
 
 /** `deps` that also notes when they were installed: the parse's line counts from there. */
-function stampingInstalled(deps: NonNullable<PackagesToInstall>, clock: Clock): PackagesToInstall {
+function stampingInstalled(
+  deps: NonNullable<PackagesToInstall>,
+  clock: Clock,
+  reporter: BuildContext['reporter'],
+): PackagesToInstall {
   return {
     args: deps.args,
     installed: () => {
       clock.installed = Date.now();
       deps.installed();
+      reporter.info(phaseStarting('dbt parse'));
     },
   };
 }
@@ -94,7 +99,7 @@ function parsedRun(
     commandArgs: dbtArgs(request.command, locations, selectionOf(context)),
     check: async () => {
       clock.parsed = Date.now();
-      reporter.info(`• dbt parse (${secondsSince(clock.installed || clock.started)})`);
+      reporter.info(phaseEnded('dbt parse', clock.installed || clock.started));
       checkIsolation(context);
       await strict?.prepare(join(paths.targetPath, 'manifest.json'), base && join(base.statePath, 'manifest.json'));
     },
@@ -106,12 +111,19 @@ function parsedRun(
         reporter,
         () => {
           clock.commandStarted = Date.now();
+          reporter.info(phaseStarting(commandPhase(context, 'starting')));
           return command();
         },
         exited,
       ),
     hold: buildHold(record, request.workspaceRoot, reporter, strict?.holdEnd(userEnv)),
   };
+}
+
+/** `dbt build into schema analytics_1a2b3c4d`; a command that writes no relation says so when it ends. */
+function commandPhase({ request, profile }: BuildContext, moment: 'starting' | 'ended'): string {
+  if (!writesNoRelation(request.command)) return `dbt ${request.command} into schema ${profile.schema}`;
+  return moment === 'ended' ? `dbt ${request.command} wrote no relation` : `dbt ${request.command}`;
 }
 
 /** The request's selection, or for a slim build what changed since its base. */

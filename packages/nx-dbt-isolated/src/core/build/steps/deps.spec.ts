@@ -91,7 +91,7 @@ describe('startWithPackages', () => {
     second.starts[0].end();
     first.starts[0].end();
     await expect(Promise.all([first.running, second.running])).resolves.toEqual([exitOf(true), exitOf(false)]);
-    expect(first.lines).toEqual([expect.stringMatching(/^• dbt deps \(\d+\.\ds\)$/)]);
+    expect(first.lines).toEqual(['• dbt deps …', expect.stringMatching(/^• dbt deps \(\d+\.\ds\)$/)]);
     expect(second.lines).toEqual([]);
   });
 
@@ -102,7 +102,7 @@ describe('startWithPackages', () => {
     const second = buildOf('pg');
     first.starts[0].end();
     await expect(first.running).rejects.toThrow(`dbt deps failed in ${projectDir} (see its output above)`);
-    expect(first.lines).toEqual([expect.stringMatching(/^• dbt deps \(/)]);
+    expect(first.lines).toEqual(['• dbt deps …', expect.stringMatching(/^• dbt deps \(/)]);
     await settled();
     expect(second.starts).toHaveLength(1);
     second.starts[0].deps!.installed();

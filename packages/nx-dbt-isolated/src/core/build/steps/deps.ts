@@ -9,7 +9,7 @@ import { withLock } from '../../workspace/lock';
 import type { BuildRecord } from '../records';
 import type { BuildContext } from './context';
 import { enterPhase } from './record';
-import { secondsSince } from './timing';
+import { phaseEnded, phaseStarting } from './timing';
 
 export type PackagesToInstall = ParsedRun['deps'];
 
@@ -48,11 +48,12 @@ export async function startWithPackages<T extends ParsedRunExit>(
         }
         const installed = () => {
           writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
-          reporter.info(`• dbt deps (${secondsSince(installStarted!)})`);
+          reporter.info(phaseEnded('dbt deps', installStarted!));
           enterPhase(record, paths, 'dbt');
           release();
         };
         installStarted = Date.now();
+        reporter.info(phaseStarting('dbt deps'));
         running = start({ args: depsArgs(locations), installed });
         running.then(
           () => release(),
@@ -62,7 +63,7 @@ export async function startWithPackages<T extends ParsedRunExit>(
   );
   const exit = await running!;
   if (installStarted !== undefined && !exit.installed) {
-    reporter.info(`• dbt deps (${secondsSince(installStarted)})`);
+    reporter.info(phaseEnded('dbt deps', installStarted));
     if (exit.interrupted) throw new BuildInterrupted('dbt deps');
     throw new UserError(
       `dbt deps failed in ${locations.projectDir} (see its output above): fix packages.yml at this commit.`,
