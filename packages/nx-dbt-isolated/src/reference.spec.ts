@@ -10,6 +10,7 @@ const REFERENCE = readFileSync(join(PACKAGE, '..', '..', 'docs', 'reference.md')
 interface OptionSchema {
   type?: string;
   oneOf?: { type: string }[];
+  anyOf?: { type: string }[];
   enum?: string[];
   items?: { type: string };
   default?: unknown;
@@ -42,6 +43,8 @@ function documentedRows(heading: string): string[][] {
 
 function typeOf(option: OptionSchema): string {
   if (option.oneOf) return option.oneOf.map(({ type }) => type).join(' or ');
+  // A ref is a string; anyOf lets Nx pass the number it makes of a ref of digits only (Nx's help shows the type).
+  if (option.anyOf && option.type) return option.type;
   if (option.enum) return option.enum.map((value) => JSON.stringify(value)).join(' or ');
   if (option.type === 'array') return `${option.items?.type}[]`;
   return option.type ?? '';
