@@ -26,7 +26,7 @@ const PROJECTS = {
 
 describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () => {
   let dir: string;
-  let nx: (args: string[]) => Promise<NxResult>;
+  let nx: (args: string[], env?: NodeJS.ProcessEnv) => Promise<NxResult>;
   let initial: string;
   const warehouse = () => join(dir, 'dbt', 'analytics', 'warehouse.duckdb');
   const writeNxJson = (plugin: unknown) =>
@@ -52,7 +52,7 @@ describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () =>
     git(dir, 'config', 'commit.gpgsign', 'false');
     initial = commit('analytics with vendored packages');
     const workspace = installedWorkspace(dir);
-    nx = (args) => workspace.nx(args);
+    nx = (args, env) => workspace.nx(args, env);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -159,7 +159,7 @@ describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () =>
       // Nx 23 keys the build on the commit alone, so the edit is a hit: the hook still says it.
       expect(again.output).toMatch(/Nx read the output from the cache/);
       expect(again.output).toContain(
-        `analytics: uncommitted changes to 1 file (dbt/vendor/pkg_a/macros/label.sql) in dbt/analytics, dbt/vendor/pkg_a, dbt/vendor/dbt_utils are not in this build of HEAD (${short(initial)}), which builds the commit: commit them (or git stash them) to build them.`,
+        `analytics: uncommitted changes to 1 file (dbt/vendor/pkg_a/macros/label.sql) in dbt/analytics, dbt/vendor/pkg_a, dbt/vendor/dbt_utils are not in this build of HEAD (${short(initial)}), which built the commit: commit them (or git stash them) to build them.`,
       );
       expect(queryDuckDb(warehouse(), `select label from analytics_${short(initial)}.labels`)).toEqual([
         { label: 'pkg_a v1 with answer 42' },
@@ -190,5 +190,20 @@ describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () =>
     } finally {
       rmSync(projectJson);
     }
+  });
+
+  it("colours the plugin's and dbt's output only where the user asks for it or a terminal reads it", async () => {
+    const build = (env: NodeJS.ProcessEnv) => nx(['run', 'analytics:isolated-build', '--skip-nx-cache'], env);
+    // Not on a terminal (Nx reads the task through a pipe), and Nx's own FORCE_COLOR=true for the task.
+    const piped = await build({ FORCE_COLOR: undefined, NO_COLOR: undefined });
+    expectSuccess(piped);
+    expect(piped.output).toContain('Running with dbt=');
+    expect(piped.output).not.toMatch(/\x1b\[/);
+    const forced = await build({ FORCE_COLOR: '1', NO_COLOR: undefined });
+    expectSuccess(forced);
+    expect(forced.output).toMatch(/\x1b\[0m\d\d:\d\d:\d\d {2}Running with dbt=/);
+    const refused = await build({ FORCE_COLOR: '1', NO_COLOR: '1' });
+    expectSuccess(refused);
+    expect(refused.output).not.toMatch(/\x1b\[0m\d\d:\d\d:\d\d/);
   });
 });

@@ -1,6 +1,4 @@
 import { homedir } from 'node:os';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ProjectGraph, TargetConfiguration } from '@nx/devkit';
 import { buildKey } from '../core/cache/key';
 import { writeFakeDbt } from '../core/testing/fake-dbt';
@@ -146,23 +144,6 @@ describe('setBuildKeys', () => {
     await setBuildKeys(repo.root, tasks, { ref, dbtTarget }, result);
     return result;
   }
-
-  it('says when a build of the checked-out commit leaves out uncommitted changes, and keys it all the same', async () => {
-    const model = join(repo.root, 'analytics', 'models', 'a.sql');
-    writeFileSync(model, 'select 3\n');
-    try {
-      const warnings: string[] = [];
-      const keys = { ...env };
-      await setBuildKeys(repo.root, [task('analytics'), task('finance')], {}, keys, (line) => warnings.push(line));
-      await setBuildKeys(repo.root, [task('analytics', 'release')], {}, keys, (line) => warnings.push(line));
-      expect(warnings).toEqual([
-        `analytics: uncommitted changes to 1 file (analytics/models/a.sql) in analytics are not in this build of HEAD (${second.slice(0, 8)}), which builds the commit: commit them (or git stash them) to build them.`,
-      ]);
-      expect(keys[buildKeyVariable('analytics', 'isolated-build')]).toBe(keyAt('analytics', first));
-    } finally {
-      writeFileSync(model, 'select 2\n');
-    }
-  });
 
   it("sets the key of HEAD's commit when no ref is given", async () => {
     const keys = await keysOf([task('analytics')]);

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { ProjectGraph } from '@nx/devkit';
 import { buildKey, issueKeyTokens, readKeyInputs, UNCACHEABLE } from '../core/cache/key';
-import { localPackagesInstalledBy, parseDbtProject } from '../core/dbt/project';
+import { parseDbtProject } from '../core/dbt/project';
 import { askedDbtTarget, dbtTargetFor } from '../core/dbt/target';
 import { repositoryRoot, resolveCommit } from '../core/git/refs';
-import { uncommittedChangesWarning } from '../core/git/working-tree';
 import { buildKeyVariable, ISOLATED_BUILD_EXECUTOR } from '../contract';
 import type { RequestedTasks } from './command-line';
 
@@ -92,7 +91,6 @@ export async function setBuildKeys(
   tasks: IsolatedBuildTask[],
   choices: CommandLineChoices,
   env: NodeJS.ProcessEnv,
-  warn: (line: string) => void = () => undefined,
 ): Promise<void> {
   if (tasks.length === 0) return;
   const commits = new Map<string, Promise<string>>();
@@ -122,11 +120,6 @@ export async function setBuildKeys(
       const inputs = readKeyInputs(request);
       issueKeyTokens({ ...request, inputs });
       env[buildKeyVariable(task.root, task.target)] = buildKey({ ...request, inputs });
-      // Only a message: a failure to read the working tree must not change the key.
-      const warning = await foldersRead(repoRoot, join(realpathSync(workspaceRoot), task.root))
-        .then((folders) => uncommittedChangesWarning({ repoRoot, project: task.project, ref, commit, folders }))
-        .catch(() => undefined);
-      if (warning) warn(warning);
     } catch {
       env[buildKeyVariable(task.root, task.target)] = `${UNCACHEABLE}-${randomUUID()}`;
     }
@@ -136,19 +129,6 @@ export async function setBuildKeys(
 /** A list option as a list: Nx gives a single command-line value as a string. */
 export function asList(value: string[] | string | undefined): string[] | undefined {
   return value === undefined || Array.isArray(value) ? value : [value];
-}
-
-/** The repository folders of the project and the local packages it installs, as the working tree has them. */
-async function foldersRead(repoRoot: string, projectDir: string): Promise<string[]> {
-  const project = relative(repoRoot, projectDir);
-  const read = (path: string) => {
-    try {
-      return readFileSync(join(repoRoot, path), 'utf8');
-    } catch {
-      return undefined;
-    }
-  };
-  return [project, ...(await localPackagesInstalledBy(project, read))];
 }
 
 /** `profile:` of the project's dbt_project.yml as committed, which is what the build will use. */

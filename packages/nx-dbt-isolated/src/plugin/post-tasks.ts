@@ -1,4 +1,16 @@
-import { readCachedProjectGraph, type PostTasksExecution, type ProjectGraph, type TaskResult } from '@nx/devkit';
+import { realpathSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import {
+  logger,
+  readCachedProjectGraph,
+  type PostTasksExecution,
+  type ProjectGraph,
+  type TaskResult,
+} from '@nx/devkit';
+import { repositoryRoot, resolveCommit } from '../core/git/refs';
+import { uncommittedChangesWarning } from '../core/git/working-tree';
+import { isolatedBuildTasks } from './build-keys';
+import { requestedTasks } from './command-line';
 import { homedir } from 'node:os';
 import { installStagedArtifacts, removeStaged } from '../core/cache/staged-artifacts';
 import { claimRestored } from '../core/warehouse/claims';
@@ -18,6 +30,9 @@ export const postTasksExecution: PostTasksExecution = async (_options, context) 
   const graph = lazyGraph();
   try {
     await installRestored(context.workspaceRoot, results, graph);
+    for (const line of await uncommittedChangesLeftOut(context.workspaceRoot, results, graph, context.argv)) {
+      logger.warn(`nx-dbt-isolated: ${line}`);
+    }
   } finally {
     for (const { task, status } of results) {
       const key = keyOf(task, graph);
@@ -59,6 +74,45 @@ async function installRestored(workspaceRoot: string, results: TaskResult[], gra
   }
   // Nx has already printed the hits: failing here makes the command exit non-zero with the reason.
   if (problems.length > 0) throw new UserError(problems.join('\n'));
+}
+
+/**
+ * For each isolated build that succeeded or was restored, of the commit checked out in the working
+ * tree: the line saying which uncommitted changes it left out. Said here, after the run, so that a
+ * cache hit says it too, and a failed build's one line stays the only one. Only words: a failure
+ * to read the working tree says nothing.
+ */
+async function uncommittedChangesLeftOut(
+  workspaceRoot: string,
+  results: TaskResult[],
+  graph: () => ProjectGraph,
+  argv: readonly string[],
+): Promise<string[]> {
+  const built = results.filter(({ status }) => status === 'success' || FROM_CACHE.has(status));
+  const builds = built.filter(({ task }) => keyOf(task, graph) !== undefined);
+  if (builds.length === 0) return [];
+  const repoRoot = await repositoryRoot(workspaceRoot).catch(() => undefined);
+  if (!repoRoot) return [];
+  const requested = requestedTasks([...argv], graph());
+  const lines: string[] = [];
+  for (const { task } of builds) {
+    const [build] = isolatedBuildTasks(graph(), [task.target.target], task.target.configuration, [task.target.project]);
+    if (!build) continue;
+    const ref = String(requested.ref ?? build.options.ref ?? 'HEAD');
+    const line = await resolveCommit(repoRoot, ref)
+      .then((commit) =>
+        uncommittedChangesWarning({
+          repoRoot,
+          project: task.target.project,
+          projectPath: relative(repoRoot, join(realpathSync(workspaceRoot), build.root)),
+          ref,
+          commit,
+        }),
+      )
+      .catch(() => undefined);
+    if (line) lines.push(line);
+  }
+  return lines;
 }
 
 /** The key the preTasksExecution hook gave the task: only isolated builds have one. */

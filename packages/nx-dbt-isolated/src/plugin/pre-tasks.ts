@@ -1,4 +1,4 @@
-import { logger, readCachedProjectGraph, type PreTasksExecution } from '@nx/devkit';
+import { readCachedProjectGraph, type PreTasksExecution } from '@nx/devkit';
 import { isolatedBuildTasks, keyScope, setBuildKeys } from './build-keys';
 import { requestedTasks } from './command-line';
 import {
@@ -15,8 +15,7 @@ import {
 /**
  * Runs before Nx hashes tasks: resolves `--ref` to a commit and sets the key of each isolated
  * build the command runs (only those: keying reads git and files), so that Nx's cache entry is
- * the commit's, not the branch name's. Says when a build of the working tree's commit leaves out
- * uncommitted changes (here, so that a cache hit says it too).
+ * the commit's, not the branch name's.
  */
 export const preTasksExecution: PreTasksExecution = async (_options, context) => {
   const graph = cachedGraph();
@@ -30,9 +29,7 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
   process.env[RUN_ID] = context.id;
   const { projects, targets } = keyScope(graph, requested);
   const tasks = isolatedBuildTasks(graph, targets, requested.configuration, projects);
-  await setBuildKeys(context.workspaceRoot, tasks, requested, process.env, (line) =>
-    logger.warn(`nx-dbt-isolated: ${line}`),
-  );
+  await setBuildKeys(context.workspaceRoot, tasks, requested, process.env);
 };
 
 /** Nx writes the graph before it runs this hook; without it, executors report the missing key. */

@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempRepo, writeFiles, type TempRepo } from '../testing/git-repo';
-import { uncommittedFiles } from './working-tree';
+import { uncommittedChangesWarning, uncommittedFiles } from './working-tree';
 
 describe('uncommittedFiles', () => {
   let repo: TempRepo;
@@ -42,5 +42,41 @@ describe('uncommittedFiles', () => {
     const before = { text: readFileSync(index), mtime: statSync(index).mtimeMs };
     expect(await uncommittedFiles(repo.root, ['dbt/analytics'])).toEqual([]);
     expect({ text: readFileSync(index), mtime: statSync(index).mtimeMs }).toEqual(before);
+  });
+});
+
+describe('uncommittedChangesWarning', () => {
+  let repo: TempRepo;
+  let first: string;
+  let second: string;
+  beforeEach(() => {
+    repo = makeTempRepo();
+    first = repo.commit('first', {
+      'dbt/analytics/dbt_project.yml': 'name: analytics\nprofile: warehouse\n',
+      'dbt/analytics/profiles.yml': 'warehouse: {}\n',
+      'dbt/analytics/packages.yml': 'packages:\n  - local: ../vendor/pkg\n',
+      'dbt/vendor/pkg/packages.yml': 'packages:\n  - local: ../vendor/utils\n',
+      'dbt/vendor/utils/macros/u.sql': '1',
+      'docs/notes.md': 'notes',
+    });
+    second = repo.commit('second', { 'dbt/analytics/models/a.sql': 'select 1' });
+  });
+  afterEach(() => repo.cleanup());
+
+  const warning = (commit: string, ref = 'HEAD') =>
+    uncommittedChangesWarning({ repoRoot: repo.root, project: 'analytics', projectPath: 'dbt/analytics', ref, commit });
+
+  it('names the changes to the project and its packages (theirs too) that a build of HEAD left out', async () => {
+    writeFiles(repo.root, { 'dbt/analytics/models/a.sql': 'select 2', 'dbt/vendor/utils/macros/u.sql': '2' });
+    await expect(warning(second)).resolves.toBe(
+      `analytics: uncommitted changes to 2 files in dbt/analytics, dbt/vendor/pkg, dbt/vendor/utils are not in this build of HEAD (${second.slice(0, 8)}), which built the commit: commit them (or git stash them) to build them.`,
+    );
+  });
+
+  it('says nothing for another commit, for changes elsewhere, or for the profiles.yml builds read from the working tree', async () => {
+    writeFiles(repo.root, { 'docs/notes.md': 'edited', 'dbt/analytics/profiles.yml': 'warehouse: {edited: 1}\n' });
+    await expect(warning(second)).resolves.toBeUndefined();
+    writeFiles(repo.root, { 'dbt/analytics/models/a.sql': 'select 2' });
+    await expect(warning(first, 'v1')).resolves.toBeUndefined();
   });
 });

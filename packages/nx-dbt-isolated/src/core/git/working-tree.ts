@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { simpleGit } from 'simple-git';
+import { localPackagesInstalledBy } from '../dbt/project';
+import { PROFILES_FILE } from '../dbt/profiles';
 import type { CheckoutFolders } from './sparse';
 
 /**
@@ -30,24 +34,39 @@ export async function uncommittedFiles(repoRoot: string, folders: CheckoutFolder
 }
 
 /**
- * The line saying that a build of the commit checked out in the working tree leaves out the
- * uncommitted changes there, under the folders it reads; undefined when there are none.
+ * The line saying that a build of the commit checked out in the working tree left out the
+ * uncommitted changes of the project (at `projectPath` in the repository) and of the local
+ * packages it installs; undefined when there are none. The project's profiles.yml does not
+ * count: builds connect with the working tree's.
  */
 export async function uncommittedChangesWarning(request: {
   repoRoot: string;
   project: string;
+  projectPath: string;
   ref: string;
   commit: string;
-  folders: string[];
 }): Promise<string | undefined> {
-  const { repoRoot, project, ref, commit, folders } = request;
+  const { repoRoot, project, projectPath, ref, commit } = request;
   const head = await simpleGit(repoRoot)
     .revparse(['HEAD'])
     .catch(() => undefined);
   if (head?.trim() !== commit) return undefined;
-  const changed = await uncommittedFiles(repoRoot, folders);
+  const folders = [
+    projectPath,
+    ...(await localPackagesInstalledBy(projectPath, (path) => readIfExists(repoRoot, path))),
+  ];
+  const profiles = projectPath === '' ? PROFILES_FILE : `${projectPath}/${PROFILES_FILE}`;
+  const changed = (await uncommittedFiles(repoRoot, folders)).filter((file) => file !== profiles);
   if (changed.length === 0) return undefined;
   const files = changed.length === 1 ? `1 file (${changed[0]})` : `${changed.length} files`;
   const where = folders.map((folder) => folder || '.').join(', ');
-  return `${project}: uncommitted changes to ${files} in ${where} are not in this build of ${ref} (${commit.slice(0, 8)}), which builds the commit: commit them (or git stash them) to build them.`;
+  return `${project}: uncommitted changes to ${files} in ${where} are not in this build of ${ref} (${commit.slice(0, 8)}), which built the commit: commit them (or git stash them) to build them.`;
+}
+
+function readIfExists(repoRoot: string, path: string): string | undefined {
+  try {
+    return readFileSync(join(repoRoot, path), 'utf8');
+  } catch {
+    return undefined;
+  }
 }
