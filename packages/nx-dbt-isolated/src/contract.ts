@@ -39,6 +39,10 @@ export const REF_FROM_CLI = 'NX_DBT_ISOLATED_REF';
 /** Carries `--deferTo` as typed to the executor, for the same reason as REF_FROM_CLI. */
 export const DEFER_TO_FROM_CLI = 'NX_DBT_ISOLATED_DEFER_TO';
 
+/** Carry diff's `--base` and `--head` of `nx run <project>:diff` as typed, for the same reason. */
+export const BASE_FROM_CLI = 'NX_DBT_ISOLATED_BASE';
+export const HEAD_FROM_CLI = 'NX_DBT_ISOLATED_HEAD';
+
 /**
  * Carries `--exclude` of `nx run <project>:<target>` to the executor as a JSON list: Nx takes the
  * flag for itself there (projects to leave out) and the executor would never see it.

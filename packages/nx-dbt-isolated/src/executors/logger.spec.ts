@@ -32,6 +32,13 @@ describe('outputHasColours', () => {
     expect(outputHasColours(env(), pipe)).toBe(false);
   });
 
+  it("takes the task's NO_COLOR and FORCE_COLOR=0 over a choice the hook made in the daemon, which sees neither", () => {
+    expect(outputHasColours({ NO_COLOR: '1', [COLOUR_FROM_CLI]: 'auto' }, terminal)).toBe(false);
+    expect(outputHasColours({ NO_COLOR: '1', [COLOUR_FROM_CLI]: 'always' }, terminal)).toBe(false);
+    expect(outputHasColours({ FORCE_COLOR: '0', [COLOUR_FROM_CLI]: 'auto' }, terminal)).toBe(false);
+    expect(outputHasColours({ FORCE_COLOR: 'false' }, terminal)).toBe(false);
+  });
+
   it('sets DBT_USE_COLORS to match, unless the user set it', () => {
     const never: NodeJS.ProcessEnv = { [COLOUR_FROM_CLI]: 'never' };
     chooseDbtColours(never);

@@ -2,16 +2,20 @@ import { logger as nxLogger } from 'nx/src/utils/logger';
 import { COLOUR_FROM_CLI } from '../contract';
 
 /**
- * Whether a task's output may carry colour codes, for the plugin's lines and dbt's: the user's
- * choice as the hook read it (colourChoiceOf); on `auto`, whether output goes to a terminal (Nx
- * runs a task in a pseudo-terminal when it is on one, and through a pipe otherwise).
+ * Whether a task's output may carry colour codes, for the plugin's lines and dbt's: never with
+ * NO_COLOR or FORCE_COLOR=0/false (Nx passes both to the task); always where the hook saw the
+ * user force colours (colourChoiceOf: Nx gives every task FORCE_COLOR=true, so the task cannot
+ * tell); else when output goes to a terminal (Nx runs a task in a pseudo-terminal when it is on
+ * one, through a pipe otherwise). With the Nx daemon the hook runs in the daemon and sees no
+ * FORCE_COLOR of the user's: then only a terminal brings colours.
  */
 export function outputHasColours(
   env: NodeJS.ProcessEnv = process.env,
   stdout: Pick<NodeJS.WriteStream, 'isTTY'> = process.stdout,
 ): boolean {
-  const choice = env[COLOUR_FROM_CLI] ?? (env.NO_COLOR ? 'never' : 'auto');
-  return choice === 'auto' ? stdout.isTTY === true : choice === 'always';
+  if (env.NO_COLOR || env.FORCE_COLOR === '0' || env.FORCE_COLOR === 'false') return false;
+  if (env[COLOUR_FROM_CLI] === 'never' || env[COLOUR_FROM_CLI] === 'always') return env[COLOUR_FROM_CLI] === 'always';
+  return stdout.isTTY === true;
 }
 
 /**
@@ -21,6 +25,7 @@ export function outputHasColours(
  */
 export const logger = {
   info: (line: string) => nxLogger.info(line),
+  warn: (line: string) => (outputHasColours() ? nxLogger.warn(line) : console.warn(line)),
   error: (line: string) => (outputHasColours() ? nxLogger.error(line) : console.error(line)),
 };
 

@@ -10,6 +10,9 @@ export interface RequestedTasks {
   ref?: string;
   /** `--deferTo` given on the command line: the base of a slim build. */
   deferTo?: string;
+  /** `--base` and `--head` of `nx run <project>:diff`, as typed (Nx makes a number of digits). */
+  base?: string;
+  head?: string;
   /** `--target`/`-t` of `nx run project:target`, which names the dbt target there. */
   dbtTarget?: string;
   /** The Nx configuration: `project:target:configuration` or `--configuration`/`-c`. */
@@ -46,6 +49,8 @@ export function requestedTasks(argv: string[], graph: ProjectGraph = { nodes: {}
       projects: [project],
       ref,
       deferTo,
+      base: valueOf(args, ['--base']),
+      head: valueOf(args, ['--head']),
       dbtTarget: valueOf(args, ['--target', '-t']),
       configuration: positionalConfiguration ?? configuration,
       exclude: exclude.length > 0 ? exclude : undefined,

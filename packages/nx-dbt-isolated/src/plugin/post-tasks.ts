@@ -1,5 +1,3 @@
-import { realpathSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import {
   logger,
   readCachedProjectGraph,
@@ -77,10 +75,10 @@ async function installRestored(workspaceRoot: string, results: TaskResult[], gra
 }
 
 /**
- * For each isolated build that succeeded or was restored, of the commit checked out in the working
- * tree: the line saying which uncommitted changes it left out. Said here, after the run, so that a
- * cache hit says it too, and a failed build's one line stays the only one. Only words: a failure
- * to read the working tree says nothing.
+ * For each isolated build restored from the cache, of the commit checked out in the working tree:
+ * the line saying which uncommitted changes it leaves out (a build that ran says it itself, in
+ * its output; a hit replays that output as it was then). Only words: a failure to read the
+ * working tree says nothing. With the Nx daemon this hook runs there, and the line goes to its log.
  */
 async function uncommittedChangesLeftOut(
   workspaceRoot: string,
@@ -88,26 +86,26 @@ async function uncommittedChangesLeftOut(
   graph: () => ProjectGraph,
   argv: readonly string[],
 ): Promise<string[]> {
-  const built = results.filter(({ status }) => status === 'success' || FROM_CACHE.has(status));
-  const builds = built.filter(({ task }) => keyOf(task, graph) !== undefined);
-  if (builds.length === 0) return [];
+  const restored = results.filter(({ status, task }) => FROM_CACHE.has(status) && keyOf(task, graph) !== undefined);
+  if (restored.length === 0) return [];
   const repoRoot = await repositoryRoot(workspaceRoot).catch(() => undefined);
   if (!repoRoot) return [];
+  const head = await resolveCommit(repoRoot, 'HEAD').catch(() => undefined);
   const requested = requestedTasks([...argv], graph());
+  const commits = new Map<string, Promise<string>>();
   const lines: string[] = [];
-  for (const { task } of builds) {
+  for (const { task } of restored) {
     const [build] = isolatedBuildTasks(graph(), [task.target.target], task.target.configuration, [task.target.project]);
-    if (!build) continue;
+    if (!build || !head) continue;
     const ref = String(requested.ref ?? build.options.ref ?? 'HEAD');
-    const line = await resolveCommit(repoRoot, ref)
+    if (!commits.has(ref)) commits.set(ref, resolveCommit(repoRoot, ref));
+    const line = await commits
+      .get(ref)!
       .then((commit) =>
-        uncommittedChangesWarning({
-          repoRoot,
-          project: task.target.project,
-          projectPath: relative(repoRoot, join(realpathSync(workspaceRoot), build.root)),
-          ref,
-          commit,
-        }),
+        uncommittedChangesWarning(
+          { workspaceRoot, projectRoot: build.root, project: task.target.project, ref, commit },
+          head,
+        ),
       )
       .catch(() => undefined);
     if (line) lines.push(line);

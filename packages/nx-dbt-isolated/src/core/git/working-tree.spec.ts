@@ -37,6 +37,12 @@ describe('uncommittedFiles', () => {
     expect(await uncommittedFiles(repo.root, 'all')).toContain('docs/readme.md');
   });
 
+  it('counts a rename in the working tree (git add -N) once', async () => {
+    renameSync(join(repo.root, 'dbt/analytics/models/a.sql'), join(repo.root, 'dbt/analytics/models/renamed.sql'));
+    repo.git('add', '-N', 'dbt/analytics/models/renamed.sql');
+    expect(await uncommittedFiles(repo.root, ['dbt/analytics'])).toEqual(['dbt/analytics/models/renamed.sql']);
+  });
+
   it('is empty for a clean tree, and leaves the index file as it was', async () => {
     const index = join(repo.root, '.git', 'index');
     const before = { text: readFileSync(index), mtime: statSync(index).mtimeMs };
@@ -64,7 +70,13 @@ describe('uncommittedChangesWarning', () => {
   afterEach(() => repo.cleanup());
 
   const warning = (commit: string, ref = 'HEAD') =>
-    uncommittedChangesWarning({ repoRoot: repo.root, project: 'analytics', projectPath: 'dbt/analytics', ref, commit });
+    uncommittedChangesWarning({
+      workspaceRoot: repo.root,
+      project: 'analytics',
+      projectRoot: 'dbt/analytics',
+      ref,
+      commit,
+    });
 
   it('names the changes to the project and its packages (theirs too) that a build of HEAD left out', async () => {
     writeFiles(repo.root, { 'dbt/analytics/models/a.sql': 'select 2', 'dbt/vendor/utils/macros/u.sql': '2' });

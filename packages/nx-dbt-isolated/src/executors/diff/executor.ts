@@ -9,7 +9,11 @@ import { renderedReport, reportsLine } from './format';
 import type { DiffExecutorOptions } from './schema';
 
 export default runExecutor<DiffExecutorOptions>(
-  { usage: 'diff runs on a project: nx run <project>:diff --base=main --head=HEAD.', needsProjectRoot: true },
+  {
+    usage: 'diff runs on a project: nx run <project>:diff --base=main --head=HEAD.',
+    carries: ['base', 'head'],
+    needsProjectRoot: true,
+  },
   async ({ options, context, project, projectRoot, buildThroughNx }) => {
     const buildTarget = options.buildTarget ?? DEFAULT_TARGET_NAMES.isolatedBuild;
     const format = options.format ?? 'table';

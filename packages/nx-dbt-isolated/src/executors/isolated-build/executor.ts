@@ -3,6 +3,7 @@ import { logger } from '../logger';
 import { isolatedBuild } from '../../core/build/run-build';
 import type { IsolatedBuildRequest, IsolatedBuildResult } from '../../core/build/steps/context';
 import { buildSummary } from '../../core/build/summary';
+import { uncommittedChangesWarning } from '../../core/git/working-tree';
 import { UserError } from '../../core/workspace/errors';
 import { asList } from '../../plugin/build-keys';
 import { runExecutor, type ExecutorRun } from '../shared/run-executor';
@@ -18,8 +19,10 @@ export default runExecutor<IsolatedBuildExecutorOptions>(
     needsProjectRoot: true,
   },
   async (run) => {
-    const result = await isolatedBuild(buildRequest(run), { info: (line) => logger.info(line) });
+    const request = buildRequest(run);
+    const result = await isolatedBuild(request, { info: (line) => logger.info(line) });
     report(result, run.context.root);
+    if (result.success) await warnOfUncommittedChanges(request, result.record.commit);
     return result.success;
   },
 );
@@ -71,6 +74,12 @@ function buildRequest({
     runId: process.env[RUN_ID],
     rebuild: process.env.NX_SKIP_NX_CACHE === 'true',
   };
+}
+
+/** A build of the working tree's commit says which uncommitted changes it left out; only words, so a failure to look says nothing. */
+async function warnOfUncommittedChanges(request: IsolatedBuildRequest, commit: string): Promise<void> {
+  const line = await uncommittedChangesWarning({ ...request, commit }).catch(() => undefined);
+  if (line) logger.warn(`nx-dbt-isolated: ${line}`);
 }
 
 function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string): void {

@@ -4,10 +4,17 @@ import type { BuildCommit } from '../../core/build/full-build';
 import { UserError, errorMessage } from '../../core/workspace/errors';
 import { buildThroughNx } from './build-through-nx';
 import { askedDbtTarget } from '../../core/dbt/target';
-import { DBT_TARGET_FROM_CLI, DEFER_TO_FROM_CLI, EXCLUDE_FROM_CLI, REF_FROM_CLI } from '../../contract';
+import {
+  BASE_FROM_CLI,
+  DBT_TARGET_FROM_CLI,
+  DEFER_TO_FROM_CLI,
+  EXCLUDE_FROM_CLI,
+  HEAD_FROM_CLI,
+  REF_FROM_CLI,
+} from '../../contract';
 
 /** The carried options besides `target`, which every executor takes. */
-export type CarriedOption = 'ref' | 'deferTo' | 'exclude';
+export type CarriedOption = 'ref' | 'deferTo' | 'exclude' | 'base' | 'head';
 
 export interface ExecutorSpec {
   /** How to run the executor, said when it runs without a project. */
@@ -68,6 +75,8 @@ interface CarriedOptions {
   ref?: string | number;
   deferTo?: string | number;
   exclude?: string | string[];
+  base?: string | number;
+  head?: string | number;
 }
 
 function withCommandLine<Options extends object>(options: Options, carries: CarriedOption[]): Options {
@@ -77,6 +86,8 @@ function withCommandLine<Options extends object>(options: Options, carries: Carr
   if (carries.includes('ref')) merged.ref = refAsTyped(REF_FROM_CLI, '--ref', given.ref);
   if (carries.includes('deferTo')) merged.deferTo = refAsTyped(DEFER_TO_FROM_CLI, '--deferTo', given.deferTo);
   if (carries.includes('exclude')) merged.exclude = excludeFromCommandLine() ?? given.exclude;
+  if (carries.includes('base')) merged.base = refAsTyped(BASE_FROM_CLI, '--base', given.base);
+  if (carries.includes('head')) merged.head = refAsTyped(HEAD_FROM_CLI, '--head', given.head);
   return merged;
 }
 
