@@ -26,7 +26,8 @@ import type { DbtIsolatedPluginOptions } from './nodes';
  * own paths too: a package's paths are resolved from each project that installs it, and a
  * project with a profile gets an edge to every package its build installs. Only the files
  * changed since Nx's cached graph are read: Nx keeps the edges of the others, as each edge names
- * the file it comes from.
+ * the file it comes from, so an edge that also depends on another file can outlive a change
+ * there (ADR 33).
  */
 export const createDependencies: CreateDependencies<DbtIsolatedPluginOptions> = async (_options, context) => {
   const workspace = lazy(() => dbtProjectsOf(context));
