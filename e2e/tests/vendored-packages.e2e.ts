@@ -1,14 +1,12 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queryDuckDb } from '../../fixture-workspace/duckdb';
 import { git } from '../../fixture-workspace/repo';
-import { FIXTURE_AUTHOR } from '../../fixture-workspace/paths';
-import { installedWorkspace, type NxResult } from '../../fixture-workspace/workspace';
+import type { NxResult } from '../../fixture-workspace/workspace';
 import { relationsIn } from '../support/duckdb';
+import { copyOfFixture, type FixtureCopy } from '../support/fixture-copy';
 import { outcome, SUCCEEDED } from '../support/outcome';
 
-const FIXTURE = join(__dirname, '..', 'fixtures', 'vendored');
 /** The escape character that starts a colour code. */
 const ESC = String.fromCharCode(27);
 const short = (sha: string) => sha.slice(0, 8);
@@ -27,36 +25,19 @@ const PROJECTS = {
 };
 
 describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () => {
+  let ws: FixtureCopy;
   let dir: string;
-  let nx: (args: string[], env?: NodeJS.ProcessEnv) => Promise<NxResult>;
   let initial: string;
+  const nx = (args: string[], env?: NodeJS.ProcessEnv) => ws.nx(args, env);
   const warehouse = () => join(dir, 'dbt', 'analytics', 'warehouse.duckdb');
-  const writeNxJson = (plugin: unknown) =>
-    writeFileSync(join(dir, 'nx.json'), JSON.stringify({ plugins: [plugin] }, null, 2) + '\n');
-  const commit = (message: string) => {
-    git(dir, 'add', '-A');
-    git(dir, 'commit', '-q', '-m', message);
-    return git(dir, 'rev-parse', 'HEAD');
-  };
+  const writeNxJson = (plugin: unknown) => ws.writeNxJson(plugin);
 
   beforeAll(() => {
-    dir = realpathSync(mkdtempSync(join(tmpdir(), 'nx-dbt-e2e-vendored-')));
-    cpSync(FIXTURE, dir, { recursive: true });
-    writeNxJson('nx-dbt-isolated');
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'vendored', private: true }, null, 2) + '\n');
-    writeFileSync(
-      join(dir, '.gitignore'),
-      ['node_modules', '.nx', '.dot/', 'target/', 'dbt_packages/', 'logs/', '*.duckdb*', ''].join('\n'),
-    );
-    git(dir, 'init', '-q', '-b', 'main');
-    git(dir, 'config', 'user.name', FIXTURE_AUTHOR);
-    git(dir, 'config', 'user.email', 'fixture@example.com');
-    git(dir, 'config', 'commit.gpgsign', 'false');
-    initial = commit('analytics with vendored packages');
-    const workspace = installedWorkspace(dir);
-    nx = (args, env) => workspace.nx(args, env);
+    ws = copyOfFixture('vendored');
+    dir = ws.dir;
+    initial = ws.commit('analytics with vendored packages');
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => ws.remove());
 
   it('names every dbt project uniquely and gives build targets only to the one that is not a package', async () => {
     const shown = await nx(['show', 'projects', '--json']);

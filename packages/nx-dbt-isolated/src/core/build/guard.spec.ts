@@ -25,6 +25,21 @@ describe('escapingNodes', () => {
     return join(dir, 'manifest.json');
   };
 
+  it('lets seeds and snapshots write to a shared schema, whatever its case, and nothing else', () => {
+    const file = manifest(
+      node('seed', 'raw_orders', 'raw'),
+      node('snapshot', 'orders_history', 'RAW', { materialized: 'snapshot' }),
+      node('model', 'orders_copy', 'raw'),
+      node('seed', 'other', 'landing'),
+    );
+    const shared = { ...bounds, sharedSchemas: ['raw'] };
+    const escaping = escapingNodes(file, shared);
+    expect(escaping.map(({ uniqueId }) => uniqueId)).toEqual(['model.analytics.orders_copy', 'seed.analytics.other']);
+    expect(escapeError(escaping, shared).message).toContain(
+      'outside the isolated schema warehouse.analytics_abcd1234 (the shared schemas raw take seeds and snapshots only)',
+    );
+  });
+
   it('accepts relations in the isolated schema, its custom siblings and the target database', () => {
     const file = manifest(
       node('model', 'orders', 'analytics_abcd1234'),
@@ -99,7 +114,7 @@ describe('escapeError', () => {
       exceptions: [],
     });
     expect(error.message).toBe(
-      'refused to build: 1 node(s) would write outside the isolated schema warehouse.analytics_abcd1234 (model.analytics.finance_mart → warehouse.finance); make generate_schema_name append custom schemas to target.schema for this target, drop +database/target_schema/target_database overrides, or list the nodes in the isolationExceptions option if writing there is intended.',
+      'refused to build: 1 node(s) would write outside the isolated schema warehouse.analytics_abcd1234 (model.analytics.finance_mart → warehouse.finance); make generate_schema_name append custom schemas to target.schema for this target, drop +database/target_schema/target_database overrides, name a schema of shared source data in the sharedSchemas option, or list the nodes in the isolationExceptions option if writing there is intended.',
     );
   });
 });

@@ -1,5 +1,6 @@
 import { readManifestResources, writesToWarehouse, type WriteOptions } from '../dbt/artifacts';
 import { UserError } from '../workspace/errors';
+import { mayWriteToSharedSchema, sharedSchemaOf } from './shared-schemas';
 
 /** Where a build may write: its isolated schema and the database of its dbt target. */
 export interface IsolationBounds {
@@ -9,6 +10,8 @@ export interface IsolationBounds {
   database?: string;
   /** Node unique ids or names that the user lets write elsewhere (the `isolationExceptions` option). */
   exceptions: string[];
+  /** Schemas where seeds and snapshots may write (the `sharedSchemas` option, shared-schemas.ts). */
+  sharedSchemas?: string[];
 }
 
 export interface EscapingNode {
@@ -37,6 +40,7 @@ export function escapingNodes(
   return nodes
     .filter((node) => writesToWarehouse(node, writes))
     .filter((node) => !excepted.has(node.unique_id) && !excepted.has(node.name))
+    .filter((node) => !mayWriteToSharedSchema(node, bounds.sharedSchemas ?? []))
     .filter((node) => !insideSchema(node.schema, bounds.schema) || !insideDatabase(node.database, bounds.database))
     .map((node) => ({ uniqueId: node.unique_id, writesTo: `${node.database ?? ''}.${node.schema}` }))
     .sort((a, b) => a.uniqueId.localeCompare(b.uniqueId));
@@ -54,7 +58,10 @@ function insideDatabase(database: string | null | undefined, expected: string | 
 export function escapeError(escaping: EscapingNode[], bounds: IsolationBounds): UserError {
   const listed = escaping.map(({ uniqueId, writesTo }) => `${uniqueId} → ${writesTo}`).join(', ');
   const where = bounds.database ? `${bounds.database}.${bounds.schema}` : bounds.schema;
+  const shared = bounds.sharedSchemas ?? [];
+  const intoShared = escaping.some(({ writesTo }) => sharedSchemaOf({ schema: writesTo.split('.').pop()! }, shared));
+  const sharedRule = intoShared ? ` (the shared schemas ${shared.join(', ')} take seeds and snapshots only)` : '';
   return new UserError(
-    `refused to build: ${escaping.length} node(s) would write outside the isolated schema ${where} (${listed}); make generate_schema_name append custom schemas to target.schema for this target, drop +database/target_schema/target_database overrides, or list the nodes in the isolationExceptions option if writing there is intended.`,
+    `refused to build: ${escaping.length} node(s) would write outside the isolated schema ${where}${sharedRule} (${listed}); make generate_schema_name append custom schemas to target.schema for this target, drop +database/target_schema/target_database overrides, name a schema of shared source data in the sharedSchemas option, or list the nodes in the isolationExceptions option if writing there is intended.`,
   );
 }

@@ -38,6 +38,8 @@ export interface ManifestNode {
   database?: string | null;
   schema: string;
   checksum?: { checksum: string };
+  /** The node's fully qualified name: package, folders, name (what dbt's fqn: selector matches). */
+  fqn?: string[];
   config?: { materialized?: string; store_failures?: boolean | null; store_failures_as?: string | null };
   /** Generic tests: which one, and its arguments. */
   test_metadata?: { name: string; kwargs?: { column_name?: string } };

@@ -121,8 +121,11 @@ def checked_run(parsed, command_args, channel, hold, session):
         answer = channel.readline().strip()
     except KeyboardInterrupt:  # Ctrl-C while the plugin waits for the warehouse's lock: it says stop
         return 3
-    if answer != "go":
+    verdict, _, more_args = answer.partition(" ")
+    if verdict != "go":
         return 3
+    # Arguments the plugin could know only once it held the warehouse's lock (shared seeds loaded).
+    command_args = command_args + (json.loads(more_args) if more_args else [])
     code = exit_code(dbtRunner(manifest=parsed.result).invoke(command_args))
     if code == 0 and session is not None:
         try:

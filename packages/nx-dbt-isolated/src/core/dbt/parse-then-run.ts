@@ -16,8 +16,9 @@ export interface ParsedRun {
    * Wraps what follows a passed check, the command until dbt exits: the lock the command needs
    * (DuckDB's writer lock) is taken there, so dbt's start-up, deps and parse need not wait for it.
    * `exited` turns true if dbt ends while the lock is awaited: the wait should end then.
+   * `command` takes arguments to add to the command's, known only under that lock.
    */
-  commandLock?<T>(command: () => Promise<T>, exited: () => boolean): Promise<T>;
+  commandLock?<T>(command: (moreArgs?: string[]) => Promise<T>, exited: () => boolean): Promise<T>;
   /** Given to parse-then-run.py before the parse arguments (see warehouse/claims.ts). */
   hold?: { args: string[]; onWait(): void };
 }
@@ -68,7 +69,7 @@ export async function runDbtParsedFirst(
   const seen = { installed: false, parsed: false, ended: false };
   let refusal: unknown;
   let checked: Promise<unknown> | undefined;
-  const commandLock = run.commandLock ?? ((command) => command());
+  const commandLock = run.commandLock ?? ((command: () => Promise<DbtExit>) => command());
   let hasExited = false;
   const refuse = (error: unknown) => {
     // Once dbt has ended by itself, its exit says what happened; a lock given up on says nothing.
@@ -87,8 +88,8 @@ export async function runDbtParsedFirst(
         .then(() => run.check())
         .then(() =>
           commandLock(
-            () => {
-              channel.write('go\n');
+            (moreArgs: string[] = []) => {
+              channel.write(moreArgs.length > 0 ? `go ${JSON.stringify(moreArgs)}\n` : 'go\n');
               return exited;
             },
             () => hasExited,

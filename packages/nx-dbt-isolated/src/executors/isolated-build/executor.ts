@@ -62,6 +62,7 @@ function buildRequest({
     targetName: context.targetName ?? DEFAULT_TARGET_NAMES.isolatedBuild,
     promoteTarget: promoteTargetOf(context, project),
     isolationExceptions: options.isolationExceptions,
+    sharedSchemas: asList(options.sharedSchemas),
     strictIsolation: options.strictIsolation,
     sparseCheckout: options.sparseCheckout,
     checkoutFolders: options.checkoutFolders,

@@ -16,6 +16,7 @@ export interface IsolatedBuildExecutorOptions {
   buildBase?: boolean;
   args?: string[] | string;
   isolationExceptions?: string[];
+  sharedSchemas?: string[] | string;
   strictIsolation?: boolean;
   sparseCheckout?: boolean;
   checkoutFolders?: string[];

@@ -9,6 +9,7 @@ import type { DeferralBase } from '../slim';
 import type { ProjectCheckout } from './checkout';
 import type { Reporter } from '../../workspace/reporter';
 import type { KeyInputs } from '../../cache/key';
+import type { WarehouseConnection } from '../../dbt/operation';
 
 export interface IsolatedBuildRequest {
   workspaceRoot: string;
@@ -40,6 +41,8 @@ export interface IsolatedBuildRequest {
   promoteTarget: string;
   /** Node unique ids or names allowed to write outside the isolated schema (see guard.ts). */
   isolationExceptions?: string[];
+  /** Schemas of source data every build shares (e.g. raw): seeds and snapshots may write there (shared-schemas.ts). */
+  sharedSchemas?: string[];
   /** PostgreSQL: dbt's command runs as a role that may create only in the build's schemas (warehouse/strict-isolation.ts). */
   strictIsolation?: boolean;
   /**
@@ -74,6 +77,18 @@ export interface BuildContext {
   /** The commit `deferTo` names; its build is looked up only when this one runs dbt. */
   baseCommit?: string;
   base?: DeferralBase;
+}
+
+/** The connection the plugin's own statements of this build use: the build's generated profile, as the user. */
+export function buildConnection({ request, dbt, paths, dbtProject, profile }: BuildContext): WarehouseConnection {
+  return {
+    workspaceRoot: request.workspaceRoot,
+    dbt,
+    profilesDir: paths.profilesDir,
+    profile: dbtProject.profile!,
+    target: profile.target,
+    env: request.env,
+  };
 }
 
 /** The command that builds the project in full at the requested ref, for messages to suggest. */

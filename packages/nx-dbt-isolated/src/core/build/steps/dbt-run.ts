@@ -2,18 +2,21 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { dbtArgs, type DbtSelection } from '../../dbt/args';
 import { requirePythonDbt } from '../../dbt/executable';
+import { readManifestResources } from '../../dbt/artifacts';
 import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../../dbt/failure';
 import { runDbtParsedFirst, type ParsedRun, type ParsedRunExit } from '../../dbt/parse-then-run';
 import { keepingPromotedViews } from '../../promote/rebuild';
 import { buildHold } from '../../warehouse/claims';
 import { withWarehouseLock } from '../../warehouse/duckdb-lock';
+import { quoteLiteral, runQueries } from '../../warehouse/sql';
 import { releasingRole } from '../../warehouse/strict-isolation';
 import { UserError } from '../../workspace/errors';
 import { writesNoRelation } from '../contents';
 import { escapeError, escapingNodes } from '../guard';
+import { excludeLoadedSeeds, sharedSeeds } from '../shared-schemas';
 import type { BuildRecord } from '../records';
 import { slimSelection } from '../slim';
-import { writeOptions, type BuildContext } from './context';
+import { buildConnection, writeOptions, type BuildContext } from './context';
 import { startWithPackages, type PackagesToInstall } from './deps';
 import type { DbtRunEnvironment } from './environment';
 import type { PromotedViews } from './promoted-views';
@@ -109,15 +112,47 @@ function parsedRun(
         request.workspaceRoot,
         profile.warehouse,
         reporter,
-        () => {
+        async () => {
+          const moreArgs = await sharedSeedsToLeaveOut(context);
           clock.commandStarted = Date.now();
           reporter.info(phaseStarting(commandPhase(context, 'starting')));
-          return command();
+          return command(moreArgs);
         },
         exited,
       ),
     hold: buildHold(record, request.workspaceRoot, reporter, strict?.holdEnd(userEnv)),
   };
+}
+
+/**
+ * dbt's arguments that leave out the seeds of shared schemas already loaded there: a shared seed
+ * is loaded once, by the first build that finds its relation missing (fullRefresh loads them
+ * again). Asked of the warehouse under its lock, just before the command runs.
+ */
+async function sharedSeedsToLeaveOut(context: BuildContext): Promise<string[]> {
+  const { request, paths, reporter } = context;
+  if (!['build', 'seed'].includes(request.command) || request.selection.fullRefresh) return [];
+  const seeds = sharedSeeds(
+    readManifestResources(join(paths.targetPath, 'manifest.json')) ?? [],
+    request.sharedSchemas ?? [],
+  );
+  if (seeds.length === 0) return [];
+  const schemas = [...new Set(seeds.map(({ schema }) => schema.toLowerCase()))];
+  const [tables] = await runQueries(
+    buildConnection(context),
+    [
+      `select lower(table_schema) || '.' || lower(table_name) as relation from information_schema.tables where lower(table_schema) in (${schemas.map(quoteLiteral).join(', ')})`,
+    ],
+    `find which seeds ${schemas.join(', ')} holds already`,
+  );
+  const existing = new Set(tables.rows.map((row) => String(row[0])));
+  const { loaded, args } = excludeLoadedSeeds(seeds, existing);
+  if (loaded.length > 0) {
+    reporter.info(
+      `• shared schemas: ${loaded.map(({ schema, relation }) => `${schema}.${relation}`).join(', ')} loaded already, not loaded again (--fullRefresh loads them again, for every build that reads them)`,
+    );
+  }
+  return args;
 }
 
 /** `dbt build into schema analytics_1a2b3c4d`; a command that writes no relation says so when it ends. */
@@ -146,10 +181,17 @@ function checkIsolation({ paths, profile, request, reporter }: BuildContext): vo
     reporter.info(`• isolation check: not needed, dbt ${request.command} writes no relation`);
     return;
   }
-  const bounds = { schema: profile.schema, database: profile.database, exceptions: request.isolationExceptions ?? [] };
+  const bounds = {
+    schema: profile.schema,
+    database: profile.database,
+    exceptions: request.isolationExceptions ?? [],
+    sharedSchemas: request.sharedSchemas ?? [],
+  };
   const escaping = escapingNodes(join(paths.targetPath, 'manifest.json'), bounds, writeOptions(request));
   if (escaping.length > 0) throw escapeError(escaping, bounds);
-  reporter.info(`• isolation check: every relation stays in ${profile.schema} or ${profile.schema}_*`);
+  const shared =
+    bounds.sharedSchemas.length > 0 ? `; seeds and snapshots may write to ${bounds.sharedSchemas.join(', ')}` : '';
+  reporter.info(`• isolation check: every relation stays in ${profile.schema} or ${profile.schema}_*${shared}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { DbtLocations } from '../../dbt/args';
 import { dbtEnvironment } from '../../dbt/process';
 import { strictIsolation, type StrictIsolation } from '../../warehouse/strict-isolation';
-import type { BuildContext } from './context';
+import { UserError } from '../../workspace/errors';
+import { buildConnection, type BuildContext } from './context';
 
 /** Where dbt runs and with what environment, for `dbt deps` and the guarded dbt run. */
 export interface DbtRunEnvironment {
@@ -28,13 +29,13 @@ export function dbtRunEnvironment(context: BuildContext): DbtRunEnvironment {
   return { locations, userEnv, env: strict?.environment(userEnv) ?? userEnv, strict };
 }
 
-function strictIsolationOf({ request, reporter, dbt, dbtProject, profile, paths }: BuildContext): StrictIsolation {
-  const connection = {
-    ...request,
-    dbt,
-    profilesDir: paths.profilesDir,
-    profile: dbtProject.profile!,
-    target: profile.target,
-  };
+function strictIsolationOf(context: BuildContext): StrictIsolation {
+  const { request, reporter, profile } = context;
+  if ((request.sharedSchemas ?? []).length > 0) {
+    throw new UserError(
+      `strictIsolation lets dbt create only in ${profile.schema} and ${profile.schema}_*, and sharedSchemas lets seeds and snapshots write to ${request.sharedSchemas!.join(', ')}: build with one of the two options, not both.`,
+    );
+  }
+  const connection = buildConnection(context);
   return strictIsolation({ profile, connection, exceptions: request.isolationExceptions ?? [], reporter });
 }

@@ -1,0 +1,84 @@
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import type { NxResult } from '../../fixture-workspace/workspace';
+import { schemasIn } from '../support/duckdb';
+import { copyOfFixture, type FixtureCopy } from '../support/fixture-copy';
+import { outcome, SUCCEEDED } from '../support/outcome';
+
+const short = (sha: string) => sha.slice(0, 8);
+const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);
+const SHARED = { 'isolated-build': { options: { sharedSchemas: ['raw'] } } };
+
+describe('source data every build shares: sharedSchemas (e2e/fixtures/shared-raw, DuckDB)', () => {
+  let ws: FixtureCopy;
+  let first: string;
+  let second: string;
+  const warehouse = () => join(ws.dir, 'analytics', 'warehouse.duckdb');
+  const build = (...args: string[]) => ws.nx(['run', 'analytics:isolated-build', ...args]);
+  const rawOrders = () => queryDuckDb(warehouse(), 'select count(*) as rows from raw.raw_orders');
+  const totalsAt = (commit: string) =>
+    queryDuckDb(warehouse(), `select orders, total from analytics_${short(commit)}.order_totals`);
+
+  beforeAll(() => {
+    ws = copyOfFixture('shared-raw');
+    first = ws.commit('raw orders seeded into the shared raw schema');
+    appendFileSync(join(ws.dir, 'analytics', 'seeds', 'raw_orders.csv'), '4,40\n');
+    second = ws.commit('a fourth raw order');
+  });
+  afterAll(() => ws.remove());
+
+  it('refuses seeds that write to raw while no option names it shared', async () => {
+    const refused = await build(`--ref=${first}`);
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toContain('seed.analytics.raw_orders → warehouse.raw');
+    // Refused before any SQL: the warehouse file was not even made.
+    expect(existsSync(warehouse())).toBe(false);
+  });
+
+  it('loads a shared seed once: the first build loads it, a build of another commit reads it as it is', async () => {
+    ws.writeNxJson('nx-dbt-isolated', SHARED);
+    const loaded = await build(`--ref=${first}`);
+    expectSuccess(loaded);
+    expect(loaded.output).toContain('seeds and snapshots may write to raw');
+    expect(loaded.output).not.toContain('loaded already');
+    expect(rawOrders()).toEqual([{ rows: 3 }]);
+    expect(totalsAt(first)).toEqual([{ orders: 3, total: 60 }]);
+
+    const reused = await build(`--ref=${second}`);
+    expectSuccess(reused);
+    expect(reused.output).toContain('• shared schemas: raw.raw_orders loaded already, not loaded again');
+    expect(rawOrders()).toEqual([{ rows: 3 }]);
+    expect(totalsAt(second)).toEqual([{ orders: 3, total: 60 }]);
+  });
+
+  it('loads shared seeds again with --fullRefresh, for every build that reads them', async () => {
+    const reloaded = await build(`--ref=${second}`, '--fullRefresh', '--skip-nx-cache');
+    expectSuccess(reloaded);
+    expect(reloaded.output).not.toContain('loaded already');
+    expect(rawOrders()).toEqual([{ rows: 4 }]);
+    expect(totalsAt(second)).toEqual([{ orders: 4, total: 100 }]);
+  });
+
+  it('refuses a model that would write to the shared schema, before any SQL', async () => {
+    writeFileSync(
+      join(ws.dir, 'analytics', 'models', 'raw_copy.sql'),
+      "{{ config(schema='raw') }}\nselect * from {{ ref('raw_orders') }}\n",
+    );
+    const third = ws.commit('a model into raw');
+    const refused = await build(`--ref=${third}`);
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toContain('(the shared schemas raw take seeds and snapshots only)');
+    expect(refused.output).toContain('model.analytics.raw_copy → warehouse.raw');
+    expect(
+      queryDuckDb(warehouse(), "select count(*) as n from information_schema.tables where table_name = 'raw_copy'"),
+    ).toEqual([{ n: 0 }]);
+  });
+
+  it('never drops a shared schema in clean, which drops the builds’ own', async () => {
+    const cleaned = await ws.nx(['run', 'analytics:clean', '--all']);
+    expectSuccess(cleaned);
+    expect(schemasIn(warehouse(), 'analytics_')).toEqual([]);
+    expect(rawOrders()).toEqual([{ rows: 4 }]);
+  });
+});
