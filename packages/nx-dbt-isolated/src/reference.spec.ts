@@ -83,3 +83,19 @@ describe('docs/reference.md', () => {
     }
   });
 });
+
+describe("the options' help (nx run <project>:<target> --help)", () => {
+  // Nx's help gives descriptions a column of about 25 characters and cuts a longer word in two.
+  const LONGEST_WORD = 24;
+
+  it.each(schemas)('%s: no word of a description is cut in two', (_heading, schema) => {
+    const { properties } = readJson(schema) as { properties: Record<string, OptionSchema> };
+    const longWords = Object.entries(properties).flatMap(([name, option]) =>
+      (option.description ?? '')
+        .split(/\s+/)
+        .filter((word) => word.length > LONGEST_WORD)
+        .map((word) => `${name}: ${word}`),
+    );
+    expect(longWords).toEqual([]);
+  });
+});
