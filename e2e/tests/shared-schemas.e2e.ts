@@ -5,6 +5,7 @@ import type { NxResult } from '../../fixture-workspace/workspace';
 import { schemasIn } from '../support/duckdb';
 import { copyOfFixture, type FixtureCopy } from '../support/fixture-copy';
 import { outcome, SUCCEEDED } from '../support/outcome';
+import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 
 const short = (sha: string) => sha.slice(0, 8);
 const expectSuccess = (result: NxResult) => expect(outcome(result)).toEqual(SUCCEEDED);
@@ -80,5 +81,53 @@ describe('source data every build shares: sharedSchemas (e2e/fixtures/shared-raw
     expectSuccess(cleaned);
     expect(schemasIn(warehouse(), 'analytics_')).toEqual([]);
     expect(rawOrders()).toEqual([{ rows: 4 }]);
+  });
+});
+
+describe('source data every build shares on PostgreSQL (dbt target pg)', () => {
+  // Names of this run's own, so that runs side by side on the one server keep apart.
+  const run = `${process.pid}_${Date.now() % 100000}`;
+  const shared = `shared_raw_${run}`;
+  const schema = `shared_pg_${run}`;
+  const env = { SHARED_RAW_SCHEMA: shared, SHARED_RAW_PG_SCHEMA: schema };
+  let ws: FixtureCopy;
+  let first: string;
+  let second: string;
+  const build = (...args: string[]) =>
+    ws.nx(['run', 'analytics:isolated-build', '--target=pg', `--sharedSchemas=${shared}`, ...args], env);
+  const rows = (relation: string) =>
+    withPostgres(async (client) => (await client.query(`select count(*)::int as rows from ${relation}`)).rows);
+
+  beforeAll(() => {
+    ws = copyOfFixture('shared-raw');
+    first = ws.commit('raw orders seeded into the shared raw schema');
+    appendFileSync(join(ws.dir, 'analytics', 'seeds', 'raw_orders.csv'), '4,40\n');
+    second = ws.commit('a fourth raw order');
+  });
+  afterAll(async () => {
+    ws.remove();
+    await dropSchemasStartingWith(shared);
+    await dropSchemasStartingWith(schema);
+  });
+
+  it('loads a shared seed once, asking PostgreSQL which seeds it holds, and clean leaves the shared schema', async () => {
+    expectSuccess(await build(`--ref=${first}`));
+    expect(await rows(`${shared}.raw_orders`)).toEqual([{ rows: 3 }]);
+    const reused = await build(`--ref=${second}`);
+    expectSuccess(reused);
+    expect(reused.output).toContain(`• shared schemas: ${shared}.raw_orders loaded already, not loaded again`);
+    expect(await rows(`${shared}.raw_orders`)).toEqual([{ rows: 3 }]);
+    // The second commit's build read the shared rows as the first build loaded them.
+    const totals = await withPostgres(
+      async (client) => (await client.query(`select orders::int from ${schema}_${short(second)}.order_totals`)).rows,
+    );
+    expect(totals).toEqual([{ orders: 3 }]);
+
+    const cleaned = await ws.nx(['run', 'analytics:clean', '--all', '--target=pg'], env);
+    expectSuccess(cleaned);
+    expect(cleaned.output).toContain(`leaves ${shared}: not under ${schema}_${short(first)}`);
+    // main's build is protected from --all; the first commit's went, the shared schema stays.
+    expect(await schemasStartingWith(schema)).toEqual([`${schema}_${short(second)}`]);
+    expect(await schemasStartingWith(shared)).toEqual([shared]);
   });
 });
