@@ -1,8 +1,8 @@
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queryDuckDb } from '../../fixture-workspace/duckdb';
 import type { NxResult } from '../../fixture-workspace/workspace';
-import { schemasIn } from '../support/duckdb';
+import { executeDuckDb, schemasIn } from '../support/duckdb';
 import { copyOfFixture, type FixtureCopy } from '../support/fixture-copy';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
@@ -53,12 +53,33 @@ describe('source data every build shares: sharedSchemas (e2e/fixtures/shared-raw
     expect(totalsAt(second)).toEqual([{ orders: 3, total: 60 }]);
   });
 
-  it('loads shared seeds again with --fullRefresh, for every build that reads them', async () => {
-    const reloaded = await build(`--ref=${second}`, '--fullRefresh', '--skip-nx-cache');
+  it('never loads a shared seed again, with --fullRefresh neither; dropping its table lets the next build load it', async () => {
+    const refreshed = await build(`--ref=${second}`, '--fullRefresh', '--skip-nx-cache');
+    expectSuccess(refreshed);
+    expect(refreshed.output).toContain('• shared schemas: raw.raw_orders loaded already, not loaded again');
+    expect(rawOrders()).toEqual([{ rows: 3 }]);
+    executeDuckDb(warehouse(), 'drop table raw.raw_orders');
+    const reloaded = await build(`--ref=${second}`, '--skip-nx-cache');
     expectSuccess(reloaded);
     expect(reloaded.output).not.toContain('loaded already');
     expect(rawOrders()).toEqual([{ rows: 4 }]);
     expect(totalsAt(second)).toEqual([{ orders: 4, total: 100 }]);
+  });
+
+  it("refuses to leave loaded seeds out beside the project's default selector, which dbt would let load them again", async () => {
+    writeFileSync(
+      join(ws.dir, 'analytics', 'selectors.yml'),
+      'selectors:\n  - name: everything\n    default: true\n    definition: "fqn:*"\n',
+    );
+    const withSelector = ws.commit('a default selector');
+    const refused = await build(`--ref=${withSelector}`);
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toContain(
+      'nx-dbt-isolated: sharedSchemas leaves the loaded seeds seed.analytics.raw_orders out with --exclude, which dbt ignores beside a selector (the default selector of selectors.yml)',
+    );
+    expect(rawOrders()).toEqual([{ rows: 4 }]);
+    rmSync(join(ws.dir, 'analytics', 'selectors.yml'));
+    ws.commit('no default selector');
   });
 
   it('refuses a model that would write to the shared schema, before any SQL', async () => {

@@ -25,16 +25,23 @@ describe('escapingNodes', () => {
     return join(dir, 'manifest.json');
   };
 
-  it('lets seeds and snapshots write to a shared schema, whatever its case, and nothing else', () => {
+  it("lets seeds and snapshots write to a shared schema of the target's database, and nothing else", () => {
     const file = manifest(
       node('seed', 'raw_orders', 'raw'),
-      node('snapshot', 'orders_history', 'RAW', { materialized: 'snapshot' }),
+      node('snapshot', 'orders_history', 'raw', { materialized: 'snapshot' }),
       node('model', 'orders_copy', 'raw'),
       node('seed', 'other', 'landing'),
+      node('seed', 'upper', 'RAW'),
+      node('seed', 'elsewhere', 'raw', {}, 'prod_db'),
     );
     const shared = { ...bounds, sharedSchemas: ['raw'] };
     const escaping = escapingNodes(file, shared);
-    expect(escaping.map(({ uniqueId }) => uniqueId)).toEqual(['model.analytics.orders_copy', 'seed.analytics.other']);
+    expect(escaping.map(({ uniqueId }) => uniqueId)).toEqual([
+      'model.analytics.orders_copy',
+      'seed.analytics.elsewhere',
+      'seed.analytics.other',
+      'seed.analytics.upper',
+    ]);
     expect(escapeError(escaping, shared).message).toContain(
       'outside the isolated schema warehouse.analytics_abcd1234 (the shared schemas raw take seeds and snapshots only)',
     );

@@ -40,7 +40,10 @@ export function escapingNodes(
   return nodes
     .filter((node) => writesToWarehouse(node, writes))
     .filter((node) => !excepted.has(node.unique_id) && !excepted.has(node.name))
-    .filter((node) => !mayWriteToSharedSchema(node, bounds.sharedSchemas ?? []))
+    .filter(
+      (node) =>
+        !(mayWriteToSharedSchema(node, bounds.sharedSchemas ?? []) && insideDatabase(node.database, bounds.database)),
+    )
     .filter((node) => !insideSchema(node.schema, bounds.schema) || !insideDatabase(node.database, bounds.database))
     .map((node) => ({ uniqueId: node.unique_id, writesTo: `${node.database ?? ''}.${node.schema}` }))
     .sort((a, b) => a.uniqueId.localeCompare(b.uniqueId));

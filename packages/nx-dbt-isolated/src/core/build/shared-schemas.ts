@@ -7,13 +7,15 @@ import type { ManifestNode } from '../dbt/artifacts';
  */
 const SHARED_RESOURCE_TYPES = new Set(['seed', 'snapshot']);
 
-/** The shared schema a node writes to, as the option names it; undefined when it writes elsewhere. */
+/**
+ * The shared schema a node writes to; undefined when it writes elsewhere. Names match exactly, as
+ * the manifest has them: dbt-postgres quotes schema names, so `RAW` there is another schema than `raw`.
+ */
 export function sharedSchemaOf(
   node: Pick<ManifestNode, 'schema'>,
   sharedSchemas: readonly string[],
 ): string | undefined {
-  // Warehouses fold unquoted names (Snowflake to upper, PostgreSQL to lower case): match as they would.
-  return sharedSchemas.find((shared) => shared.toLowerCase() === node.schema.toLowerCase());
+  return sharedSchemas.find((shared) => shared === node.schema);
 }
 
 /** Whether the node may write where it does because that is a shared schema. */
@@ -27,7 +29,8 @@ export interface SharedSeed {
   name: string;
   schema: string;
   relation: string;
-  fqn: string[];
+  /** dbt's selector of this seed alone: its package and its file. */
+  selector: string;
 }
 
 export function sharedSeeds(nodes: readonly ManifestNode[], sharedSchemas: readonly string[]): SharedSeed[] {
@@ -38,20 +41,21 @@ export function sharedSeeds(nodes: readonly ManifestNode[], sharedSchemas: reado
       name: node.name,
       schema: node.schema,
       relation: node.alias ?? node.name,
-      fqn: node.fqn ?? [node.name],
+      // Not fqn:, which matches by prefix (a seed folder of the same name) and without the package.
+      selector: `resource_type:seed,package:${node.package_name ?? node.unique_id.split('.')[1]},path:${node.original_file_path ?? ''}`,
     }));
 }
 
 /**
  * dbt's arguments that leave out the shared seeds already loaded (`existing`: the relations the
- * shared schemas hold, as `schema.relation`, lower case): a seed is loaded once, by the first
- * build that finds it missing.
+ * shared schemas hold in the target's database, as `schema.relation`): a seed is loaded once, by
+ * the first build that finds it missing, and no isolated build loads it again.
  */
 export function excludeLoadedSeeds(
   seeds: readonly SharedSeed[],
   existing: ReadonlySet<string>,
 ): { loaded: SharedSeed[]; args: string[] } {
-  const loaded = seeds.filter((seed) => existing.has(`${seed.schema}.${seed.relation}`.toLowerCase()));
-  const args = loaded.flatMap((seed) => ['--exclude', `resource_type:seed,fqn:${seed.fqn.join('.')}`]);
+  const loaded = seeds.filter((seed) => existing.has(`${seed.schema}.${seed.relation}`));
+  const args = loaded.flatMap((seed) => ['--exclude', seed.selector]);
   return { loaded, args };
 }

@@ -38,8 +38,11 @@ export interface ManifestNode {
   database?: string | null;
   schema: string;
   checksum?: { checksum: string };
-  /** The node's fully qualified name: package, folders, name (what dbt's fqn: selector matches). */
+  /** The node's fully qualified name: package, folders, name. */
   fqn?: string[];
+  package_name?: string;
+  /** The node's file, relative to its package's root: what dbt's path: selector matches. */
+  original_file_path?: string;
   config?: { materialized?: string; store_failures?: boolean | null; store_failures_as?: string | null };
   /** Generic tests: which one, and its arguments. */
   test_metadata?: { name: string; kwargs?: { column_name?: string } };
