@@ -16,7 +16,8 @@ import {
   parsePackageReferences,
   repositoryFolder,
 } from '../core/dbt/project';
-import { localPackageInstalls, type FoundDbtProject } from '../core/inference/dbt-projects';
+import { installersOf, localPackageInstalls, type FoundDbtProject } from '../core/inference/dbt-projects';
+import { readTextIfExists } from '../core/workspace/files';
 import type { DbtIsolatedPluginOptions } from './nodes';
 
 /**
@@ -31,8 +32,9 @@ import type { DbtIsolatedPluginOptions } from './nodes';
  */
 export const createDependencies: CreateDependencies<DbtIsolatedPluginOptions> = async (_options, context) => {
   const workspace = lazy(() => dbtProjectsOf(context));
-  const read = (path: string) => readIfExists(context, path);
+  const read = (path: string) => readTextIfExists(join(context.workspaceRoot, path));
   const installs = lazy(() => localPackageInstalls(workspace().found, read));
+  const installers = lazy(async () => installersOf(await installs()));
   const dependencies: StaticDependency[] = [];
   for (const [source, files] of Object.entries(context.filesToProcess.projectFileMap)) {
     const root = context.projects[source]?.root;
@@ -42,7 +44,7 @@ export const createDependencies: CreateDependencies<DbtIsolatedPluginOptions> = 
       const references = parsePackageReferences(readFileSync(join(context.workspaceRoot, file), 'utf8'));
       const folder = repositoryFolder(root);
       const packageFolders: string[] = [];
-      for (const base of resolvingRoots(folder, workspace().found, await installs())) {
+      for (const base of resolvingRoots(folder, workspace().found, await installers())) {
         const named = references.local.flatMap((path) => localPackageFolder(base, path) ?? []);
         // What a build of the project itself installs through this file, packages of packages too.
         const installed = base === folder ? await localPackagesInstalledBy(folder, read, undefined, named) : named;
@@ -64,8 +66,12 @@ export const createDependencies: CreateDependencies<DbtIsolatedPluginOptions> = 
  * The folders dbt resolves the `local:` paths of the project at `folder` from: each project that
  * installs it, and its own when it is built on its own (it has a profile) or nobody installs it.
  */
-function resolvingRoots(folder: string, found: readonly FoundDbtProject[], installs: Map<string, string[]>): string[] {
-  const installers = [...installs].flatMap(([root, folders]) => (folders.includes(folder) ? [root] : []));
+function resolvingRoots(
+  folder: string,
+  found: readonly FoundDbtProject[],
+  installersByFolder: Map<string, string[]>,
+): string[] {
+  const installers = installersByFolder.get(folder) ?? [];
   const own = found.find((project) => project.root === folder);
   return own?.profile !== undefined || installers.length === 0 ? [folder, ...installers] : installers;
 }
@@ -110,14 +116,6 @@ function dbtProjectsOf(context: CreateDependenciesContext): {
     }
   }
   return { found, byDbtName };
-}
-
-function readIfExists(context: CreateDependenciesContext, path: string): string | undefined {
-  try {
-    return readFileSync(join(context.workspaceRoot, path), 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 function lazy<T>(make: () => T): () => T {

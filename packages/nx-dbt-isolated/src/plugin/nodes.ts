@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { createNodesFromFiles, type CreateNodesResult, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
 import { hashObject, PluginCache, workspaceDataDirectory } from '@nx/devkit/internal';
 import { pluginVersion } from '../core/cache/key';
+import { readTextIfExists } from '../core/workspace/files';
 import { parseDbtProject, type DbtProjectFile } from '../core/dbt/project';
 import {
   inferDbtProjects,
@@ -60,7 +61,7 @@ export const createNodes: CreateNodesV2<DbtIsolatedPluginOptions> = [
     const cache = new PluginCache<CreateNodesResult | DbtProjectFile>(
       join(workspaceDataDirectory, `nx-dbt-isolated-${pluginVersion()}-${hashObject(options)}.hash`),
     );
-    const read = (path: string) => readIfExists(join(context.workspaceRoot, path));
+    const read = (path: string) => readTextIfExists(join(context.workspaceRoot, path));
     const userFiles = userDbtProjectFiles(files, context.workspaceRoot);
     try {
       const parsed = new Map(userFiles.map((file) => [file, parsedOnce(file, read(file), cache)]));
@@ -200,14 +201,6 @@ function targetMetadata(
 function dbtTargetConfigurations(dbtTargets: string[]): Pick<TargetConfiguration, 'configurations'> {
   if (dbtTargets.length === 0) return {};
   return { configurations: Object.fromEntries(dbtTargets.map((target) => [target, { target }])) };
-}
-
-function readIfExists(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 function isolatedBuildTarget(project: string, root: string, options: NormalizedOptions): TargetConfiguration {

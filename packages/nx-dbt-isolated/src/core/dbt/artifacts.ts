@@ -38,8 +38,6 @@ export interface ManifestNode {
   database?: string | null;
   schema: string;
   checksum?: { checksum: string };
-  /** The node's fully qualified name: package, folders, name. */
-  fqn?: string[];
   package_name?: string;
   /** The node's file, relative to its package's root: what dbt's path: selector matches. */
   original_file_path?: string;

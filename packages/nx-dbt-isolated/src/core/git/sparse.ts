@@ -38,8 +38,9 @@ class NeedsEveryFile extends Error {}
 /**
  * The folders a build of the dbt project at `projectPath` reads at a commit: the project, the
  * `local:` packages it installs (theirs too, each path resolved from the project as dbt does) and
- * the folders their dbt_project.yml files point to, plus `extraFolders`. Every file where that cannot be known from the files
- * alone (Jinja in a path, a project at the repository's root) or git is too old.
+ * the folders their dbt_project.yml files point to, plus `extraFolders`. Every file where that
+ * cannot be known from the files alone (Jinja in a path, a project at the repository's root) or
+ * git is too old.
  */
 export async function checkoutScope(
   repoRoot: string,

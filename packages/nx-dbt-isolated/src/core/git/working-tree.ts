@@ -1,8 +1,9 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { localPackagesInstalledBy } from '../dbt/project';
 import { PROFILES_FILE } from '../dbt/profiles';
+import { readTextIfExists } from '../workspace/files';
 import { repositoryRoot } from './refs';
 import type { CheckoutFolders } from './sparse';
 
@@ -55,7 +56,7 @@ export async function uncommittedChangesWarning(build: BuiltCommit, head?: strin
   const checkedOut = head ?? (await simpleGit(repoRoot).revparse(['HEAD'])).trim();
   if (checkedOut !== build.commit) return undefined;
   const projectPath = relative(repoRoot, join(realpathSync(build.workspaceRoot), build.projectRoot));
-  const read = (path: string) => readIfExists(repoRoot, path);
+  const read = (path: string) => readTextIfExists(join(repoRoot, path));
   const folders = [projectPath, ...(await localPackagesInstalledBy(projectPath, read))];
   const profiles = projectPath === '' ? PROFILES_FILE : `${projectPath}/${PROFILES_FILE}`;
   const changed = (await uncommittedFiles(repoRoot, folders)).filter((file) => file !== profiles);
@@ -63,12 +64,4 @@ export async function uncommittedChangesWarning(build: BuiltCommit, head?: strin
   const files = changed.length === 1 ? `1 file (${changed[0]})` : `${changed.length} files`;
   const where = folders.map((folder) => folder || '.').join(', ');
   return `${build.project}: uncommitted changes to ${files} in ${where} are not in this build of ${build.ref} (${build.commit.slice(0, 8)}), which built the commit: commit them (or git stash them) to build them.`;
-}
-
-function readIfExists(repoRoot: string, path: string): string | undefined {
-  try {
-    return readFileSync(join(repoRoot, path), 'utf8');
-  } catch {
-    return undefined;
-  }
 }

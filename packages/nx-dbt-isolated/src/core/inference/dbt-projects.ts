@@ -74,7 +74,7 @@ export async function inferDbtProjects(
   options: InferenceOptions = {},
 ): Promise<Map<string, InferredDbtProject>> {
   const names = nxNames(found);
-  const installers = await installersOf(found, read);
+  const installers = installersOf(await localPackageInstalls(found, read));
   const packageFolders: string[] = [];
   const inferred = new Map<string, InferredDbtProject>();
   for (const project of [...found].sort(byDepthThenFolder)) {
@@ -107,7 +107,8 @@ function whyNotBuilt(
   if (project.profile === undefined) return 'it has no profile, so dbt builds it only as a package of another project';
   if (isAsked(project.root, options)) return undefined;
   if (installers.length > 0) {
-    return `${installers.join(', ')} install${installers.length === 1 ? 's' : ''} it as a local package (list it in the plugin's buildablePackages to build it on its own)`;
+    const named = installers.map((root) => root || '.').join(', ');
+    return `${named} install${installers.length === 1 ? 's' : ''} it as a local package (list it in the plugin's buildablePackages to build it on its own)`;
   }
   const enclosing = packageFolders.find((folder) => isInside(project.root, folder));
   if (enclosing !== undefined) {
@@ -116,14 +117,11 @@ function whyNotBuilt(
   return undefined;
 }
 
-/** The projects installing each project as a local package, by folder. */
-async function installersOf(
-  found: readonly FoundDbtProject[],
-  read: ReadRepositoryFile,
-): Promise<Map<string, string[]>> {
+/** The projects installing each project as a local package, by the package's folder. */
+export function installersOf(installs: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
   const installers = new Map<string, string[]>();
-  for (const [root, folders] of await localPackageInstalls(found, read)) {
-    for (const folder of folders) installers.set(folder, [...(installers.get(folder) ?? []), root || '.']);
+  for (const [root, folders] of installs) {
+    for (const folder of folders) installers.set(folder, [...(installers.get(folder) ?? []), root]);
   }
   return installers;
 }

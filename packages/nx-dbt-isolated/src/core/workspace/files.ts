@@ -10,6 +10,15 @@ export function readJson<T>(file: string): T | undefined {
   }
 }
 
+/** The text of `file`, or undefined when it cannot be read (missing, a folder, no permission). */
+export function readTextIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Written to a temporary file and renamed, so a reader never sees half a file. */
 export function writeJsonAtomically(file: string, value: unknown): void {
   mkdirSync(dirname(file), { recursive: true });
