@@ -14,6 +14,8 @@ export const ISOLATED_BUILD_EXECUTOR = 'nx-dbt-isolated:isolated-build';
 export const CLEAN_EXECUTOR = 'nx-dbt-isolated:clean';
 export const DIFF_EXECUTOR = 'nx-dbt-isolated:diff';
 export const PROMOTE_EXECUTOR = 'nx-dbt-isolated:promote';
+export const DBT_COMMAND_EXECUTOR = 'nx-dbt-isolated:dbt';
+export const DOCS_EXECUTOR = 'nx-dbt-isolated:docs';
 
 /** The names the plugin gives its inferred targets unless its options rename them (plugin/nodes.ts). */
 export const DEFAULT_TARGET_NAMES = {
@@ -21,6 +23,8 @@ export const DEFAULT_TARGET_NAMES = {
   clean: 'clean',
   diff: 'diff',
   promote: 'promote',
+  dbtCommand: 'dbt',
+  docs: 'docs',
 } as const;
 
 /**

@@ -46,12 +46,12 @@ describe('dbtProjectNodes', () => {
     expect(project?.name).toBe('jaffle_shop');
     expect(project?.root).toBe('warehouse/analytics');
     expect(project?.metadata?.technologies).toEqual(['dbt']);
-    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote']);
+    expect(Object.keys(project?.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote', 'dbt', 'docs']);
     expect(project?.targets?.['clean']?.metadata?.help).toEqual({
       command: 'npx nx run jaffle_shop:clean --help',
       example: { options: { keep: 5, dryRun: true } },
     });
-    for (const name of ['diff', 'promote']) {
+    for (const name of ['diff', 'promote', 'dbt', 'docs']) {
       expect(project?.targets?.[name]).toMatchObject({
         executor: `nx-dbt-isolated:${name}`,
         cache: false,
@@ -78,13 +78,14 @@ describe('dbtProjectNodes', () => {
 
   it('names the targets as configured', () => {
     const names = { isolatedBuildTargetName: 'ib', cleanTargetName: 'dbt-clean', diffTargetName: 'dbt-diff' };
-    const options = normalizeOptions({ ...names, promoteTargetName: 'publish' }, {}, '23.2.1');
-    expect(options).toEqual({ ...names, promoteTargetName: 'publish', taskLevelAffected: false });
+    const more = { promoteTargetName: 'publish', dbtCommandTargetName: 'run-dbt', docsTargetName: 'dbt-docs' };
+    const options = normalizeOptions({ ...names, ...more }, {}, '23.2.1');
+    expect(options).toEqual({ ...names, ...more, taskLevelAffected: false });
     const result = dbtProjectNodes('warehouse/analytics/dbt_project.yml', analytics, options);
     const targets = result.projects?.['warehouse/analytics']?.targets ?? {};
-    expect(Object.keys(targets)).toEqual(['ib', 'dbt-clean', 'dbt-diff', 'publish']);
-    // Diff and promote build a missing commit with the build target, whatever its name.
-    expect(targets['publish'].options).toEqual({ buildTarget: 'ib' });
+    expect(Object.keys(targets)).toEqual(['ib', 'dbt-clean', 'dbt-diff', 'publish', 'run-dbt', 'dbt-docs']);
+    // Diff, promote, dbt and docs build a missing commit with the build target, whatever its name.
+    for (const name of ['publish', 'run-dbt', 'dbt-docs']) expect(targets[name].options).toEqual({ buildTarget: 'ib' });
     expect(targets.ib.executor).toBe('nx-dbt-isolated:isolated-build');
     expect(targets['dbt-clean'].executor).toBe('nx-dbt-isolated:clean');
   });
@@ -134,12 +135,12 @@ describe('createNodes', () => {
     const projects = results[0][1].projects ?? {};
     expect(Object.keys(projects)).toEqual(['analytics']);
     expect(projects.analytics.name).toBe('analytics');
-    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote']);
+    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote', 'dbt', 'docs']);
   });
 
   it('uses the configured target name', async () => {
     const results = await createNodesFn(['analytics/dbt_project.yml'], { isolatedBuildTargetName: 'ib' }, context);
-    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean', 'diff', 'promote']);
+    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean', 'diff', 'promote', 'dbt', 'docs']);
   });
 
   it('serves a project from the cache while its dbt_project.yml is unchanged, and parses it again when it changes', async () => {

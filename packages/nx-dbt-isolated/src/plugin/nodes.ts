@@ -18,7 +18,9 @@ import {
   CLEAN_EXECUTOR,
   DBT_TARGET_FROM_CLI,
   DEFAULT_TARGET_NAMES,
+  DBT_COMMAND_EXECUTOR,
   DIFF_EXECUTOR,
+  DOCS_EXECUTOR,
   ISOLATED_BUILD_EXECUTOR,
   PROMOTE_EXECUTOR,
 } from '../contract';
@@ -32,6 +34,10 @@ export interface DbtIsolatedPluginOptions {
   diffTargetName?: string;
   /** Name of the inferred promote target. Default: `promote`. */
   promoteTargetName?: string;
+  /** Name of the inferred target that runs dbt ls, show, source freshness, docs generate or run-operation on a commit's build. Default: `dbt`. */
+  dbtCommandTargetName?: string;
+  /** Name of the inferred target that generates and serves a commit's dbt docs. Default: `docs`. */
+  docsTargetName?: string;
   /**
    * Globs of the folders of dbt projects used as `local:` packages of others (and of projects inside
    * those packages' folders) that get build targets all the same. Default: none.
@@ -130,6 +136,8 @@ export function normalizeOptions(
     cleanTargetName: options?.cleanTargetName ?? DEFAULT_TARGET_NAMES.clean,
     diffTargetName: options?.diffTargetName ?? DEFAULT_TARGET_NAMES.diff,
     promoteTargetName: options?.promoteTargetName ?? DEFAULT_TARGET_NAMES.promote,
+    dbtCommandTargetName: options?.dbtCommandTargetName ?? DEFAULT_TARGET_NAMES.dbtCommand,
+    docsTargetName: options?.docsTargetName ?? DEFAULT_TARGET_NAMES.docs,
     ...(options?.dbtTargets !== undefined && { dbtTargets: options.dbtTargets }),
     ...(options?.buildablePackages !== undefined && { buildablePackages: options.buildablePackages }),
     taskLevelAffected: Number(nxVersion.split('.')[0]) >= 24 && nxJson.affected?.legacy !== true,
@@ -177,6 +185,8 @@ export function dbtProjectNodes(
               [options.cleanTargetName]: withConfigurations(cleanTarget(name, options)),
               [options.diffTargetName]: withConfigurations(diffTarget(name, options)),
               [options.promoteTargetName]: withConfigurations(promoteTarget(name, options)),
+              [options.dbtCommandTargetName]: withConfigurations(dbtCommandTarget(name, options)),
+              [options.docsTargetName]: withConfigurations(docsTarget(name, options)),
             }
           : {},
       },
@@ -267,6 +277,32 @@ function promoteTarget(project: string, options: NormalizedOptions): TargetConfi
       `Make a schema views over a commit's isolated build, switched in one transaction, e.g. nx run ${project}:${options.promoteTargetName} --ref=v1.2 --schema=analytics --dryRun`,
       `${project}:${options.promoteTargetName}`,
       { ref: 'v1.2', dryRun: true },
+    ),
+  };
+}
+
+function dbtCommandTarget(project: string, options: NormalizedOptions): TargetConfiguration {
+  return {
+    executor: DBT_COMMAND_EXECUTOR,
+    options: { buildTarget: options.isolatedBuildTargetName },
+    cache: false,
+    metadata: targetMetadata(
+      `Run dbt ls, show, source freshness, docs generate or run-operation on a commit's isolated build, e.g. nx run ${project}:${options.dbtCommandTargetName} --ref=main --command=show --select=orders`,
+      `${project}:${options.dbtCommandTargetName}`,
+      { ref: 'main', command: 'ls' },
+    ),
+  };
+}
+
+function docsTarget(project: string, options: NormalizedOptions): TargetConfiguration {
+  return {
+    executor: DOCS_EXECUTOR,
+    options: { buildTarget: options.isolatedBuildTargetName },
+    cache: false,
+    metadata: targetMetadata(
+      `Generate a commit's dbt docs from its isolated build and serve them, e.g. nx run ${project}:${options.docsTargetName} --ref=main --port=8080`,
+      `${project}:${options.docsTargetName}`,
+      { ref: 'main', serve: false },
     ),
   };
 }

@@ -22,9 +22,9 @@ export interface DbtLocations {
   logPath: string;
 }
 
-/** The argument list of one dbt command; nothing here goes through a shell. */
-export function dbtArgs(command: string, where: DbtLocations, selection: DbtSelection = {}): string[] {
-  const args = [command, ...locationArgs(where)];
+/** The argument list of one dbt command (`source freshness` is two words); nothing here goes through a shell. */
+export function dbtArgs(command: string | readonly string[], where: DbtLocations, selection: DbtSelection = {}): string[] {
+  const args = [...[command].flat(), ...locationArgs(where)];
   if (selection.select?.length) args.push('--select', ...selection.select);
   if (selection.exclude?.length) args.push('--exclude', ...selection.exclude);
   if (selection.selector) args.push('--selector', selection.selector);

@@ -9,6 +9,12 @@ import { ensureDotFolder } from '../../workspace/dot-layout';
 import { UserError } from '../../workspace/errors';
 import { ifStopped } from '../../workspace/lock';
 import type { IsolatedBuildRequest } from './context';
+
+/** What a checkout of the project at a ref needs to know. */
+export type CheckoutRequest = Pick<
+  IsolatedBuildRequest,
+  'workspaceRoot' | 'projectRoot' | 'project' | 'ref' | 'sparseCheckout' | 'checkoutFolders'
+>;
 import type { Reporter } from '../../workspace/reporter';
 import { timed } from './timing';
 
@@ -22,7 +28,7 @@ export interface ProjectCheckout {
 }
 
 /** Resolves the ref and returns the project's folder in a valid checkout of that commit. */
-export async function checkoutProject(request: IsolatedBuildRequest, reporter: Reporter): Promise<ProjectCheckout> {
+export async function checkoutProject(request: CheckoutRequest, reporter: Reporter): Promise<ProjectCheckout> {
   const { workspaceRoot } = request;
   const repoRoot = await repositoryRoot(workspaceRoot);
   const commit = await timed(reporter, `resolve ref ${request.ref}`, () => resolveCommit(repoRoot, request.ref));
@@ -59,7 +65,7 @@ export async function checkoutProject(request: IsolatedBuildRequest, reporter: R
   return { repoRoot, commit, checkout, projectDir, workingProjectDir };
 }
 
-async function refuseSubmodule(request: IsolatedBuildRequest, repoRoot: string, commit: string, projectPath: string) {
+async function refuseSubmodule(request: CheckoutRequest, repoRoot: string, commit: string, projectPath: string) {
   const submodule = await submoduleHolding(repoRoot, commit, projectPath);
   if (submodule === undefined) return;
   throw new UserError(
@@ -68,7 +74,7 @@ async function refuseSubmodule(request: IsolatedBuildRequest, repoRoot: string, 
 }
 
 function folderScope(
-  request: IsolatedBuildRequest,
+  request: CheckoutRequest,
   repoRoot: string,
   commit: string,
   projectPath: string,

@@ -17,7 +17,7 @@ import { writeOptions, type BuildContext } from './context';
 import { startWithPackages, type PackagesToInstall } from './deps';
 import type { DbtRunEnvironment } from './environment';
 import type { PromotedViews } from './promoted-views';
-import { finishRecord } from './record';
+import { enterPhase, finishRecord } from './record';
 import { sharedSeedsToLeaveOut } from './shared-seeds';
 import { phaseEnded, phaseStarting } from './timing';
 
@@ -54,7 +54,7 @@ export async function guardedDbtRun(
     views.retirement,
     () =>
       releasingRole(environment.strict, reporter, () =>
-        startWithPackages(context, record, environment.locations, (deps) => {
+        startWithPackages(context, (phase) => enterPhase(record, paths, phase), environment.locations, (deps) => {
           clock.started = Date.now();
           if (!deps) reporter.info(phaseStarting('dbt parse'));
           const python = requirePythonDbt(dbt);

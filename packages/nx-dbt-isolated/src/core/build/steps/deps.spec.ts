@@ -4,7 +4,7 @@ import type { DbtLocations } from '../../dbt/args';
 import type { ParsedRunExit } from '../../dbt/parse-then-run';
 import { makeTempDir, removeDir } from '../../testing/git-repo';
 import { buildPaths } from '../../workspace/dot-layout';
-import { readBuildRecord, type BuildRecord } from '../records';
+import type { BuildPhase } from '../records';
 import type { BuildContext } from './context';
 import { startWithPackages, type PackagesToInstall } from './deps';
 
@@ -44,18 +44,18 @@ describe('startWithPackages', () => {
       checkedOut: { projectDir, checkout: { buildId: 'abc12345', createdAt: '2026-12-01T00:00:00.000Z' } },
       paths,
     } as unknown as BuildContext;
-    const record = { commit: 'abc12345', buildId: 'abc12345', status: 'running' } as BuildRecord;
+    const phases: BuildPhase[] = [];
     const locations = { projectDir, profilesDir: paths.profilesDir, logPath: paths.logPath } as DbtLocations;
     const starts: Started[] = [];
     const lines: string[] = [];
-    const running = startWithPackages(context, record, locations, (deps) => {
+    const running = startWithPackages(context, (phase) => phases.push(phase), locations, (deps) => {
       let installed = false;
       const driven = deps && { ...deps, installed: () => ((installed = true), deps.installed()) };
       return new Promise<ParsedRunExit>((resolve) =>
         starts.push({ deps: driven, end: () => resolve(exitOf(installed)) }),
       );
     });
-    return { running, starts, lines, phase: () => readBuildRecord(paths.buildRecord)?.phase };
+    return { running, starts, lines, phase: () => phases.at(-1) };
   }
 
   /** Long enough for a lock that is free to be taken (workspace/lock.ts polls). */

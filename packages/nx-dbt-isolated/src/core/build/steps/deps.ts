@@ -6,31 +6,35 @@ import { readJson, writeJsonAtomically } from '../../workspace/files';
 import { locksDir } from '../../workspace/dot-layout';
 import { BuildInterrupted, UserError } from '../../workspace/errors';
 import { withLock } from '../../workspace/lock';
-import type { BuildRecord } from '../records';
+import type { BuildPhase } from '../records';
 import type { BuildContext } from './context';
-import { enterPhase } from './record';
 import { phaseEnded, phaseStarting } from './timing';
 
 export type PackagesToInstall = ParsedRun['deps'];
+
+/** What installing a checkout's packages needs of a build, or of a command at a commit. */
+export interface PackagesContext extends Pick<BuildContext, 'checkedOut' | 'paths' | 'reporter'> {
+  request: Pick<BuildContext['request'], 'workspaceRoot' | 'project'>;
+}
 
 /**
  * Starts the build's dbt process (`start`) with `dbt deps` in it when the checkout's packages are
  * not installed yet: once per checkout and project, since the checkout never changes, so a marker
  * naming the checkout they were installed for is enough to skip it next time. Two builds of one
  * checkout (two targets) take turns until the packages are installed, not for the whole build.
- * Throws when dbt ended without installing them.
+ * Throws when dbt ended without installing them. `enterPhase` is told where the build is.
  */
 export async function startWithPackages<T extends ParsedRunExit>(
-  { request, checkedOut, paths, reporter }: BuildContext,
-  record: BuildRecord,
+  { request, checkedOut, paths, reporter }: PackagesContext,
+  enterPhase: (phase: BuildPhase) => void,
   locations: DbtLocations,
   start: (deps: PackagesToInstall) => Promise<T>,
 ): Promise<T> {
   if (!declaresPackages(checkedOut.projectDir)) {
-    enterPhase(record, paths, 'dbt');
+    enterPhase('dbt');
     return start(undefined);
   }
-  enterPhase(record, paths, 'deps');
+  enterPhase('deps');
   const marker = join(paths.projectDir, 'deps.json');
   const { checkout } = checkedOut;
   const isCurrent = () => readJson<DepsMarker>(marker)?.checkoutCreatedAt === checkout.createdAt;
@@ -42,14 +46,14 @@ export async function startWithPackages<T extends ParsedRunExit>(
     () =>
       new Promise<void>((release) => {
         if (isCurrent()) {
-          enterPhase(record, paths, 'dbt');
+          enterPhase('dbt');
           running = start(undefined);
           return release();
         }
         const installed = () => {
           writeJsonAtomically(marker, { checkoutCreatedAt: checkout.createdAt } satisfies DepsMarker);
           reporter.info(phaseEnded('dbt deps', installStarted!));
-          enterPhase(record, paths, 'dbt');
+          enterPhase('dbt');
           release();
         };
         installStarted = Date.now();

@@ -14,7 +14,7 @@ export type ProfiledProject = DbtProjectFile & { profile: string };
 
 /** The checked-out `dbt_project.yml`, which must name the profile dbt builds with. */
 export function projectAtCommit(
-  request: IsolatedBuildRequest,
+  request: Pick<IsolatedBuildRequest, 'projectRoot' | 'ref'>,
   { projectDir, commit }: ProjectCheckout,
 ): ProfiledProject {
   const dbtProject = readDbtProject(
@@ -30,7 +30,7 @@ export function projectAtCommit(
 }
 
 export function isolatedProfileFor(
-  request: IsolatedBuildRequest,
+  request: Pick<IsolatedBuildRequest, 'target' | 'env'>,
   profiles: KeyInputs['profiles'],
   profileName: string,
   buildId: string,
