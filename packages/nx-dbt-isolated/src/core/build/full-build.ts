@@ -44,7 +44,13 @@ export async function findFullBuild(lookup: FullBuildLookup): Promise<RecordedBu
   refuse(lookup, rebuilt.record);
 }
 
-function usableBuild(lookup: FullBuildLookup): { build: RecordedBuild } | { record?: BuildRecord } {
+/** The commit's full build when this workspace holds one; nothing is built. */
+export function existingFullBuild(lookup: Omit<FullBuildLookup, 'purpose'>): RecordedBuild | undefined {
+  const found = usableBuild(lookup);
+  return 'build' in found ? found.build : undefined;
+}
+
+function usableBuild(lookup: Omit<FullBuildLookup, 'purpose'>): { build: RecordedBuild } | { record?: BuildRecord } {
   const buildId = allocateBuildId(lookup.workspaceRoot, lookup.commit);
   const paths = buildPaths(lookup.workspaceRoot, buildId, lookup.project, lookup.dbtTarget);
   const record = readBuildRecord(paths.buildRecord);

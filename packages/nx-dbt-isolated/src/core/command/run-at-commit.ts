@@ -6,7 +6,7 @@ import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../dbt/failure';
 import { runDbtParsedFirst, type ParsedRunExit } from '../dbt/parse-then-run';
 import { dbtEnvironment } from '../dbt/process';
 import { readProfilesFile, sameWarehouse, writeGeneratedProfile, type IsolatedProfile } from '../dbt/profiles';
-import { findFullBuild, type BuildCommit } from '../build/full-build';
+import { existingFullBuild, findFullBuild, type BuildCommit } from '../build/full-build';
 import { buildLockName, type RecordedBuild } from '../build/records';
 import { checkoutProject, type CheckoutRequest, type ProjectCheckout } from '../build/steps/checkout';
 import { startWithPackages } from '../build/steps/deps';
@@ -50,7 +50,7 @@ export interface CommandAtCommit {
   /** The command's own artifacts: `.dot/<short_hash>/<project>/<dbt target>/commands/<command>/target`. */
   targetPath: string;
   locations: DbtLocations;
-  /** The build's artifacts the command's kept files were copied beside, when the commit has a full build. */
+  /** The artifacts of the commit's full build, which the command's kept files were copied beside, when it has one. */
   buildTargetPath?: string;
   kept: string[];
   checkedOut: ProjectCheckout;
@@ -114,7 +114,7 @@ async function runInCheckout(
   );
   const build = commandRules(request.command).readsBuild
     ? await fullBuildOf(request, checkedOut.commit, profile)
-    : undefined;
+    : existingFullBuild({ ...request, dbtTarget: profile.target, commit: checkedOut.commit });
   const paths = buildPaths(request.workspaceRoot, buildId, request.project, profile.target);
   const commandDir = join(paths.buildDir, 'commands', commandFolderName(request.command));
   const locations: DbtLocations = {
@@ -170,7 +170,9 @@ async function runCommand(context: CommandContext): Promise<CommandAtCommit> {
   if (cause) throw cause;
   if (exit.interrupted) throw new BuildInterrupted(`dbt ${request.command}`);
   if (!exit.parsed) {
-    throw new UserError(`dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`);
+    throw new UserError(
+      `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
+    );
   }
   if (exit.code !== 0) {
     throw new UserError(
@@ -202,27 +204,31 @@ async function dbtCommandRun(context: CommandContext): Promise<ParsedRunExit> {
   const what = `dbt ${request.command}`;
   let started = 0;
   const ran = await releasingRole(strict, reporter, () =>
-    startWithPackages(context, () => undefined, locations, (deps) =>
-      runDbtParsedFirst(
-        requirePythonDbt(dbt),
-        {
-          deps,
-          parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
-          commandArgs: commitCommandArgs(request, locations),
-          check: () => strict?.prepare(join(locations.targetPath, 'manifest.json')),
-          commandLock: (command, exited) => {
-            const start = () => {
-              started = Date.now();
-              reporter.info(phaseStarting(`${what} on schema ${profile.schema}`));
-              return command();
-            };
-            if (!commandRules(request.command).opensWarehouse) return start();
-            return withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, start, exited);
+    startWithPackages(
+      context,
+      () => undefined,
+      locations,
+      (deps) =>
+        runDbtParsedFirst(
+          requirePythonDbt(dbt),
+          {
+            deps,
+            parseArgs: dbtArgs('parse', locations, { vars: request.selection.vars }),
+            commandArgs: commitCommandArgs(request, locations),
+            check: () => strict?.prepare(join(locations.targetPath, 'manifest.json')),
+            commandLock: (command, exited) => {
+              const start = () => {
+                started = Date.now();
+                reporter.info(phaseStarting(`${what} on schema ${profile.schema}`));
+                return command();
+              };
+              if (!commandRules(request.command).opensWarehouse) return start();
+              return withWarehouseLock(request.workspaceRoot, profile.warehouse, reporter, start, exited);
+            },
           },
-        },
-        cwd,
-        env,
-      ),
+          cwd,
+          env,
+        ),
     ),
   );
   if (started) reporter.info(phaseEnded(what, started));

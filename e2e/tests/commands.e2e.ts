@@ -1,0 +1,191 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { commitBeside } from '../../fixture-workspace/repo';
+import { queryDuckDb } from '../../fixture-workspace/duckdb';
+import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
+import { schemasIn } from '../support/duckdb';
+import { outcome, SUCCEEDED } from '../support/outcome';
+import { startNxJob } from '../support/process-group';
+import { buildRecordPath, readBuildRecord } from '../support/workflows';
+
+/**
+ * `nx run analytics:dbt --command=…` and `nx run analytics:docs`: dbt's own commands on a commit's
+ * isolated build (DuckDB). A source over the seeded raw orders is added in a commit of its own, so
+ * that `source freshness` has something to check.
+ */
+
+const SOURCES = `version: 2
+sources:
+  - name: landing
+    schema: "{{ target.schema }}_raw"
+    loaded_at_field: "cast(order_date as timestamp)"
+    freshness:
+      warn_after: { count: 1, period: day }
+    tables:
+      - name: raw_orders
+`;
+
+const short = (sha: string) => sha.slice(0, 8);
+
+/** A port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function fetchWhenUp(url: string, timeoutMs = 60_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+describe('dbt commands on a commit’s isolated build', () => {
+  let workspace: TestWorkspace;
+  let withSource: string;
+  let warehouse: string;
+  const targetOf = (commit: string) => join(workspace.dir, '.dot', short(commit), 'analytics', 'dev', 'target');
+  const dbt = (args: string[]) => workspace.nx(['run', 'analytics:dbt', ...args]);
+
+  beforeAll(() => {
+    workspace = createTestWorkspace();
+    warehouse = join(workspace.dir, 'analytics', 'warehouse.duckdb');
+    withSource = commitBeside(workspace.dir, workspace.main, 'with-source', 'A source over the raw orders', {
+      'analytics/models/staging/_sources.yml': SOURCES,
+    });
+  });
+  afterAll(() => workspace?.remove());
+
+  it('lists the nodes of a commit with dbt ls, building nothing and creating no schema', async () => {
+    const before = workspace.gitState();
+    const listed = await dbt(['--ref=feature/vip', '--command=ls', '--select=customers+']);
+    expect(outcome(listed)).toEqual(SUCCEEDED);
+    expect(listed.output).toMatch(/^analytics\.marts\.vip_customers$/m);
+    expect(listed.output).toContain(`dbt ls ran on analytics at feature/vip (${workspace.featureVip.slice(0, 12)})`);
+    // v1.0 has no vip_customers (e2e/fixtures/history).
+    const older = await dbt(['--ref=v1.0', '--command=ls', '--select=customers+']);
+    expect(outcome(older)).toEqual(SUCCEEDED);
+    expect(older.output).toMatch(/^analytics\.marts\.customer_averages$/m);
+    expect(older.output).not.toMatch(/vip_customers/);
+    for (const commit of [workspace.featureVip, workspace.v1]) {
+      expect(existsSync(buildRecordPath(workspace.dir, commit))).toBe(false);
+      expect(existsSync(warehouse) ? schemasIn(warehouse, `analytics_${short(commit)}`) : []).toEqual([]);
+    }
+    expect(workspace.gitState()).toBe(before);
+  });
+
+  it('shows a model and an inline query of a commit, building it first through Nx and leaving its record alone', async () => {
+    const shown = await dbt(['--ref=main', '--command=show', '--select=customers', '--limit=2']);
+    expect(outcome(shown)).toEqual(SUCCEEDED);
+    expect(shown.output).toMatch(/Successfully ran target isolated-build/);
+    expect(shown.output).toMatch(/Previewing node 'customers'/);
+    const schema = `analytics_${short(workspace.main)}`;
+    const record = readFileSync(buildRecordPath(workspace.dir, workspace.main), 'utf8');
+    expect(JSON.parse(record)).toMatchObject({ status: 'succeeded', command: 'build', schema });
+
+    const [{ n }] = queryDuckDb<{ n: bigint | number }>(warehouse, `select count(*) as n from "${schema}"."orders"`);
+    const counted = await dbt([
+      '--ref=main',
+      '--command=show',
+      "--inline=select count(*) as n from {{ ref('orders') }}",
+    ]);
+    expect(outcome(counted)).toEqual(SUCCEEDED);
+    expect(counted.output).not.toMatch(/Successfully ran target isolated-build/);
+    expect(counted.output).toMatch(new RegExp(`^\\|\\s+${Number(n)}\\s+\\|$`, 'm'));
+    expect(readFileSync(buildRecordPath(workspace.dir, workspace.main), 'utf8')).toBe(record);
+  });
+
+  it('writes a commit’s docs: a catalog of the build’s own schemas beside its artifacts, and the pages', async () => {
+    const result = await workspace.nx(['run', 'analytics:docs', '--ref=main', '--serve=false']);
+    expect(outcome(result)).toEqual(SUCCEEDED);
+    const schema = `analytics_${short(workspace.main)}`;
+    const catalog = JSON.parse(readFileSync(join(targetOf(workspace.main), 'catalog.json'), 'utf8'));
+    const catalogued = Object.values(catalog.nodes as Record<string, { metadata: { schema: string; name: string } }>)
+      .map(({ metadata }) => `${metadata.schema}.${metadata.name}`)
+      .sort();
+    const tables = queryDuckDb<{ relation: string }>(
+      warehouse,
+      `select table_schema || '.' || table_name as relation from information_schema.tables where table_schema like '${schema}%' order by 1`,
+    ).map(({ relation }) => relation);
+    expect(catalogued).toEqual(tables);
+    expect(catalogued).toContain(`${schema}.customers`);
+    const pages = join(
+      workspace.dir,
+      '.dot',
+      short(workspace.main),
+      'analytics',
+      'dev',
+      'commands',
+      'docs-generate',
+      'target',
+    );
+    expect(readdirSync(pages)).toEqual(expect.arrayContaining(['index.html', 'static_index.html', 'manifest.json']));
+    expect(readFileSync(join(pages, 'static_index.html'), 'utf8')).toContain('customer_averages');
+    expect(readBuildRecord(workspace.dir, workspace.main)).toMatchObject({ status: 'succeeded', command: 'build' });
+  });
+
+  it('serves a commit’s docs with dbt docs serve until stopped, then lets go of the checkout and the port', async () => {
+    const port = await freePort();
+    const job = startNxJob(workspace.dir, ['run', 'analytics:docs', '--ref=main', `--port=${port}`]);
+    try {
+      await job.waitFor(/Serving docs at/, 120_000);
+      const catalog = (await (await fetchWhenUp(`http://127.0.0.1:${port}/catalog.json`)).json()) as { nodes: object };
+      expect(Object.keys(catalog.nodes)).toContain('model.analytics.customer_averages');
+      const page = await fetch(`http://127.0.0.1:${port}/index.html`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/<html/i);
+      const leases = join(workspace.dir, '.dot', 'locks', 'leases', workspace.main);
+      expect(readdirSync(leases)).toHaveLength(1);
+    } finally {
+      job.signal('SIGINT');
+      await job.ended;
+    }
+    expect(readdirSync(join(workspace.dir, '.dot', 'locks', 'leases', workspace.main))).toEqual([]);
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+
+  it('checks a commit’s source freshness and keeps sources.json beside its build', async () => {
+    const built = await workspace.nx(['run', 'analytics:isolated-build', `--ref=${withSource}`]);
+    expect(outcome(built)).toEqual(SUCCEEDED);
+    const result = await dbt([`--ref=${withSource}`, '--command=source freshness']);
+    expect(outcome(result)).toEqual(SUCCEEDED);
+    const sources = JSON.parse(readFileSync(join(targetOf(withSource), 'sources.json'), 'utf8'));
+    // The fixture's orders are from 2024: older than a day is a warning, which dbt reports and passes.
+    expect(sources.results).toEqual([
+      expect.objectContaining({ unique_id: 'source.analytics.landing.raw_orders', status: 'warn' }),
+    ]);
+  });
+
+  it('refuses run-operation where the macro’s SQL cannot be contained, in one line, running nothing', async () => {
+    const result = await dbt(['--ref=main', '--command=run-operation', '--macro=cents_to_dollars']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(
+      /nx-dbt-isolated: run-operation runs cents_to_dollars's SQL, which the isolation check cannot read before it runs: add --strictIsolation \(PostgreSQL\)/,
+    );
+    const commands = join(workspace.dir, '.dot', short(workspace.main), 'analytics', 'dev', 'commands');
+    expect(readdirSync(commands).sort()).toEqual(['docs-generate', 'show']);
+  });
+
+  it.each([
+    [['--command=show'], 'dbt show needs a node or a query: add --select=<model> or --inline="select …".'],
+    [['--command=ls', '--inline=select 1'], '--inline is for --command=show, not ls: leave it out.'],
+    [['--command=ls', '--args=--target-path=elsewhere'], 'args holds --target-path, which the plugin sets itself'],
+  ])('refuses %j in one line before any dbt runs', async (args, line) => {
+    const result = await dbt(['--ref=main', ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain(`nx-dbt-isolated: ${line}`);
+    expect(result.output).not.toMatch(/Running with dbt/);
+  });
+});
