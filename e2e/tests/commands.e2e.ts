@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -5,9 +6,10 @@ import { commitBeside } from '../../fixture-workspace/repo';
 import { queryDuckDb } from '../../fixture-workspace/duckdb';
 import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 import { schemasIn } from '../support/duckdb';
+import { dropSchemasStartingWith, withPostgres } from '../support/postgres';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { startNxJob } from '../support/process-group';
-import { buildRecordPath, readBuildRecord } from '../support/workflows';
+import { buildRecordPath, postgresRows, readBuildRecord } from '../support/workflows';
 
 /**
  * `nx run analytics:dbt --command=…` and `nx run analytics:docs`: dbt's own commands on a commit's
@@ -25,6 +27,13 @@ sources:
     tables:
       - name: raw_orders
 `;
+
+/** A model that fails while ANALYTICS_FLAKY=fail (a warehouse that was down), and one downstream of it. */
+const FLAKY = {
+  'analytics/models/marts/flaky.sql':
+    "select {% if env_var('ANALYTICS_FLAKY', '') == 'fail' %} error('the warehouse was down') {% else %} 1 {% endif %} as ok\n",
+  'analytics/models/marts/after_flaky.sql': "select ok from {{ ref('flaky') }}\n",
+};
 
 const short = (sha: string) => sha.slice(0, 8);
 
@@ -55,6 +64,7 @@ async function fetchWhenUp(url: string, timeoutMs = 60_000): Promise<Response> {
 describe('dbt commands on a commit’s isolated build', () => {
   let workspace: TestWorkspace;
   let withSource: string;
+  let flaky: string;
   let warehouse: string;
   const targetOf = (commit: string) => join(workspace.dir, '.dot', short(commit), 'analytics', 'dev', 'target');
   const dbt = (args: string[]) => workspace.nx(['run', 'analytics:dbt', ...args]);
@@ -65,6 +75,7 @@ describe('dbt commands on a commit’s isolated build', () => {
     withSource = commitBeside(workspace.dir, workspace.main, 'with-source', 'A source over the raw orders', {
       'analytics/models/staging/_sources.yml': SOURCES,
     });
+    flaky = commitBeside(workspace.dir, workspace.main, 'flaky', 'A model that can fail', FLAKY);
   });
   afterAll(() => workspace?.remove());
 
@@ -187,5 +198,122 @@ describe('dbt commands on a commit’s isolated build', () => {
     expect(result.code).not.toBe(0);
     expect(result.output).toContain(`nx-dbt-isolated: ${line}`);
     expect(result.output).not.toMatch(/Running with dbt/);
+  });
+
+  it('retries a failed build: dbt retry runs what failed or was skipped, and the build is then the commit’s full build', async () => {
+    const failed = await workspace.nx(['run', 'analytics:isolated-build', '--ref=flaky'], { ANALYTICS_FLAKY: 'fail' });
+    expect(failed.code).not.toBe(0);
+    expect(readBuildRecord(workspace.dir, flaky)).toMatchObject({ status: 'failed' });
+    const failedResults = JSON.parse(readFileSync(join(targetOf(flaky), 'run_results.json'), 'utf8'));
+    const statusOf = (results: { results: { unique_id: string; status: string }[] }) =>
+      Object.fromEntries(results.results.map(({ unique_id, status }) => [unique_id, status]));
+    expect(statusOf(failedResults)).toMatchObject({
+      'model.analytics.flaky': 'error',
+      'model.analytics.after_flaky': 'skipped',
+    });
+
+    const retried = await workspace.nx(['run', 'analytics:isolated-build', '--ref=flaky', '--command=retry']);
+    expect(outcome(retried)).toEqual(SUCCEEDED);
+    const record = readBuildRecord(workspace.dir, flaky);
+    expect(record).toMatchObject({
+      status: 'succeeded',
+      command: 'build',
+      contents: { complete: true, variedBy: [] },
+      retried: { status: 'failed' },
+    });
+    const results = statusOf(JSON.parse(readFileSync(join(targetOf(flaky), 'run_results.json'), 'utf8')));
+    // Every node of the failed build keeps a result: the retried ones theirs, the others the first run's.
+    expect(Object.keys(results).sort()).toEqual(Object.keys(statusOf(failedResults)).sort());
+    expect(results).toMatchObject({ 'model.analytics.flaky': 'success', 'model.analytics.after_flaky': 'success' });
+    const schema = `analytics_${short(flaky)}`;
+    expect(queryDuckDb(warehouse, `select ok from "${schema}"."after_flaky"`)).toEqual([{ ok: 1 }]);
+
+    // Another name of the commit is served the retried build, with no dbt run.
+    const plain = await workspace.nx(['run', 'analytics:isolated-build', `--ref=${flaky}`]);
+    expect(outcome(plain)).toEqual(SUCCEEDED);
+    expect(plain.output).toMatch(/restored the full build of .* under the same key: no dbt run/);
+    const again = await workspace.nx(['run', 'analytics:isolated-build', `--ref=${flaky}`, '--command=retry']);
+    expect(again.code).not.toBe(0);
+    expect(again.output).toContain(`nx-dbt-isolated: nothing to retry: the build of analytics at ${flaky} made at`);
+  });
+
+  it('refuses to retry a commit this workspace never built, in one line', async () => {
+    const result = await workspace.nx(['run', 'analytics:isolated-build', '--ref=feature/vip', '--command=retry']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain(
+      'nx-dbt-isolated: nothing to retry: this workspace has no build of analytics at feature/vip; build it (nx run analytics:isolated-build --ref=feature/vip).',
+    );
+  });
+});
+
+describe('run-operation on a commit’s isolated build, contained by strictIsolation (PostgreSQL)', () => {
+  const id = randomBytes(4).toString('hex');
+  const base = `nxdbt_ops_${id}`;
+  const victim = `nxdbt_ops_victim_${id}`;
+  const env = { ANALYTICS_PG_SCHEMA: base };
+  const OPERATIONS = `{% macro add_answer(answer) %}
+  {% do run_query("create table " ~ target.schema ~ ".answers as select " ~ answer ~ " as answer") %}
+{% endmacro %}
+{% macro drop_victim() %}
+  {% do run_query("drop schema ${victim} cascade") %}
+{% endmacro %}
+`;
+  let workspace: TestWorkspace;
+  let operations: string;
+  const operation = (...args: string[]) =>
+    workspace.nx(
+      [
+        'run',
+        'analytics:dbt',
+        '--ref=operations',
+        '--target=pg',
+        '--command=run-operation',
+        '--strictIsolation',
+        ...args,
+      ],
+      env,
+    );
+
+  beforeAll(async () => {
+    workspace = createTestWorkspace();
+    operations = commitBeside(workspace.dir, workspace.main, 'operations', 'Macros to run', {
+      'analytics/macros/operations.sql': OPERATIONS,
+    });
+    await withPostgres(async (client) => {
+      await client.query(`create schema ${victim}`);
+      await client.query(`create table ${victim}.accounts as select 1 as id`);
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await dropSchemasStartingWith(base);
+    await dropSchemasStartingWith(victim);
+    workspace?.remove();
+  }, 120_000);
+
+  it('runs a macro that writes into the build’s schema, after building the commit through Nx', async () => {
+    const result = await operation('--macro=add_answer', '--macroArgs={answer: 42}');
+    expect(outcome(result)).toEqual(SUCCEEDED);
+    expect(result.output).toMatch(/Successfully ran target isolated-build/);
+    expect(result.output).toMatch(/strictIsolation: dbt runs as role/);
+    const schema = `${base}_${short(operations)}`;
+    expect(await postgresRows(`${schema}.answers`)).toEqual([{ answer: 42 }]);
+    // What the build's role made belongs to the profile's user once the role is gone.
+    const owners = await withPostgres(
+      async (client) =>
+        (
+          await client.query<{ tableowner: string }>(
+            'select tableowner from pg_tables where schemaname = $1 and tablename = $2',
+            [schema, 'answers'],
+          )
+        ).rows,
+    );
+    expect(owners).toEqual([{ tableowner: 'postgres' }]);
+  });
+
+  it('stops a macro that would drop a schema the build does not own: the warehouse refuses, the schema stays', async () => {
+    const result = await operation('--macro=drop_victim');
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/must be owner of schema/);
+    expect(await postgresRows(`${victim}.accounts`)).toEqual([{ id: 1 }]);
   });
 });

@@ -135,12 +135,26 @@ describe('createNodes', () => {
     const projects = results[0][1].projects ?? {};
     expect(Object.keys(projects)).toEqual(['analytics']);
     expect(projects.analytics.name).toBe('analytics');
-    expect(Object.keys(projects.analytics.targets ?? {})).toEqual(['isolated-build', 'clean', 'diff', 'promote', 'dbt', 'docs']);
+    expect(Object.keys(projects.analytics.targets ?? {})).toEqual([
+      'isolated-build',
+      'clean',
+      'diff',
+      'promote',
+      'dbt',
+      'docs',
+    ]);
   });
 
   it('uses the configured target name', async () => {
     const results = await createNodesFn(['analytics/dbt_project.yml'], { isolatedBuildTargetName: 'ib' }, context);
-    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual(['ib', 'clean', 'diff', 'promote', 'dbt', 'docs']);
+    expect(Object.keys(results[0][1].projects?.analytics.targets ?? {})).toEqual([
+      'ib',
+      'clean',
+      'diff',
+      'promote',
+      'dbt',
+      'docs',
+    ]);
   });
 
   it('serves a project from the cache while its dbt_project.yml is unchanged, and parses it again when it changes', async () => {

@@ -62,6 +62,8 @@ export interface BuildRecord {
   promoted?: { schema: string; at: string }[];
   /** A build of the same commit, project and target that died before this one started over. */
   recoveredFrom?: { startedAt: string; phase: BuildPhase };
+  /** The build that did not succeed and that this one retried (`--command=retry`): it records what that one was asked for. */
+  retried?: { startedAt: string; status: BuildRecord['status'] };
   /** The key Nx cached the build under, when it was cached. */
   key?: string;
   /** The workspace whose build ran dbt (see workspaceId); a record restored from a cache keeps it. */

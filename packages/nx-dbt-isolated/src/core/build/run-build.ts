@@ -17,6 +17,7 @@ import { isolatedProfileFor, projectAtCommit, writeIsolatedProfile } from './ste
 import { planPromotedViews } from './steps/promoted-views';
 import { endRecord, failRecord, startRecord } from './steps/record';
 import { reuseOrRun } from './steps/reuse-or-run';
+import { buildToRetry, retryingRecord } from './steps/retry';
 
 /** One isolated build: ref → checkout → profile → deps → dbt, with a record of each step. */
 export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Reporter): Promise<IsolatedBuildResult> {
@@ -79,8 +80,10 @@ async function buildInCheckout(
 
 async function runBuild(context: BuildContext): Promise<IsolatedBuildResult> {
   const { request, paths } = context;
+  const retried = request.command === 'retry' ? buildToRetry(context) : undefined;
   writeIsolatedProfile(paths, context.profile);
   const record = startRecord(context);
+  if (retried) retryingRecord(record, retried);
   const views = await planPromotedViews(context, record);
   writeBuildRecord(paths.buildRecord, record);
   try {

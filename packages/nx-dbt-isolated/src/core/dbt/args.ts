@@ -1,6 +1,6 @@
 import { UserError } from '../workspace/errors';
 
-export const DBT_COMMANDS = ['build', 'run', 'seed', 'test', 'snapshot', 'compile'] as const;
+export const DBT_COMMANDS = ['build', 'run', 'seed', 'test', 'snapshot', 'compile', 'retry'] as const;
 export type DbtCommand = (typeof DBT_COMMANDS)[number];
 
 export interface DbtSelection {
@@ -23,7 +23,11 @@ export interface DbtLocations {
 }
 
 /** The argument list of one dbt command (`source freshness` is two words); nothing here goes through a shell. */
-export function dbtArgs(command: string | readonly string[], where: DbtLocations, selection: DbtSelection = {}): string[] {
+export function dbtArgs(
+  command: string | readonly string[],
+  where: DbtLocations,
+  selection: DbtSelection = {},
+): string[] {
   const args = [...[command].flat(), ...locationArgs(where)];
   if (selection.select?.length) args.push('--select', ...selection.select);
   if (selection.exclude?.length) args.push('--exclude', ...selection.exclude);

@@ -21,7 +21,7 @@ export default runExecutor<IsolatedBuildExecutorOptions>(
   async (run) => {
     const request = buildRequest(run);
     const result = await isolatedBuild(request, { info: (line) => logger.info(line) });
-    report(result, run.context.root);
+    report(result, run.context.root, request.targetName);
     if (result.success) await warnOfUncommittedChanges(request, result.record.commit);
     return result.success;
   },
@@ -83,7 +83,7 @@ async function warnOfUncommittedChanges(request: IsolatedBuildRequest, commit: s
   if (line) logger.warn(`nx-dbt-isolated: ${line}`);
 }
 
-function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string): void {
-  const lines = summaryLines(buildSummary(workspaceRoot, paths, record));
+function report({ success, record, paths }: IsolatedBuildResult, workspaceRoot: string, targetName: string): void {
+  const lines = summaryLines(buildSummary(workspaceRoot, paths, record), targetName);
   (success ? logger.info : logger.error)(lines.join('\n'));
 }

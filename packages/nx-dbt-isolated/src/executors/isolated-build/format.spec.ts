@@ -37,6 +37,17 @@ describe('build summary lines', () => {
     expect(lines).toContain('  results   none');
   });
 
+  it('offers a build whose nodes failed the command that runs only those again, and a slim build none', () => {
+    const failed = { ...record, status: 'failed' as const, error: 'dbt build exited with 1' };
+    const lines = summaryLines(buildSummary('/ws', paths, failed), 'ib');
+    expect(lines.at(-1)).toBe(
+      '  retry     nx run analytics:ib --ref=main --command=retry (the failed and skipped nodes only)',
+    );
+    const slim = { ...failed, deferredTo: { commit: 'f'.repeat(40), ref: 'main', schema: 'main_ffffffff' } };
+    expect(summaryLines(buildSummary('/ws', paths, slim)).filter((line) => line.includes('retry'))).toEqual([]);
+    expect(summaryLines(buildSummary('/ws', paths, record)).filter((line) => line.includes('retry'))).toEqual([]);
+  });
+
   describe('a partial build says what ran in words', () => {
     let root: string;
     let where: ReturnType<typeof buildPaths>;

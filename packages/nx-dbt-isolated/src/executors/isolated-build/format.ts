@@ -1,7 +1,7 @@
 import type { BuildSummary, NodeCounts } from '../../core/build/summary';
 
 /** The summary as the executor prints it: a heading and aligned rows. */
-export function summaryLines(summary: BuildSummary): string[] {
+export function summaryLines(summary: BuildSummary, targetName = 'isolated-build'): string[] {
   const rows: [string, string][] = [
     ['commit', `${summary.commit} (ref ${summary.ref})`],
     ['schemas', summary.schemas.join(', ')],
@@ -19,10 +19,22 @@ export function summaryLines(summary: BuildSummary): string[] {
     ...(summary.seconds !== undefined ? [['duration', `${summary.seconds.toFixed(1)}s`] as [string, string]] : []),
     ['artifacts', summary.artifacts],
     ...summary.failures.map(({ node, message }): [string, string] => ['failed', `${node}: ${message.split('\n')[0]}`]),
+    ...retryRow(summary, targetName),
   ];
   const heading =
     summary.status === 'succeeded' ? 'Isolated build succeeded' : `Isolated build ${summary.status}: ${summary.error}`;
   return [heading, ...rows.map(([label, value]) => `  ${label.padEnd(10)}${value}`)];
+}
+
+/** A build whose nodes failed can run just those again, and what they held up (dbt retry). */
+function retryRow(summary: BuildSummary, targetName: string): [string, string][] {
+  if (summary.status !== 'failed' || summary.failures.length === 0 || summary.deferredTo) return [];
+  return [
+    [
+      'retry',
+      `nx run ${summary.project}:${targetName} --ref=${summary.ref} --command=retry (the failed and skipped nodes only)`,
+    ],
+  ];
 }
 
 /** `models 7 passed; tests 8 passed, 1 failed; seeds 3 passed`, leaving out zero counts. */

@@ -18,6 +18,7 @@ import { startWithPackages, type PackagesToInstall } from './deps';
 import type { DbtRunEnvironment } from './environment';
 import type { PromotedViews } from './promoted-views';
 import { enterPhase, finishRecord } from './record';
+import { mergeRetriedResults, readRunResults } from './retry';
 import { sharedSeedsToLeaveOut } from './shared-seeds';
 import { phaseEnded, phaseStarting } from './timing';
 
@@ -41,7 +42,9 @@ export async function guardedDbtRun(
 ): Promise<void> {
   const { reporter, dbt, checkedOut, paths } = context;
   const { projectDir, workingProjectDir } = checkedOut;
-  rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
+  // dbt retry reads the results of the build it retries; any other command starts without them.
+  const retriedResults = context.request.command === 'retry' ? readRunResults(paths.targetPath) : undefined;
+  if (!retriedResults) rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
   // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
   // against the working directory, so run where the user's own dbt would run: the project folder.
   const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
@@ -54,21 +57,27 @@ export async function guardedDbtRun(
     views.retirement,
     () =>
       releasingRole(environment.strict, reporter, () =>
-        startWithPackages(context, (phase) => enterPhase(record, paths, phase), environment.locations, (deps) => {
-          clock.started = Date.now();
-          if (!deps) reporter.info(phaseStarting('dbt parse'));
-          const python = requirePythonDbt(dbt);
-          return runDbtParsedFirst(
-            python,
-            { ...run, deps: deps && stampingInstalled(deps, clock, reporter) },
-            cwd,
-            environment.env,
-          );
-        }),
+        startWithPackages(
+          context,
+          (phase) => enterPhase(record, paths, phase),
+          environment.locations,
+          (deps) => {
+            clock.started = Date.now();
+            if (!deps) reporter.info(phaseStarting('dbt parse'));
+            const python = requirePythonDbt(dbt);
+            return runDbtParsedFirst(
+              python,
+              { ...run, deps: deps && stampingInstalled(deps, clock, reporter) },
+              cwd,
+              environment.env,
+            );
+          },
+        ),
       ),
     (ran) => ran.parsed && !ran.interrupted && ran.code === 0,
   );
   reporter.info(phaseEnded(commandPhase(context, 'ended'), clock.commandStarted || clock.started));
+  if (retriedResults) mergeRetriedResults(paths.targetPath, retriedResults);
   settle(context, record, exit, logMark);
 }
 

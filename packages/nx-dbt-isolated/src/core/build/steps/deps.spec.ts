@@ -48,13 +48,18 @@ describe('startWithPackages', () => {
     const locations = { projectDir, profilesDir: paths.profilesDir, logPath: paths.logPath } as DbtLocations;
     const starts: Started[] = [];
     const lines: string[] = [];
-    const running = startWithPackages(context, (phase) => phases.push(phase), locations, (deps) => {
-      let installed = false;
-      const driven = deps && { ...deps, installed: () => ((installed = true), deps.installed()) };
-      return new Promise<ParsedRunExit>((resolve) =>
-        starts.push({ deps: driven, end: () => resolve(exitOf(installed)) }),
-      );
-    });
+    const running = startWithPackages(
+      context,
+      (phase) => phases.push(phase),
+      locations,
+      (deps) => {
+        let installed = false;
+        const driven = deps && { ...deps, installed: () => ((installed = true), deps.installed()) };
+        return new Promise<ParsedRunExit>((resolve) =>
+          starts.push({ deps: driven, end: () => resolve(exitOf(installed)) }),
+        );
+      },
+    );
     return { running, starts, lines, phase: () => phases.at(-1) };
   }
 
