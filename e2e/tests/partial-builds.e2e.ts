@@ -126,6 +126,20 @@ describe('partial builds and the builds that read other builds (DuckDB)', () => 
     expect(count('analytics.customers')).toBe(count(`${schemaOf(ws.main)}.customers`));
   });
 
+  it('a slim build deferred to a --select build of main names the command that makes main full, and that command does', async () => {
+    expectSuccess(await build('--ref=main', '--select=stg_customers'));
+    const refused = await build(`--ref=${change}`, '--deferTo=main');
+    expect(refused.code).not.toBe(0);
+    const fix = 'nx run analytics:isolated-build --ref=main --skip-nx-cache';
+    expect(refused.output).toContain(`build it in full (${fix}, without --select;`);
+    // Without --skip-nx-cache, the command would be a hit of main's cached full build, which keeps the partial record.
+    const fixed = await build('--ref=main', '--skip-nx-cache');
+    expectSuccess(fixed);
+    expect(readBuildRecord(ws.dir, ws.main).contents).toEqual({ complete: true, variedBy: [] });
+    expectSuccess(await build(`--ref=${change}`, '--deferTo=main'));
+    expect(readBuildRecord(ws.dir, change).deferredTo).toMatchObject({ commit: ws.main });
+  });
+
   it('clean --keep=1 keeps the base of the slim build it keeps, says why, and the slim build still answers', async () => {
     // Its base is a commit no protected ref names, built in full through Nx (--buildBase).
     const base = ws.excludeReturned;

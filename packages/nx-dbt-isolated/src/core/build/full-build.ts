@@ -81,7 +81,7 @@ function refuse(lookup: FullBuildLookup, record: BuildRecord | undefined): never
   const contents = contentsOf(record);
   if (!contents.complete) {
     throw new UserError(
-      `${build} is ${partialSaid(contents)}: build it in full (${buildIt}, without ${contents.partialBecause}).`,
+      `${build} is ${partialSaid(contents)}: build it in full (${buildIt} --skip-nx-cache, without ${contents.partialBecause}; a cache hit would keep this partial build in place).`,
     );
   }
   throw new UserError(

@@ -88,7 +88,7 @@ describe('findDeferralBase', () => {
     await expect(findDeferralBase(request())).rejects.toThrow(/is a slim build/);
     recordBase({ command: 'compile', selection: {} });
     await expect(findDeferralBase(request())).rejects.toThrow(
-      'the isolated build of analytics at main (abcd1234) for dbt target dev is a --command=compile build, which compiled the project and built nothing: build it in full (nx run analytics:isolated-build --ref=main, without --command=compile).',
+      'the isolated build of analytics at main (abcd1234) for dbt target dev is a --command=compile build, which compiled the project and built nothing: build it in full (nx run analytics:isolated-build --ref=main --skip-nx-cache, without --command=compile; a cache hit would keep this partial build in place).',
     );
     recordBase({ selection: { select: ['stg_orders'] } });
     await expect(findDeferralBase(request())).rejects.toThrow(/is a --select build, which holds only part/);
