@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { executeDuckDb, relationsIn, schemasIn } from '../support/duckdb';
-import { git } from '../../fixture-workspace/repo';
+import { commitBeside, git } from '../../fixture-workspace/repo';
 import { VENV_BIN } from '../../fixture-workspace/paths';
 import { outcome, SUCCEEDED } from '../support/outcome';
 import { readBuildRecord } from '../support/workflows';
@@ -189,7 +189,8 @@ describe('the command line means what it says', () => {
     expect(byName.output).toMatch(DBT_RAN);
     const made = readBuildRecord(ws.dir, head).startedAt;
 
-    for (const name of [head, head.slice(0, 10)]) {
+    git(ws.dir, 'tag', 'release-candidate', head);
+    for (const name of [head, head.slice(0, 10), 'release-candidate']) {
       const another = await build([`--ref=${name}`]);
       expectBuilt(another);
       expect(another.output).not.toMatch(HIT);
@@ -197,6 +198,18 @@ describe('the command line means what it says', () => {
       expect(another.output).not.toMatch(DBT_RAN);
       expect(readBuildRecord(ws.dir, head).startedAt).toBe(made);
     }
+  });
+
+  it('gives the nested build of a command at a commit the profiles folder the command was given', async () => {
+    // A commit nothing has built yet: its first build is the nested one.
+    const fresh = commitBeside(ws.dir, head, 'alt-profile', 'A note', { 'analytics/NOTE.md': 'alt\n' });
+    const args = [`--ref=${fresh}`, '--command=show', '--select=customers', '--profilesDir=profiles'];
+    const shown = await ws.nx(['run', 'analytics:dbt', ...args]);
+    expectBuilt(shown);
+    expect(shown.output).toContain('> nx run analytics:isolated-build --ref=');
+    expect(shown.output).toMatch(/Previewing node 'customers'/);
+    expect(schemasIn(warehouse, `alt_${short(fresh)}`)).toContain(`alt_${short(fresh)}`);
+    expect(readBuildRecord(ws.dir, fresh)).toMatchObject({ schema: `alt_${short(fresh)}`, status: 'succeeded' });
   });
 
   it('runs dbt for another name when the build it has is partial, or its schema is gone', async () => {

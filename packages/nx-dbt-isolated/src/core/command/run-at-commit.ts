@@ -146,8 +146,10 @@ async function fullBuildOf(request: CommitCommandRequest, commit: string, profil
     purpose: `to run dbt ${request.command} on`,
   });
   if (build.record.schema !== profile.schema || !sameWarehouse(build.record.warehouse, profile.warehouse)) {
+    const profilesDir = request.profilesDir === undefined ? '' : ` --profilesDir=${request.profilesDir}`;
+    const rebuild = `nx run ${request.project}:${request.targetName} --ref=${request.ref} --skip-nx-cache${profilesDir}`;
     throw new UserError(
-      `the isolated build of ${request.project} at ${request.ref} is in ${build.record.schema} (${build.record.warehouse.location}), but dbt target ${profile.target} in profiles.yml now points at ${profile.schema} (${profile.warehouse.location}): build the commit again (nx run ${request.project}:${request.targetName} --ref=${request.ref}), then run this again.`,
+      `the isolated build of ${request.project} at ${request.ref} is in ${build.record.schema} (${build.record.warehouse.location}), but dbt target ${profile.target} of the profiles.yml this command reads points at ${profile.schema} (${profile.warehouse.location}): build the commit with that profile (${rebuild}), then run this again.`,
     );
   }
   return build;

@@ -11,6 +11,9 @@ export interface BuildThroughNx {
   commit: string;
   dbtTarget?: string;
   configuration?: string;
+  /** The outer task's profiles folder and dbt, so that the build uses the profile the task reads. */
+  profilesDir?: string;
+  dbtExecutable?: string;
   /** Run dbt even on a cache hit: this workspace holds a partial build of the commit (see BuildCommit). */
   rerun?: boolean;
 }
@@ -24,6 +27,8 @@ export function buildThroughNx(build: BuildThroughNx): Promise<void> {
   const args = [nxBin(build.workspaceRoot), 'run', `${build.project}:${build.targetName}`, `--ref=${build.commit}`];
   if (build.dbtTarget !== undefined) args.push(`--target=${build.dbtTarget}`);
   if (build.configuration !== undefined) args.push(`--configuration=${build.configuration}`);
+  if (build.profilesDir !== undefined) args.push(`--profilesDir=${build.profilesDir}`);
+  if (build.dbtExecutable !== undefined) args.push(`--dbtExecutable=${build.dbtExecutable}`);
   if (build.rerun) args.push('--skip-nx-cache');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, {

@@ -61,7 +61,7 @@ export function runExecutor<Options extends object>(
     try {
       const merged = withCommandLine(options, spec.carries ?? []);
       const run = { options: merged, context, project, projectRoot: projectRoot ?? '' };
-      return { success: await work({ ...run, buildThroughNx: nestedBuilds(context, project) }) };
+      return { success: await work({ ...run, buildThroughNx: nestedBuilds(context, project, merged) }) };
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
       logger.error(`nx-dbt-isolated: ${errorMessage(error)}`);
@@ -109,8 +109,27 @@ function excludeFromCommandLine(): string[] | undefined {
   return carried === undefined ? undefined : (JSON.parse(carried) as string[]);
 }
 
-function nestedBuilds(context: ExecutorContext, project: string): ExecutorRun<object>['buildThroughNx'] {
+/**
+ * Nested builds of the task's project. They get the task's profiles folder and dbt, given or
+ * configured: the task reads the build with the profile it was given, so the build must be made
+ * with it (else it would be made into the schemas of another profile, and read as this one's).
+ */
+function nestedBuilds(
+  context: ExecutorContext,
+  project: string,
+  { profilesDir, dbtExecutable }: { profilesDir?: string; dbtExecutable?: string },
+): ExecutorRun<object>['buildThroughNx'] {
   return (targetName, configuration) =>
     (commit, dbtTarget, { rerun }) =>
-      buildThroughNx({ workspaceRoot: context.root, project, targetName, commit, dbtTarget, configuration, rerun });
+      buildThroughNx({
+        workspaceRoot: context.root,
+        project,
+        targetName,
+        commit,
+        dbtTarget,
+        configuration,
+        rerun,
+        profilesDir,
+        dbtExecutable,
+      });
 }
