@@ -131,6 +131,11 @@ export function asList(value: string[] | string | undefined): string[] | undefin
   return value === undefined || Array.isArray(value) ? value : [value];
 }
 
+/** The vars option as dbt's --vars takes it: YAML or JSON text, an object as JSON. */
+export function varsText(vars: string | Record<string, unknown> | undefined): string | undefined {
+  return typeof vars === 'object' ? JSON.stringify(vars) : vars;
+}
+
 /** `profile:` of the project's dbt_project.yml as committed, which is what the build will use. */
 async function profileAtCommit(repoRoot: string, projectDir: string, commit: string): Promise<string | undefined> {
   const path = `${relative(repoRoot, projectDir)}/dbt_project.yml`;

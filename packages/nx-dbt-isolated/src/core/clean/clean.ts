@@ -502,6 +502,7 @@ function removeBuildFiles(request: CleanRequest, { record, paths }: PlannedBuild
   if (!request.dropSchemas && keptForLater) {
     rmSync(paths.targetPath, { recursive: true, force: true });
     rmSync(paths.logPath, { recursive: true, force: true });
+    rmSync(paths.commandsDir, { recursive: true, force: true });
     writeBuildRecord(paths.buildRecord, { ...record, filesRemovedAt: new Date().toISOString() });
     return `removed the artifacts and logs in ${where}, kept its record and profile to drop its schemas later`;
   }

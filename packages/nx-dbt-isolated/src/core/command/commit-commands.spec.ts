@@ -60,6 +60,12 @@ describe('commitCommandArgs', () => {
     ]);
   });
 
+  it('never selects a seed for show, which dbt would load to show it', () => {
+    expect(
+      commitCommandArgs({ command: 'show', selection: { select: ['+customers'], exclude: ['orders'] } }, where),
+    ).toEqual(['show', ...LOCATIONS, '--select', '+customers', '--exclude', 'orders', 'resource_type:seed']);
+  });
+
   it('names each command’s folder without spaces', () => {
     expect(commandFolderName('docs generate')).toBe('docs-generate');
     expect(commandFolderName('ls')).toBe('ls');
@@ -85,6 +91,24 @@ describe('refuseMisusedOptions', () => {
     ],
   ])('refuses %j', (args, message) => {
     expect(() => refuseMisusedOptions(args)).toThrow(message);
+  });
+
+  it.each([
+    ['--full-refresh', 'it would drop and rebuild relations of the build: rebuild the commit instead'],
+    ['--inline-direct', 'it sends the query to the warehouse unread by dbt: use --inline'],
+  ])('refuses %s in args, which would write or send SQL dbt does not read', (flag, why) => {
+    expect(() =>
+      refuseMisusedOptions({ command: 'show', selection: { select: ['orders'], extraArgs: [flag] } }),
+    ).toThrow(`args holds ${flag}, which dbt show on a commit's build does not take: ${why}.`);
+  });
+
+  it('refuses --strictIsolation for the commands that run what the build ran, not a macro', () => {
+    expect(() => refuseMisusedOptions({ command: 'docs generate', selection: {}, strictIsolation: true })).toThrow(
+      "--strictIsolation contains run-operation's macro; dbt docs generate runs as the profile's user",
+    );
+    expect(() =>
+      refuseMisusedOptions({ command: 'run-operation', selection: {}, macro: 'm', strictIsolation: true }),
+    ).not.toThrow();
   });
 
   it('takes what each command takes', () => {

@@ -49,8 +49,27 @@ const OWN_OPTIONS: [keyof CommitCommandArgs, CommitCommand][] = [
   ['macroArgs', 'run-operation'],
 ];
 
+/** dbt flags that would make a command write or send SQL dbt does not read, and what to do instead. */
+const REFUSED_FLAGS: Record<string, string> = {
+  '--full-refresh': 'it would drop and rebuild relations of the build: rebuild the commit instead',
+  '--inline-direct': 'it sends the query to the warehouse unread by dbt: use --inline',
+};
+
 /** Refuses options the command does not take, or a command missing what it needs, in one line. */
-export function refuseMisusedOptions(args: CommitCommandArgs): void {
+export function refuseMisusedOptions(args: CommitCommandArgs & { strictIsolation?: boolean }): void {
+  const refused = (args.selection.extraArgs ?? [])
+    .map((arg) => arg.split('=')[0])
+    .find((flag) => flag in REFUSED_FLAGS);
+  if (refused !== undefined) {
+    throw new UserError(
+      `args holds ${refused}, which dbt ${args.command} on a commit's build does not take: ${REFUSED_FLAGS[refused]}.`,
+    );
+  }
+  if (args.strictIsolation && args.command !== 'run-operation') {
+    throw new UserError(
+      `--strictIsolation contains run-operation's macro; dbt ${args.command} runs as the profile's user, as the commit's build did: leave it out.`,
+    );
+  }
   for (const [option, owner] of OWN_OPTIONS) {
     if (args[option] !== undefined && args.command !== owner) {
       throw new UserError(`--${option} is for --command=${owner}, not ${args.command}: leave it out.`);
@@ -72,11 +91,19 @@ export function refuseMisusedOptions(args: CommitCommandArgs): void {
   }
 }
 
-/** dbt's argument list for the command in `where`. */
+/**
+ * dbt's argument list for the command in `where`. `show` of a seed loads it (dbt shows a seed
+ * through its seed runner, truncate and insert), so seeds are never selected for show: a seed's
+ * rows are shown with --inline.
+ */
 export function commitCommandArgs(args: CommitCommandArgs, where: DbtLocations): string[] {
   const words = args.command === 'run-operation' ? ['run-operation', args.macro!] : args.command.split(' ');
-  const selection = RULES[args.command].threads ? args.selection : { ...args.selection, threads: undefined };
-  const argv = dbtArgs(words, where, { ...selection, fullRefresh: false });
+  const selection = { ...args.selection, fullRefresh: false };
+  if (!RULES[args.command].threads) selection.threads = undefined;
+  if (args.command === 'show' && args.inline === undefined) {
+    selection.exclude = [...(selection.exclude ?? []), 'resource_type:seed'];
+  }
+  const argv = dbtArgs(words, where, selection);
   if (args.inline !== undefined) argv.push('--inline', args.inline);
   if (args.limit !== undefined) argv.push('--limit', String(args.limit));
   if (args.macroArgs !== undefined) argv.push('--args', args.macroArgs);

@@ -2,13 +2,14 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { dbtArgs, refusePluginOwnedArgs, type DbtLocations } from '../dbt/args';
 import { findDbt, requirePythonDbt } from '../dbt/executable';
-import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../dbt/failure';
+import { dbtLogMark, dbtLogSince, knownDbtFailure, parseFailed } from '../dbt/failure';
 import { runDbtParsedFirst, type ParsedRunExit } from '../dbt/parse-then-run';
 import { dbtEnvironment } from '../dbt/process';
 import { readProfilesFile, sameWarehouse, writeGeneratedProfile, type IsolatedProfile } from '../dbt/profiles';
 import { existingFullBuild, findFullBuild, type BuildCommit } from '../build/full-build';
 import { buildLockName, type RecordedBuild } from '../build/records';
-import { checkoutProject, type CheckoutRequest, type ProjectCheckout } from '../build/steps/checkout';
+import { checkoutProject, dbtWorkingDir, type CheckoutRequest, type ProjectCheckout } from '../build/steps/checkout';
+import { adapterFor } from '../dbt/adapters';
 import { startWithPackages } from '../build/steps/deps';
 import { isolatedProfileFor, projectAtCommit, type ProfiledProject } from '../build/steps/profile';
 import { phaseEnded, phaseStarting } from '../build/steps/timing';
@@ -50,9 +51,6 @@ export interface CommandAtCommit {
   /** The command's own artifacts: `.dot/<short_hash>/<project>/<dbt target>/commands/<command>/target`. */
   targetPath: string;
   locations: DbtLocations;
-  /** The artifacts of the commit's full build, which the command's kept files were copied beside, when it has one. */
-  buildTargetPath?: string;
-  kept: string[];
   checkedOut: ProjectCheckout;
 }
 
@@ -112,6 +110,11 @@ async function runInCheckout(
     buildId,
     checkedOut.workingProjectDir,
   );
+  if (request.command === 'run-operation' && !adapterFor(profile.warehouse.type).rolesAndClaims) {
+    throw new UserError(
+      `run-operation runs under strictIsolation, which the plugin can do on PostgreSQL only, and dbt target ${profile.target} is ${profile.warehouse.type}: run the macro with dbt against your own development schema, outside the plugin.`,
+    );
+  }
   const build = commandRules(request.command).readsBuild
     ? await fullBuildOf(request, checkedOut.commit, profile)
     : existingFullBuild({ ...request, dbtTarget: profile.target, commit: checkedOut.commit });
@@ -172,28 +175,17 @@ async function runCommand(context: CommandContext): Promise<CommandAtCommit> {
   if (cause) throw cause;
   if (exit.interrupted) throw new BuildInterrupted(`dbt ${request.command}`);
   if (!exit.parsed) {
-    throw new UserError(
-      `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
-    );
+    throw parseFailed(request.ref);
   }
   if (exit.code !== 0) {
     throw new UserError(
       `dbt ${request.command} failed at ${request.ref} (${checkedOut.commit.slice(0, 12)}), exit code ${exit.code}: its output is above.`,
     );
   }
-  const kept = build ? keepBesideBuild(context) : [];
-  for (const file of kept) {
+  for (const file of build ? keepBesideBuild(context) : []) {
     reporter.info(`• ${file} kept beside the build's artifacts (${relative(request.workspaceRoot, paths.targetPath)})`);
   }
-  return {
-    commit: checkedOut.commit,
-    schema: profile.schema,
-    targetPath: locations.targetPath,
-    locations,
-    ...(build && { buildTargetPath: paths.targetPath }),
-    kept,
-    checkedOut,
-  };
+  return { commit: checkedOut.commit, schema: profile.schema, targetPath: locations.targetPath, locations, checkedOut };
 }
 
 /** dbt deps when the checkout needs them, its parse, then the command, in one dbt process. */
@@ -202,7 +194,7 @@ async function dbtCommandRun(context: CommandContext): Promise<ParsedRunExit> {
   const strict = request.command === 'run-operation' && request.strictIsolation ? strictOf(context) : undefined;
   const userEnv = dbtEnvironment(request.env);
   const env = strict?.environment(userEnv) ?? userEnv;
-  const cwd = existsSync(checkedOut.workingProjectDir) ? checkedOut.workingProjectDir : checkedOut.projectDir;
+  const cwd = dbtWorkingDir(checkedOut);
   const what = `dbt ${request.command}`;
   let started = 0;
   const ran = await releasingRole(strict, reporter, () =>
@@ -263,8 +255,13 @@ function seedPartialParse(paths: BuildPaths, locations: DbtLocations): void {
 
 const PARTIAL_PARSE_FILE = 'partial_parse.msgpack';
 
-/** Copies the command's artifacts that describe the build (its catalog, its sources' freshness) beside the build's. */
+/**
+ * Copies the command's artifacts that describe the build (its catalog, its sources' freshness)
+ * beside the build's, when they describe all of it: a selection or other vars describe another.
+ */
 function keepBesideBuild({ request, locations, paths }: CommandContext): string[] {
+  const { select, exclude, selector, vars } = request.selection;
+  if (select?.length || exclude?.length || selector || vars) return [];
   const kept: string[] = [];
   for (const file of commandRules(request.command).keeps) {
     const written = join(locations.targetPath, file);

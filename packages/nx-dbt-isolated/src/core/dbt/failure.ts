@@ -78,3 +78,8 @@ function textOf(file: string): string {
     return '';
   }
 }
+
+/** dbt's parse of the project at `ref` failed, and dbt's output says why. */
+export function parseFailed(ref: string): UserError {
+  return new UserError(`dbt parse failed (see its output above): fix the project at ${ref}, or pick another ref.`);
+}

@@ -5,12 +5,23 @@ import { consoleScriptPython, INSTALL_HINT } from './executable';
 import { runThroughHost } from './host';
 
 /**
+ * dbt reads deferral and state from these as from their flags (dbt 1.11 names them
+ * DBT_ENGINE_*, older versions DBT_*): a user's shell that sets them would make a build or a
+ * command read relations of another schema than the one the plugin checked (see args.ts).
+ */
+const PLUGIN_OWNED_VARIABLES = ['DEFER', 'STATE', 'DEFER_STATE', 'FAVOR_STATE'].flatMap((name) => [
+  `DBT_${name}`,
+  `DBT_ENGINE_${name}`,
+]);
+
+/**
  * The environment dbt runs in. DBT_TARGET would override --target (a known dbt bug), so the
  * target is passed one way only; telemetry is off unless the user asked for it.
  */
 export function dbtEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env = { ...base };
   delete env.DBT_TARGET;
+  for (const name of PLUGIN_OWNED_VARIABLES) delete env[name];
   env.DBT_SEND_ANONYMOUS_USAGE_STATS ??= 'false';
   return env;
 }

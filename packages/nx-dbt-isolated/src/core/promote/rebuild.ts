@@ -17,7 +17,7 @@ import { quoteIdentifier, quoteLiteral, runInTransaction, runQueries } from '../
 import type { Reporter } from '../workspace/reporter';
 
 /** Commands that replace relations; `test` and `compile` replace none. */
-const REPLACING_COMMANDS: readonly DbtCommand[] = ['build', 'run', 'seed', 'snapshot'];
+const REPLACING_COMMANDS: readonly DbtCommand[] = ['build', 'run', 'seed', 'snapshot', 'retry'];
 
 /** A build's schema `<schema>_<id>` and its id: its generation is that schema and its `_<custom>` siblings. */
 export interface BuildSchema {

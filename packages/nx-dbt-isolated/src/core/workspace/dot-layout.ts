@@ -20,6 +20,8 @@ export interface BuildPaths {
   targetPath: string;
   logPath: string;
   buildRecord: string;
+  /** `commands/<command>/` under the build's folder: dbt commands run on the build (core/command). */
+  commandsDir: string;
 }
 
 export function dotRoot(workspaceRoot: string): string {
@@ -78,6 +80,7 @@ export function buildPaths(workspaceRoot: string, buildId: string, project: stri
     targetPath: join(buildDir, 'target'),
     logPath: join(buildDir, 'logs'),
     buildRecord: join(buildDir, 'build.json'),
+    commandsDir: join(buildDir, 'commands'),
   };
 }
 

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { logger } from '../logger';
 import { runAtCommit, type CommitCommandRequest } from '../../core/command/run-at-commit';
-import { asList } from '../../plugin/build-keys';
+import { asList, varsText } from '../../plugin/build-keys';
 import { runExecutor, type ExecutorRun } from '../shared/run-executor';
 import { DEFAULT_TARGET_NAMES } from '../../contract';
 import { ranLine } from './format';
@@ -40,7 +40,7 @@ function commandRequest({
       select: asList(options.select),
       exclude: asList(options.exclude),
       selector: options.selector,
-      vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
+      vars: varsText(options.vars),
       threads: options.threads,
       extraArgs: asList(options.args),
     },

@@ -4,7 +4,7 @@ import { logger } from '../logger';
 import { runAtCommit } from '../../core/command/run-at-commit';
 import { serveDocs } from '../../core/command/serve-docs';
 import { findDbt } from '../../core/dbt/executable';
-import { asList } from '../../plugin/build-keys';
+import { asList, varsText } from '../../plugin/build-keys';
 import { runExecutor } from '../shared/run-executor';
 import { DEFAULT_TARGET_NAMES } from '../../contract';
 import type { DocsExecutorOptions } from './schema';
@@ -27,7 +27,7 @@ export default runExecutor<DocsExecutorOptions>(
       command: 'docs generate' as const,
       selection: {
         select: asList(options.select),
-        vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
+        vars: varsText(options.vars),
       },
       sparseCheckout: options.sparseCheckout,
       checkoutFolders: options.checkoutFolders,

@@ -5,7 +5,7 @@ import type { IsolatedBuildRequest, IsolatedBuildResult } from '../../core/build
 import { buildSummary } from '../../core/build/summary';
 import { uncommittedChangesWarning } from '../../core/git/working-tree';
 import { UserError } from '../../core/workspace/errors';
-import { asList } from '../../plugin/build-keys';
+import { asList, varsText } from '../../plugin/build-keys';
 import { runExecutor, type ExecutorRun } from '../shared/run-executor';
 import { summaryLines } from './format';
 import type { IsolatedBuildExecutorOptions } from './schema';
@@ -52,7 +52,7 @@ function buildRequest({
       select: asList(options.select),
       exclude: asList(options.exclude),
       selector: options.selector,
-      vars: typeof options.vars === 'object' ? JSON.stringify(options.vars) : options.vars,
+      vars: varsText(options.vars),
       threads: options.threads,
       fullRefresh: options.fullRefresh,
       extraArgs: asList(options.args),

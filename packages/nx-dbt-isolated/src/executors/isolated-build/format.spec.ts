@@ -41,7 +41,7 @@ describe('build summary lines', () => {
     const failed = { ...record, status: 'failed' as const, error: 'dbt build exited with 1' };
     const lines = summaryLines(buildSummary('/ws', paths, failed), 'ib');
     expect(lines.at(-1)).toBe(
-      '  retry     nx run analytics:ib --ref=main --command=retry (the failed and skipped nodes only)',
+      '  retry     nx run analytics:ib --ref=main --target=dev --command=retry (the failed and skipped nodes only)',
     );
     const slim = { ...failed, deferredTo: { commit: 'f'.repeat(40), ref: 'main', schema: 'main_ffffffff' } };
     expect(summaryLines(buildSummary('/ws', paths, slim)).filter((line) => line.includes('retry'))).toEqual([]);

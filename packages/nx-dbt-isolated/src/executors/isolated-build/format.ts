@@ -32,7 +32,7 @@ function retryRow(summary: BuildSummary, targetName: string): [string, string][]
   return [
     [
       'retry',
-      `nx run ${summary.project}:${targetName} --ref=${summary.ref} --command=retry (the failed and skipped nodes only)`,
+      `nx run ${summary.project}:${targetName} --ref=${summary.ref} --target=${summary.dbtTarget} --command=retry (the failed and skipped nodes only)`,
     ],
   ];
 }

@@ -9,14 +9,14 @@ import { ensureDotFolder } from '../../workspace/dot-layout';
 import { UserError } from '../../workspace/errors';
 import { ifStopped } from '../../workspace/lock';
 import type { IsolatedBuildRequest } from './context';
+import type { Reporter } from '../../workspace/reporter';
+import { timed } from './timing';
 
 /** What a checkout of the project at a ref needs to know. */
 export type CheckoutRequest = Pick<
   IsolatedBuildRequest,
   'workspaceRoot' | 'projectRoot' | 'project' | 'ref' | 'sparseCheckout' | 'checkoutFolders'
 >;
-import type { Reporter } from '../../workspace/reporter';
-import { timed } from './timing';
 
 export interface ProjectCheckout {
   repoRoot: string;
@@ -25,6 +25,15 @@ export interface ProjectCheckout {
   /** The project's folder in the checkout. */
   projectDir: string;
   workingProjectDir: string;
+}
+
+/**
+ * Where dbt runs: relative paths in the profile (a templated DuckDB path, dbt-duckdb's
+ * external_root) resolve against the working directory, so where the user's own dbt would run,
+ * the project's folder in the working tree, while it exists.
+ */
+export function dbtWorkingDir({ workingProjectDir, projectDir }: ProjectCheckout): string {
+  return existsSync(workingProjectDir) ? workingProjectDir : projectDir;
 }
 
 /** Resolves the ref and returns the project's folder in a valid checkout of that commit. */

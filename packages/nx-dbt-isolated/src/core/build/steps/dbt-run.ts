@@ -1,19 +1,19 @@
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { dbtArgs, type DbtSelection } from '../../dbt/args';
 import { requirePythonDbt } from '../../dbt/executable';
-import { dbtLogMark, dbtLogSince, knownDbtFailure } from '../../dbt/failure';
+import { dbtLogMark, dbtLogSince, knownDbtFailure, parseFailed } from '../../dbt/failure';
 import { runDbtParsedFirst, type ParsedRun, type ParsedRunExit } from '../../dbt/parse-then-run';
 import { keepingPromotedViews } from '../../promote/rebuild';
 import { buildHold } from '../../warehouse/claims';
 import { withWarehouseLock } from '../../warehouse/duckdb-lock';
 import { releasingRole } from '../../warehouse/strict-isolation';
-import { UserError } from '../../workspace/errors';
 import { writesNoRelation } from '../contents';
 import { escapeError, escapingNodes } from '../guard';
 import type { BuildRecord } from '../records';
 import { slimSelection } from '../slim';
 import { writeOptions, type BuildContext } from './context';
+import { dbtWorkingDir } from './checkout';
 import { startWithPackages, type PackagesToInstall } from './deps';
 import type { DbtRunEnvironment } from './environment';
 import type { PromotedViews } from './promoted-views';
@@ -41,13 +41,10 @@ export async function guardedDbtRun(
   views: PromotedViews,
 ): Promise<void> {
   const { reporter, dbt, checkedOut, paths } = context;
-  const { projectDir, workingProjectDir } = checkedOut;
   // dbt retry reads the results of the build it retries; any other command starts without them.
   const retriedResults = context.request.command === 'retry' ? readRunResults(paths.targetPath) : undefined;
   if (!retriedResults) rmSync(join(paths.targetPath, 'run_results.json'), { force: true });
-  // Relative paths in the profile (a templated DuckDB path, dbt-duckdb's external_root) resolve
-  // against the working directory, so run where the user's own dbt would run: the project folder.
-  const cwd = existsSync(workingProjectDir) ? workingProjectDir : projectDir;
+  const cwd = dbtWorkingDir(checkedOut);
   // dbt installs packages, parses, the plugin checks the manifest, then dbt runs the command: one line each.
   const clock: Clock = { started: 0, installed: 0, parsed: 0, commandStarted: 0 };
   const run = parsedRun(context, record, environment, clock);
@@ -185,9 +182,7 @@ function settle(
     exit.code === 0 || exit.interrupted ? undefined : knownDbtFailure(dbtLogSince(paths.logPath, logMark), failure);
   if (cause && !exit.parsed) throw cause;
   if (!exit.parsed && !exit.interrupted) {
-    throw new UserError(
-      `dbt parse failed (see its output above): fix the project at ${request.ref}, or pick another ref.`,
-    );
+    throw parseFailed(request.ref);
   }
   finishRecord(record, paths, exit, writeOptions(request));
   if (cause) throw cause;

@@ -29,7 +29,8 @@ function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRe
     warehouseType: profile.warehouse.type,
     command: request.command,
     build: { schema: profile.schema, buildId: record.buildId },
-    partial: record.contents!.partialBecause,
+    // A retry replaces the nodes that failed and keeps the rest: never a whole new generation.
+    partial: request.command === 'retry' ? '--command=retry' : record.contents!.partialBecause,
     fullCommand: fullBuildCommand(request),
     promoteCommand: promoteCommand(request),
     rebuilt: { record, paths },

@@ -95,8 +95,21 @@ export function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtEx
     if (record.contents?.complete) delete record.readsFrom;
   } else {
     record.status = 'failed';
-    record.error = `dbt ${record.command} exited with ${exit.code ?? exit.signal}`;
+    record.error = dbtExitedWith(record.command, exit.code ?? exit.signal);
   }
+}
+
+function dbtExitedWith(command: string, code: number | string | null): string {
+  return `dbt ${command} exited with ${code}`;
+}
+
+/**
+ * dbt ran the command to its end and some nodes failed (exit code 1): its run_results.json names
+ * every node, with what failed and what was skipped for it. Any other failure (a runtime error,
+ * a stop) leaves nodes that never started out of it.
+ */
+export function failedOnNodes(record: BuildRecord): boolean {
+  return record.status === 'failed' && record.error === dbtExitedWith(record.command, 1);
 }
 
 /** A build an error stopped: interrupted when a signal stopped it, else failed, in the error's words. */

@@ -8,14 +8,15 @@ describe('mergeRetriedResults', () => {
   beforeEach(() => (target = makeTempDir('retry-')));
   afterEach(() => removeDir(target));
 
-  const write = (results: { unique_id: string; status: string }[], elapsed: number) =>
+  const write = (invocation: string, results: { unique_id: string; status: string }[], elapsed: number) =>
     writeFileSync(
       join(target, 'run_results.json'),
-      JSON.stringify({ args: { which: 'x' }, results, elapsed_time: elapsed }),
+      JSON.stringify({ metadata: { invocation_id: invocation }, results, elapsed_time: elapsed }),
     );
 
   it('keeps every node’s last result: the retried ones from the retry, the others from the build it retried', () => {
     write(
+      'first',
       [
         { unique_id: 'seed.a.raw', status: 'success' },
         { unique_id: 'model.a.flaky', status: 'error' },
@@ -25,6 +26,7 @@ describe('mergeRetriedResults', () => {
     );
     const before = readRunResults(target)!;
     write(
+      'retry',
       [
         { unique_id: 'model.a.flaky', status: 'success' },
         { unique_id: 'model.a.after', status: 'success' },
@@ -33,6 +35,7 @@ describe('mergeRetriedResults', () => {
     );
     mergeRetriedResults(target, before);
     const merged = JSON.parse(readFileSync(join(target, 'run_results.json'), 'utf8'));
+    expect(merged.metadata).toEqual({ invocation_id: 'retry' });
     expect(merged.results).toEqual([
       { unique_id: 'seed.a.raw', status: 'success' },
       { unique_id: 'model.a.flaky', status: 'success' },
@@ -41,9 +44,12 @@ describe('mergeRetriedResults', () => {
     expect(merged.elapsed_time).toBe(12);
   });
 
-  it('changes nothing when the retry wrote no results', () => {
-    write([{ unique_id: 'model.a.flaky', status: 'error' }], 1);
+  it('changes nothing when dbt stopped before writing results of its own', () => {
+    write('first', [{ unique_id: 'model.a.flaky', status: 'error' }], 1);
     const before = readRunResults(target)!;
+    const written = readFileSync(join(target, 'run_results.json'), 'utf8');
+    mergeRetriedResults(target, before);
+    expect(readFileSync(join(target, 'run_results.json'), 'utf8')).toBe(written);
     removeDir(target);
     expect(() => mergeRetriedResults(target, before)).not.toThrow();
   });
