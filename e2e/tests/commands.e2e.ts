@@ -102,6 +102,11 @@ describe('dbt commands on a commit’s isolated build', () => {
     expect(outcome(shown)).toEqual(SUCCEEDED);
     expect(shown.output).toMatch(/Successfully ran target isolated-build/);
     expect(shown.output).toMatch(/Previewing node 'customers'/);
+    // dbt would load a seed to show it: show leaves seeds out of any selection.
+    const upstream = await dbt(['--ref=main', '--command=show', '--select=+stg_customers']);
+    expect(outcome(upstream)).toEqual(SUCCEEDED);
+    expect(upstream.output).toMatch(/Previewing node 'stg_customers'/);
+    expect(upstream.output).not.toMatch(/raw_customers/);
     const schema = `analytics_${short(workspace.main)}`;
     const record = readFileSync(buildRecordPath(workspace.dir, workspace.main), 'utf8');
     expect(JSON.parse(record)).toMatchObject({ status: 'succeeded', command: 'build', schema });
@@ -190,11 +195,30 @@ describe('dbt commands on a commit’s isolated build', () => {
   });
 
   it.each([
-    [['--command=show'], 'dbt show needs a node or a query: add --select=<model> or --inline="select …".'],
-    [['--command=ls', '--inline=select 1'], '--inline is for --command=show, not ls: leave it out.'],
-    [['--command=ls', '--args=--target-path=elsewhere'], 'args holds --target-path, which the plugin sets itself'],
+    [
+      ['--ref=main', '--command=show'],
+      'dbt show needs a node or a query: add --select=<model> or --inline="select …".',
+    ],
+    [['--ref=main', '--command=ls', '--inline=select 1'], '--inline is for --command=show, not ls: leave it out.'],
+    [
+      ['--ref=main', '--command=ls', '--args=--target-path=elsewhere'],
+      'args holds --target-path, which the plugin sets itself',
+    ],
+    [
+      ['--ref=main', '--command=show', '--select=customers', '--args=--full-refresh'],
+      "args holds --full-refresh, which dbt show on a commit's build does not take",
+    ],
+    [
+      ['--ref=main', '--command=show', '--select=customers', '--strictIsolation'],
+      "--strictIsolation contains run-operation's macro; dbt show runs as the profile's user",
+    ],
+    // A commit with no build: refused before it is built.
+    [
+      ['--ref=feature/vip', '--command=run-operation', '--macro=cents_to_dollars', '--strictIsolation'],
+      'run-operation runs under strictIsolation, which the plugin can do on PostgreSQL only, and dbt target dev is duckdb',
+    ],
   ])('refuses %j in one line before any dbt runs', async (args, line) => {
-    const result = await dbt(['--ref=main', ...args]);
+    const result = await dbt(args);
     expect(result.code).not.toBe(0);
     expect(result.output).toContain(`nx-dbt-isolated: ${line}`);
     expect(result.output).not.toMatch(/Running with dbt/);
@@ -232,6 +256,16 @@ describe('dbt commands on a commit’s isolated build', () => {
     const plain = await workspace.nx(['run', 'analytics:isolated-build', `--ref=${flaky}`]);
     expect(outcome(plain)).toEqual(SUCCEEDED);
     expect(plain.output).toMatch(/restored the full build of .* under the same key: no dbt run/);
+    const selected = await workspace.nx([
+      'run',
+      'analytics:isolated-build',
+      '--ref=flaky',
+      '--command=retry',
+      '--select=flaky',
+    ]);
+    expect(selected.output).toContain(
+      "nx-dbt-isolated: --command=retry reruns the failed build with that build's own selection and arguments: leave out --select.",
+    );
     const again = await workspace.nx(['run', 'analytics:isolated-build', `--ref=${flaky}`, '--command=retry']);
     expect(again.code).not.toBe(0);
     expect(again.output).toContain(`nx-dbt-isolated: nothing to retry: the build of analytics at ${flaky} made at`);
