@@ -25,7 +25,9 @@ export async function isolatedBuild(request: IsolatedBuildRequest, reporter: Rep
   const dbt = findDbt(request.workspaceRoot, request.dbtExecutable, request.env.PATH);
   requirePythonDbt(dbt);
   return stoppingGracefully(async () => {
-    const checkedOut = await checkoutProject(request, reporter);
+    // A forced run that fails from here on (waiting for the checkout included) must not leave
+    // Nx's entry of the build it bypassed to replay its failure (ADR 24).
+    const checkedOut = await checkoutProject(request, reporter, (commit) => unmatchForcedRun(request, commit));
     try {
       return await buildInCheckout(request, reporter, dbt, checkedOut);
     } finally {
@@ -41,7 +43,6 @@ async function buildInCheckout(
   checkedOut: ProjectCheckout,
 ): Promise<IsolatedBuildResult> {
   const { commit, checkout, workingProjectDir } = checkedOut;
-  unmatchForcedRun(request, commit);
   const dbtProject = projectAtCommit(request, checkedOut);
   const baseCommit = await deferralCommit(request, checkedOut);
   // Read once: the key, the generated profile and dbt's failure messages all use them.

@@ -36,11 +36,19 @@ export function dbtWorkingDir({ workingProjectDir, projectDir }: ProjectCheckout
   return existsSync(workingProjectDir) ? workingProjectDir : projectDir;
 }
 
-/** Resolves the ref and returns the project's folder in a valid checkout of that commit. */
-export async function checkoutProject(request: CheckoutRequest, reporter: Reporter): Promise<ProjectCheckout> {
+/**
+ * Resolves the ref and returns the project's folder in a valid checkout of that commit;
+ * `resolved` is told the commit before anything else can fail.
+ */
+export async function checkoutProject(
+  request: CheckoutRequest,
+  reporter: Reporter,
+  resolved?: (commit: string) => void,
+): Promise<ProjectCheckout> {
   const { workspaceRoot } = request;
   const repoRoot = await repositoryRoot(workspaceRoot);
   const commit = await timed(reporter, `resolve ref ${request.ref}`, () => resolveCommit(repoRoot, request.ref));
+  resolved?.(commit);
   ensureDotFolder(workspaceRoot);
   // git names the repository by its real path; the workspace root may be reached through a link.
   const inRepository = (path: string) => relative(repoRoot, join(realpathSync(workspaceRoot), path));
