@@ -1,7 +1,7 @@
-import { homedir } from 'node:os';
 import { logger } from '../logger';
 import { runAtCommit, type CommitCommandRequest } from '../../core/command/run-at-commit';
 import { asList, varsText } from '../../plugin/build-keys';
+import { checkoutAndDbt } from '../shared/checkout-options';
 import { runExecutor, type ExecutorRun } from '../shared/run-executor';
 import { DEFAULT_TARGET_NAMES } from '../../contract';
 import { ranLine } from './format';
@@ -49,12 +49,7 @@ function commandRequest({
     macro: options.macro,
     macroArgs: options.macroArgs,
     strictIsolation: options.strictIsolation,
-    sparseCheckout: options.sparseCheckout,
-    checkoutFolders: options.checkoutFolders,
-    profilesDir: options.profilesDir,
-    dbtExecutable: options.dbtExecutable,
-    env: process.env,
-    homeDir: homedir(),
+    ...checkoutAndDbt(options),
     targetName: buildTarget,
     build: buildThroughNx(buildTarget, context.configurationName),
   };

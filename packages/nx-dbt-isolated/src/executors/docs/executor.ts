@@ -1,10 +1,10 @@
-import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { logger } from '../logger';
 import { runAtCommit } from '../../core/command/run-at-commit';
 import { serveDocs } from '../../core/command/serve-docs';
 import { findDbt } from '../../core/dbt/executable';
 import { asList, varsText } from '../../plugin/build-keys';
+import { checkoutAndDbt } from '../shared/checkout-options';
 import { runExecutor } from '../shared/run-executor';
 import { DEFAULT_TARGET_NAMES } from '../../contract';
 import type { DocsExecutorOptions } from './schema';
@@ -29,12 +29,7 @@ export default runExecutor<DocsExecutorOptions>(
         select: asList(options.select),
         vars: varsText(options.vars),
       },
-      sparseCheckout: options.sparseCheckout,
-      checkoutFolders: options.checkoutFolders,
-      profilesDir: options.profilesDir,
-      dbtExecutable: options.dbtExecutable,
-      env: process.env,
-      homeDir: homedir(),
+      ...checkoutAndDbt(options),
       targetName: buildTarget,
       build: buildThroughNx(buildTarget, context.configurationName),
     };

@@ -1,4 +1,3 @@
-import { homedir } from 'node:os';
 import { logger } from '../logger';
 import { isolatedBuild } from '../../core/build/run-build';
 import type { IsolatedBuildRequest, IsolatedBuildResult } from '../../core/build/steps/context';
@@ -6,6 +5,7 @@ import { buildSummary } from '../../core/build/summary';
 import { uncommittedChangesWarning } from '../../core/git/working-tree';
 import { UserError } from '../../core/workspace/errors';
 import { asList, varsText } from '../../plugin/build-keys';
+import { checkoutAndDbt } from '../shared/checkout-options';
 import { runExecutor, type ExecutorRun } from '../shared/run-executor';
 import { summaryLines } from './format';
 import type { IsolatedBuildExecutorOptions } from './schema';
@@ -64,12 +64,7 @@ function buildRequest({
     isolationExceptions: options.isolationExceptions,
     sharedSchemas: asList(options.sharedSchemas),
     strictIsolation: options.strictIsolation,
-    sparseCheckout: options.sparseCheckout,
-    checkoutFolders: options.checkoutFolders,
-    profilesDir: options.profilesDir,
-    dbtExecutable: options.dbtExecutable,
-    env: process.env,
-    homeDir: homedir(),
+    ...checkoutAndDbt(options),
     expectedKey: cached ? expectedKey : undefined,
     keyedAt: process.env[KEYED_AT] ? new Date(process.env[KEYED_AT]) : undefined,
     runId: process.env[RUN_ID],
