@@ -78,7 +78,7 @@ describe('nx add nx-dbt-isolated in a workspace made with git init, npm init and
     const shown = await runNx(dir, ['show', 'project', 'analytics', '--json']);
     expect(outcome(shown)).toEqual(SUCCEEDED);
     const targets = JSON.parse(shown.output.slice(shown.output.indexOf('{'))).targets;
-    expect(Object.keys(targets).sort()).toEqual(['clean', 'diff', 'isolated-build', 'promote']);
+    expect(Object.keys(targets).sort()).toEqual(['clean', 'dbt', 'diff', 'docs', 'isolated-build', 'promote']);
   });
 
   it('changes nothing when run again, and keeps the options of an existing registration', async () => {

@@ -175,7 +175,7 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
   it('builds against a dbt target chosen as an Nx configuration, one per target of the profile', async () => {
     const shown = await ws.nx(['show', 'project', 'analytics', '--json']);
     const targets = JSON.parse(shown.output.slice(shown.output.indexOf('{'))).targets;
-    for (const name of ['isolated-build', 'clean', 'diff', 'promote']) {
+    for (const name of ['isolated-build', 'clean', 'diff', 'promote', 'dbt', 'docs']) {
       expect(targets[name].configurations).toEqual({
         dev: { target: 'dev' },
         ci: { target: 'ci' },

@@ -6,6 +6,22 @@ import { commitBeside } from '../../fixture-workspace/repo';
 import { dropSchemasStartingWith, schemasStartingWith, withPostgres } from '../support/postgres';
 import { VENV_BIN } from '../../fixture-workspace/paths';
 import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
+import { startNxJob, type NxJob } from '../support/process-group';
+
+/** dbt-duckdb runs a Python model in dbt's process, on the build's connection: this one waits for a file. */
+const HELD_MODEL = `import os
+import time
+
+
+def model(dbt, session):
+    release = os.environ["ANALYTICS_RELEASE_FILE"]
+    deadline = time.time() + 300
+    while not os.path.exists(release) and time.time() < deadline:
+        time.sleep(0.2)
+    return session.sql("select 1 as released")
+`;
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Routes out of the isolated schema that the guard of 0.4.0 let through (issue 14, part 1):
@@ -151,20 +167,36 @@ describe('routes out of the isolated schema', () => {
 
     it('keeps the one-writer lock: two commits built at once into the file both succeed, one after the other', async () => {
       const ciFile = join(ws.dir, 'ci-lock.duckdb');
-      const env = { ANALYTICS_CI_DUCKDB: ciFile };
-      const commits = [ws.v1, ws.excludeReturned];
-
-      const results = await Promise.all(
-        commits.map((commit) => build([`--ref=${commit}`, '--target=ci', '--skip-nx-cache'], env)),
-      );
+      const release = join(ws.dir, 'release-the-writer');
+      const env = { ANALYTICS_CI_DUCKDB: ciFile, ANALYTICS_RELEASE_FILE: release };
+      // A Python model that holds the first build's connection until the test lets it go, so
+      // the second build reaches the file while the first still writes it, whatever the load.
+      const holding = commitBeside(ws.dir, ws.main, 'holding-writer', 'A model that waits to be released', {
+        'analytics/models/marts/held.py': HELD_MODEL,
+      });
+      const commits = [holding, ws.excludeReturned];
+      const args = (commit: string) => [
+        'run',
+        'analytics:isolated-build',
+        `--ref=${commit}`,
+        '--target=ci',
+        '--skip-nx-cache',
+      ];
+      const first = startNxJob(ws.dir, args(holding), env);
+      let second: NxJob | undefined;
+      try {
+        await first.waitFor(/• dbt build into schema/);
+        second = startNxJob(ws.dir, args(ws.excludeReturned), env);
+        await second.waitFor(new RegExp(`waiting for another build to finish writing ${escaped(ciFile)}`));
+      } finally {
+        writeFileSync(release, '');
+      }
+      const results = [await first.ended, await second.ended];
       for (const result of results) {
         expect(result.output).toContain('Isolated build succeeded');
         expect(result.output).not.toContain('Could not set lock');
         expect(result.output).toContain(ciFile);
       }
-      expect(
-        results.some((result) => result.output.includes(`waiting for another build to finish writing ${ciFile}`)),
-      ).toBe(true);
       for (const commit of commits) {
         expect(relationsIn(ciFile, `analytics_ci_${short(commit)}`)).toContain(`analytics_ci_${short(commit)}.orders`);
       }

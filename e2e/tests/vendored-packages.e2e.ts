@@ -54,7 +54,14 @@ describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () =>
       };
     };
     const analytics = await project('analytics');
-    expect(Object.keys(analytics.targets).sort()).toEqual(['clean', 'diff', 'isolated-build', 'promote']);
+    expect(Object.keys(analytics.targets).sort()).toEqual([
+      'clean',
+      'dbt',
+      'diff',
+      'docs',
+      'isolated-build',
+      'promote',
+    ]);
     const why: Record<string, string> = {
       pkg_a: 'dbt/analytics installs it as a local package',
       dbt_utils: 'it has no profile',
@@ -126,7 +133,14 @@ describe('a workspace with vendored dbt packages (e2e/fixtures/vendored)', () =>
       expect((jsonIn(shown, '[') as string[]).sort()).toEqual(['analytics', 'dbt_utils', 'integration_tests', 'pkg_a']);
       const pkgA = await nx(['show', 'project', 'pkg_a', '--json']);
       expectSuccess(pkgA);
-      expect(Object.keys(jsonIn(pkgA, '{').targets).sort()).toEqual(['clean', 'diff', 'isolated-build', 'promote']);
+      expect(Object.keys(jsonIn(pkgA, '{').targets).sort()).toEqual([
+        'clean',
+        'dbt',
+        'diff',
+        'docs',
+        'isolated-build',
+        'promote',
+      ]);
     } finally {
       writeNxJson('nx-dbt-isolated');
     }
