@@ -6,6 +6,7 @@ import { relationsIn } from '../support/duckdb';
 import { createTestWorkspace, type TestWorkspace } from '../../fixture-workspace/workspace';
 import { processesUsing } from '../support/kill';
 import { interruptNx } from '../support/workspace';
+import { readBuildRecord } from '../support/workflows';
 
 const short = (sha: string) => sha.slice(0, 8);
 
@@ -85,6 +86,22 @@ describe('isolated-build on real dbt, git, Nx and DuckDB', () => {
     expect(count(ws.v1, 'stg_orders')).toBe(10);
     expect(count(ws.main, 'stg_orders')).toBe(8);
     expect(count(ws.main, 'orders')).toBe(8);
+    // Each build records its nodes' fingerprints: what v1.0 and main share are the nodes neither
+    // the changed stg_orders, payments_by_method and countries nor their upstream reach.
+    const fingerprints = (commit: string) => readBuildRecord(ws.dir, commit).fingerprints as Record<string, string>;
+    const [older, newer] = [fingerprints(ws.v1), fingerprints(ws.main)];
+    expect(Object.keys(newer)).toEqual(expect.arrayContaining(['model.analytics.orders', 'seed.analytics.raw_orders']));
+    expect(
+      Object.keys(newer)
+        .filter((id) => !id.startsWith('test.') && older[id] === newer[id])
+        .sort(),
+    ).toEqual([
+      'model.analytics.stg_customers',
+      'model.analytics.stg_payments',
+      'seed.analytics.raw_customers',
+      'seed.analytics.raw_orders',
+      'seed.analytics.raw_payments',
+    ]);
     const columns = (commit: string) =>
       queryDuckDb<{ column_name: string }>(
         warehouse,

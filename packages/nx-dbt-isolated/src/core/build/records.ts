@@ -9,6 +9,7 @@ import type { RunResultsSummary } from '../dbt/artifacts';
 import type { BuildContents } from './contents';
 import type { CheckoutState } from '../git/checkout';
 import type { CheckoutFolders } from '../git/sparse';
+import type { Fingerprints } from '../fingerprints/fingerprints';
 
 export type BuildStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 /** What a running build is doing; a record left `running` by a dead process keeps it. */
@@ -62,6 +63,12 @@ export interface BuildRecord {
   promoted?: { schema: string; at: string }[];
   /** A build of the same commit, project and target that died before this one started over. */
   recoveredFrom?: { startedAt: string; phase: BuildPhase };
+  /**
+   * Per node, what its relation was made from, upstream included (fingerprints/fingerprints.ts):
+   * kept for a build that succeeded and holds the whole project, so that a later build can tell
+   * which of its relations are the same.
+   */
+  fingerprints?: Fingerprints;
   /** The build that did not succeed and that this one retried (`--command=retry`): it records what that one was asked for. */
   retried?: { startedAt: string; status: BuildRecord['status'] };
   /** The key Nx cached the build under, when it was cached. */

@@ -7,6 +7,8 @@ import type { Checkout } from '../../git/checkout';
 import type { BuildPaths } from '../../workspace/dot-layout';
 import { BuildInterrupted, errorMessage } from '../../workspace/errors';
 import { keepPromotion } from '../../promote/rebuild';
+import { fingerprintsOf, type FingerprintManifest } from '../../fingerprints/fingerprints';
+import { readJson } from '../../workspace/files';
 import { buildContents } from '../contents';
 import {
   carriedReads,
@@ -92,7 +94,11 @@ export function finishRecord(record: BuildRecord, paths: BuildPaths, exit: DbtEx
   } else if (exit.code === 0) {
     record.status = 'succeeded';
     // Every relation is now this build's own: what earlier slim builds read is read no more.
-    if (record.contents?.complete) delete record.readsFrom;
+    if (record.contents?.complete) {
+      delete record.readsFrom;
+      const manifest = readJson<FingerprintManifest>(join(paths.targetPath, 'manifest.json'));
+      if (manifest) record.fingerprints = fingerprintsOf(manifest, record.schema);
+    }
   } else {
     record.status = 'failed';
     record.error = dbtExitedWith(record.command, exit.code ?? exit.signal);
