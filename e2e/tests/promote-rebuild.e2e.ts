@@ -276,6 +276,13 @@ describe('rebuilding a promoted build on PostgreSQL', () => {
     const record = readBuildRecord(ws.dir, fragile, 'pg');
     expect(record.promoted).toEqual([{ schema: base, at: expect.any(String) }]);
 
+    // A retry would replace the failed nodes in place, which drops the views reading them: refused.
+    const retried = await nx('analytics:isolated-build', '--ref=promote-rebuild-fragile', '--command=retry');
+    expect(retried.code).not.toBe(0);
+    expect(retried.output).toContain('and a --command=retry build would replace some of its relations in place');
+    expect(await relationOids(fragile)).toEqual(oids);
+    await expectViewsOver(fragile, ['fragile']);
+
     // The same rebuild without the var goes through, and the views end on its generation.
     expectSuccess(await nx('analytics:isolated-build', '--ref=promote-rebuild-fragile', '--skip-nx-cache'));
     expect(await viewSources()).toEqual(expectedSources(fragile, ['fragile']));

@@ -1,6 +1,6 @@
 import { planRebuild, type PromotedRebuild, type RetirementPlan } from '../../promote/rebuild';
 import type { BuildRecord } from '../records';
-import { fullBuildCommand, promoteCommand, type BuildContext } from './context';
+import { buildConnection, fullBuildCommand, promoteCommand, type BuildContext } from './context';
 
 /** A rebuild of a promoted build and its plan to keep the views reading it answering (promote/rebuild.ts). */
 export interface PromotedViews {
@@ -18,14 +18,7 @@ export async function planPromotedViews(context: BuildContext, record: BuildReco
 function promotedRebuild(context: BuildContext, record: BuildRecord): PromotedRebuild {
   const { request, paths, profile } = context;
   return {
-    connection: {
-      workspaceRoot: request.workspaceRoot,
-      dbt: context.dbt,
-      profilesDir: paths.profilesDir,
-      profile: record.profile!,
-      target: profile.target,
-      env: request.env,
-    },
+    connection: buildConnection(context),
     warehouseType: profile.warehouse.type,
     command: request.command,
     build: { schema: profile.schema, buildId: record.buildId },
