@@ -44,6 +44,8 @@ async function main(): Promise<void> {
       '  npx nx run analytics:isolated-build --ref=feature/vip        another commit, another schema',
       '  npx nx run analytics:promote --ref=main --schema=analytics --dryRun   what promoting main would do',
       '  npx nx run analytics:clean --keep=1 --dryRun                 what cleaning would drop',
+      '  npx nx run analytics:docs --ref=main                         main’s dbt docs, served at http://127.0.0.1:8080',
+      '  npx nx run analytics:dbt --ref=v1.0 --command=show --select=customers   dbt show on v1.0’s build',
       `  .venv/bin/python -c "import duckdb; print(duckdb.connect('${warehouse}').sql('show all tables'))"`,
       'Run npm run demo again: the workspace stays, so both builds are hits of Nx’s cache.',
     ].join('\n'),
