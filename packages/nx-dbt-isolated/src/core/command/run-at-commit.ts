@@ -119,7 +119,7 @@ async function runInCheckout(
     ? await fullBuildOf(request, checkedOut.commit, profile)
     : existingFullBuild({ ...request, dbtTarget: profile.target, commit: checkedOut.commit });
   const paths = buildPaths(request.workspaceRoot, buildId, request.project, profile.target);
-  const commandDir = join(paths.buildDir, 'commands', commandFolderName(request.command));
+  const commandDir = join(paths.commandsDir, commandFolderName(request.command));
   const locations: DbtLocations = {
     projectDir: checkedOut.projectDir,
     profilesDir: join(commandDir, 'profiles'),
@@ -174,9 +174,7 @@ async function runCommand(context: CommandContext): Promise<CommandAtCommit> {
         });
   if (cause) throw cause;
   if (exit.interrupted) throw new BuildInterrupted(`dbt ${request.command}`);
-  if (!exit.parsed) {
-    throw parseFailed(request.ref);
-  }
+  if (!exit.parsed) throw parseFailed(request.ref);
   if (exit.code !== 0) {
     throw new UserError(
       `dbt ${request.command} failed at ${request.ref} (${checkedOut.commit.slice(0, 12)}), exit code ${exit.code}: its output is above.`,
